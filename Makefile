@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a step of them.
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+
+.PHONY: run test install install-dev translations chromium lint
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) fair demo
+	@echo "The fair is at http://127.0.0.1:5000 (organiser: organiser@fair.example / organiser-demo)"
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: install-dev chromium
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+$(BIN)/python:
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+install: $(VENV)/.installed node_modules/.package-lock.json translations
+
+install-dev: $(VENV)/.installed-dev node_modules/.package-lock.json translations
+
+translations:
+	$(BIN)/pybabel compile -d fair/translations -f > /dev/null
+
+# Debian's Chromium for the browser tests; Playwright's own download cannot reach its host here.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+lint:
+	$(BIN)/ruff check .

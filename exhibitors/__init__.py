@@ -1,0 +1,1 @@
+"""Exhibitors, their fair applications, projects, media and the catalogue."""

@@ -1,0 +1,150 @@
+"""Exhibitors in a fair, their projects and the projects' media."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fair.accounts.models import Organisation
+from fair.database import Base, CreatedAt, Fen, IntPK, enum_column
+
+
+class ExhibitorStatus(enum.Enum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class ProjectStatus(enum.Enum):
+    draft = "draft"
+    published = "published"
+    withdrawn = "withdrawn"
+
+
+class MediaKind(enum.Enum):
+    image = "image"
+    video = "video"
+    pdf = "pdf"
+
+
+class Exhibitor(Base):
+    """An organisation's application to (and place in) one fair."""
+
+    __tablename__ = "exhibitors"
+    __table_args__ = (UniqueConstraint("fair_id", "organisation_id", name="one_per_fair"),)
+
+    id: Mapped[IntPK]
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    status: Mapped[ExhibitorStatus] = mapped_column(
+        enum_column(ExhibitorStatus, "exhibitor_status"), default=ExhibitorStatus.pending
+    )
+    applied_at: Mapped[CreatedAt]
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status is ExhibitorStatus.approved
+
+    def __repr__(self) -> str:
+        return f"<Exhibitor {self.id} fair={self.fair_id} {self.status.value}>"
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (
+        CheckConstraint("price_fen > 0", "positive_price"),
+        Index("ix_projects_catalogue", "fair_id", "status", "category", "province"),
+        Index("ix_projects_fair_price", "fair_id", "status", "price_fen"),
+    )
+
+    id: Mapped[IntPK]
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id"))
+    exhibitor_id: Mapped[int] = mapped_column(ForeignKey("exhibitors.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    #: One of fair.reference.CATEGORIES.
+    category: Mapped[str] = mapped_column(String(30))
+    #: The exhibitor organisation's province, copied here so the catalogue filters one table.
+    province: Mapped[str] = mapped_column(String(5))
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    #: What the exhibitor wrote (Markdown or HTML), kept for editing.
+    description_source: Mapped[str] = mapped_column(Text, default="")
+    #: The sanitised HTML that pages show; no script survives into it.
+    description_html: Mapped[str] = mapped_column(Text, default="")
+    #: Reference price in fen.
+    price_fen: Mapped[Fen]
+    #: Comma-separated free tags.
+    tags: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[ProjectStatus] = mapped_column(
+        enum_column(ProjectStatus, "project_status"), default=ProjectStatus.draft
+    )
+    created_at: Mapped[CreatedAt]
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    exhibitor: Mapped[Exhibitor] = relationship(lazy="joined")
+    media: Mapped[list[Media]] = relationship(
+        order_by="Media.id", cascade="all, delete-orphan", back_populates="project"
+    )
+
+    @property
+    def is_published(self) -> bool:
+        return self.status is ProjectStatus.published
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag for tag in self.tags.split(",") if tag]
+
+    def __repr__(self) -> str:
+        return f"<Project {self.id} {self.title!r} {self.status.value}>"
+
+
+class ProjectTerm(Base):
+    """The catalogue's inverted index: one row per search term of a project."""
+
+    __tablename__ = "project_terms"
+    __table_args__ = (Index("ix_project_terms_term_project", "term", "project_id"),)
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: A lower-cased word, or two adjacent CJK characters.
+    term: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class Media(Base):
+    __tablename__ = "media"
+    __table_args__ = (CheckConstraint("size > 0", "positive_size"),)
+
+    id: Mapped[IntPK]
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[MediaKind] = mapped_column(enum_column(MediaKind, "media_kind"))
+    #: SHA-256 of the stored bytes; the file's name on disk, never a name a user sent.
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(50))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    #: The uploaded name, for display only, stripped of any path.
+    original_name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[CreatedAt]
+
+    project: Mapped[Project] = relationship(back_populates="media")
+
+    def __repr__(self) -> str:
+        return f"<Media {self.id} {self.kind.value} {self.sha256[:8]}>"

@@ -1,0 +1,208 @@
+"""Exhibitor use cases: apply, approve, reject; create, edit, publish and withdraw projects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import markdown
+import nh3
+from sqlalchemy import select
+
+from exhibitors import catalogue
+from exhibitors.models import Exhibitor, ExhibitorStatus, Project, ProjectStatus
+from fair import permissions
+from fair.accounts.models import Role, User
+from fair.database import transactional, utcnow
+from fair.errors import Conflict, Forbidden, NotFound
+from fair.extensions import db
+from fair.models import Fair, FairStatus
+
+ALLOWED_TAGS = {
+    "p", "br", "strong", "em", "b", "i", "u", "ul", "ol", "li", "blockquote", "h2", "h3", "h4",
+    "a", "code", "pre", "hr", "table", "thead", "tbody", "tr", "th", "td",
+}
+
+
+def render_description(source: str) -> str:
+    """Markdown or HTML in, sanitised HTML out: no script, handler or javascript: URL."""
+    html = markdown.markdown(source, extensions=["tables"], output_format="html")
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+def access_exhibitor(exhibitor_id: int) -> Exhibitor:
+    exhibitor = db.session.get(Exhibitor, exhibitor_id)
+    if exhibitor is None:
+        raise NotFound("No such exhibitor.")
+    return exhibitor
+
+
+def exhibitor_of(fair: Fair, user: User | None) -> Exhibitor | None:
+    """The user's organisation's place in the fair, if it applied."""
+    if user is None or user.organisation_id is None:
+        return None
+    return db.session.scalar(
+        select(Exhibitor).where(
+            Exhibitor.fair_id == fair.id, Exhibitor.organisation_id == user.organisation_id
+        )
+    )
+
+
+def list_exhibitors(
+    fair: Fair, *, organiser: User | None, status: ExhibitorStatus | None = None
+) -> Sequence[Exhibitor]:
+    permissions.require_organiser(organiser)
+    query = select(Exhibitor).where(Exhibitor.fair_id == fair.id).order_by(Exhibitor.id)
+    if status is not None:
+        query = query.where(Exhibitor.status == status)
+    return db.session.scalars(query).all()
+
+
+@transactional
+def apply_to_fair(fair: Fair, *, user: User | None) -> Exhibitor:
+    """An exhibitor's organisation applies to a fair; applying twice returns the application."""
+    user = permissions.require_role(user, Role.exhibitor)
+    if fair.status is FairStatus.closed:
+        raise Conflict("This fair is closed.", code="fair_closed")
+    existing = exhibitor_of(fair, user)
+    if existing is not None:
+        return existing
+    assert user.organisation_id is not None  # noqa: S101 - exhibitors always have one
+    exhibitor = Exhibitor(fair_id=fair.id, organisation_id=user.organisation_id,
+                          status=ExhibitorStatus.pending)
+    db.session.add(exhibitor)
+    return exhibitor
+
+
+@transactional
+def approve_exhibitor(exhibitor: Exhibitor, *, organiser: User | None) -> Exhibitor:
+    permissions.require_organiser(organiser)
+    exhibitor.status = ExhibitorStatus.approved
+    exhibitor.decided_at = utcnow()
+    return exhibitor
+
+
+@transactional
+def reject_exhibitor(exhibitor: Exhibitor, *, organiser: User | None) -> Exhibitor:
+    permissions.require_organiser(organiser)
+    exhibitor.status = ExhibitorStatus.rejected
+    exhibitor.decided_at = utcnow()
+    return exhibitor
+
+
+def access_project(project_id: int, user: User | None) -> Project:
+    """A project the user may see: published, or their own (organisers see all)."""
+    project = db.session.get(Project, project_id)
+    if project is None or not permissions.can_view_project(user, project):
+        raise NotFound("No such project.")
+    return project
+
+
+def access_own_project(project_id: int, user: User | None) -> Project:
+    """A project the user may change."""
+    project = db.session.get(Project, project_id)
+    if project is None:
+        raise NotFound("No such project.")
+    if not permissions.can_view_project(user, project):
+        raise NotFound("No such project.")
+    permissions.require_project_editor(user, project)
+    return project
+
+
+def projects_of(exhibitor: Exhibitor) -> Sequence[Project]:
+    return db.session.scalars(
+        select(Project).where(Project.exhibitor_id == exhibitor.id).order_by(Project.id.desc())
+    ).all()
+
+
+@transactional
+def create_project(
+    fair: Fair,
+    *,
+    user: User | None,
+    title: str,
+    category: str,
+    price_fen: int,
+    summary: str = "",
+    description: str = "",
+    tags: Sequence[str] = (),
+) -> Project:
+    """An approved exhibitor adds a draft project to the fair."""
+    exhibitor = exhibitor_of(fair, user)
+    permissions.require_approved_exhibitor(user, exhibitor)
+    assert exhibitor is not None  # noqa: S101 - checked just above
+    project = Project(
+        fair_id=fair.id,
+        exhibitor=exhibitor,
+        province=exhibitor.organisation.province,
+        title=title.strip(),
+        category=category,
+        summary=summary.strip(),
+        description_source=description,
+        description_html=render_description(description),
+        price_fen=price_fen,
+        tags=_join_tags(tags),
+        status=ProjectStatus.draft,
+    )
+    db.session.add(project)
+    catalogue.index_project(project)
+    return project
+
+
+@transactional
+def update_project(project: Project, *, user: User | None, changes: dict[str, Any]) -> Project:
+    """The project's own exhibitor edits it."""
+    permissions.require_project_editor(user, project)
+    if project.status is ProjectStatus.withdrawn:
+        raise Conflict("A withdrawn project cannot be edited.", code="withdrawn")
+    for name in ("title", "summary"):
+        if name in changes:
+            setattr(project, name, changes[name].strip())
+    if "category" in changes:
+        project.category = changes["category"]
+    if "price_fen" in changes:
+        project.price_fen = changes["price_fen"]
+    if "description" in changes:
+        project.description_source = changes["description"]
+        project.description_html = render_description(changes["description"])
+    if "tags" in changes:
+        project.tags = _join_tags(changes["tags"])
+    catalogue.index_project(project)
+    return project
+
+
+@transactional
+def publish_project(project: Project, *, user: User | None) -> Project:
+    """Put a draft project into the catalogue."""
+    permissions.require_project_editor(user, project)
+    if not project.exhibitor.is_approved:
+        raise Forbidden("Your application has not been approved yet.", code="not_approved")
+    if project.status is ProjectStatus.withdrawn:
+        raise Conflict("A withdrawn project cannot be published again.", code="withdrawn")
+    if project.status is ProjectStatus.draft:
+        project.status = ProjectStatus.published
+        project.published_at = utcnow()
+    return project
+
+
+@transactional
+def withdraw_project(project: Project, *, user: User | None) -> Project:
+    """Take a project out of the catalogue for good."""
+    permissions.require_project_editor(user, project)
+    project.status = ProjectStatus.withdrawn
+    return project
+
+
+def _join_tags(tags: Sequence[str]) -> str:
+    cleaned = []
+    for tag in tags:
+        tag = tag.replace(",", " ").strip()
+        if tag and tag not in cleaned:
+            cleaned.append(tag)
+    return ",".join(cleaned)

@@ -1,0 +1,79 @@
+"""The fair: a virtual trade-fair marketplace for cultural and tourism services."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from fair import auth, extensions, i18n
+from fair.config import from_environ
+from fair.errors import register_error_handlers
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the fair's Flask application."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(from_environ(os.environ, app.instance_path))
+    if config is not None:
+        app.config.update(config)
+    register_models()
+    register_extensions(app)
+    register_blueprints(app)
+    register_socketio_handlers(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_models() -> None:
+    """Import every package's models so that the metadata (and Alembic) sees all tables."""
+    import exhibitors.models
+    import fair.accounts.models
+    import fair.models
+    import livehalls.models
+
+    del exhibitors, fair, livehalls  # imported for their side effect on Base.metadata
+
+
+def register_extensions(app: Flask) -> None:
+    os.makedirs(app.instance_path, exist_ok=True)
+    extensions.db.init_app(app)
+    extensions.migrate.init_app(app, extensions.db, directory=str(MIGRATIONS))
+    extensions.api.init_app(app)
+    extensions.csrf.init_app(app)
+    extensions.babel.init_app(app, locale_selector=i18n.select_locale)
+    extensions.socketio.init_app(
+        app,
+        message_queue=app.config["REDIS_URL"],
+        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
+        cors_allowed_origins=[],
+    )
+    auth.init_app(app)
+    i18n.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Every package's API (`blp`) and pages (`bp`), listed so that they can be read."""
+    from exhibitors import api as exhibitors_api
+    from fair import api as fair_api
+    from fair.accounts import api as accounts_api
+
+    for blp in (accounts_api.blp, fair_api.blp, exhibitors_api.blp):
+        extensions.csrf.exempt(blp)  # fair.auth checks CSRF for cookie-authenticated API calls
+        extensions.api.register_blueprint(blp)
+
+
+def register_socketio_handlers(app: Flask) -> None:
+    """Socket.IO handlers and the after-commit broadcasting hooks."""
+
+
+def register_commands(app: Flask) -> None:
+    from fair.cli import fair_cli
+
+    app.cli.add_command(fair_cli)

@@ -1,0 +1,1 @@
+"""Users, organisations, tokens and roles."""

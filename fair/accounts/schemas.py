@@ -1,0 +1,53 @@
+"""Account payloads."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from fair.reference import PROVINCES
+
+ROLES_OPEN_TO_REGISTRATION = ("exhibitor", "buyer")
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class OrganisationSchema(StrictSchema):
+    id = fields.Int(dump_only=True)
+    name = fields.Str(required=True, validate=validate.Length(min=2, max=200))
+    province = fields.Str(
+        required=True,
+        validate=validate.OneOf(list(PROVINCES), error="Unknown province code."),
+        metadata={"description": "ISO 3166-2:CN code, such as CN-SC"},
+    )
+
+
+class RegisterSchema(StrictSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.Str(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=10, max=200, error="Use 10 to 200 characters."),
+    )
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    role = fields.Str(required=True, validate=validate.OneOf(ROLES_OPEN_TO_REGISTRATION))
+    organisation = fields.Nested(OrganisationSchema, required=True)
+
+
+class TokenRequestSchema(StrictSchema):
+    email = fields.Str(required=True)
+    password = fields.Str(required=True, load_only=True)
+
+
+class TokenSchema(Schema):
+    token = fields.Str(required=True)
+
+
+class UserSchema(Schema):
+    id = fields.Int()
+    email = fields.Str()
+    name = fields.Str()
+    role = fields.Function(lambda user: user.role.value)
+    organisation = fields.Nested(OrganisationSchema, allow_none=True)

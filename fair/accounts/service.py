@@ -1,0 +1,130 @@
+"""Account use cases: register, authenticate, tokens, organisers."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from fair.accounts.models import ApiToken, Organisation, Role, User
+from fair.database import transactional, utcnow
+from fair.errors import Conflict, InvalidInput, Unauthorized
+from fair.extensions import db
+from fair.reference import PROVINCES
+
+_hasher = PasswordHasher()
+MIN_PASSWORD_LENGTH = 10
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _check_password(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def get_user(user_id: int) -> User | None:
+    return db.session.get(User, user_id)
+
+
+def find_user(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+@transactional
+def register_user(
+    *,
+    email: str,
+    password: str,
+    name: str,
+    role: Role,
+    organisation_name: str,
+    province: str,
+) -> User:
+    """Register an exhibitor or a buyer with their organisation."""
+    if role is Role.organiser:
+        raise InvalidInput("Organisers are created by the operators.", fields={"role": ["no"]})
+    if province not in PROVINCES:
+        raise InvalidInput(fields={"organisation": {"province": ["Unknown province code."]}})
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(fields={"password": ["Use at least 10 characters."]})
+    if find_user(email) is not None:
+        raise Conflict("That email is already registered.", code="email_taken")
+    organisation = Organisation(name=organisation_name.strip(), province=province)
+    user = User(
+        email=normalise_email(email),
+        password_hash=hash_password(password),
+        name=name.strip(),
+        role=role,
+        organisation=organisation,
+    )
+    db.session.add(user)
+    return user
+
+
+@transactional
+def create_organiser(*, email: str, password: str, name: str = "主办方") -> User:
+    """Create an organiser, or reset the password of an existing one."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(fields={"password": ["Use at least 10 characters."]})
+    user = find_user(email)
+    if user is None:
+        user = User(email=normalise_email(email), name=name, role=Role.organiser)
+        db.session.add(user)
+    elif user.role is not Role.organiser:
+        raise Conflict("That email belongs to an exhibitor or buyer.", code="email_taken")
+    user.password_hash = hash_password(password)
+    return user
+
+
+def authenticate(email: str, password: str) -> User:
+    """The user with these credentials, or Unauthorized."""
+    user = find_user(email)
+    if user is None:
+        # Spend the same time as a real check so that timing does not reveal who exists.
+        _hasher.hash(password)
+        raise Unauthorized("Email or password is wrong.", code="bad_credentials")
+    if not _check_password(user, password):
+        raise Unauthorized("Email or password is wrong.", code="bad_credentials")
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transactional
+def issue_token(user: User) -> str:
+    """A new bearer token; only its hash is kept."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token)))
+    return token
+
+
+def user_for_token(token: str) -> User | None:
+    api_token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _token_hash(token))
+    )
+    if api_token is None or api_token.revoked_at is not None:
+        return None
+    return api_token.user
+
+
+@transactional
+def revoke_token(token: str) -> None:
+    api_token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _token_hash(token))
+    )
+    if api_token is not None and api_token.revoked_at is None:
+        api_token.revoked_at = utcnow()

@@ -1,0 +1,83 @@
+"""Configuration, built from the environment only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def as_bool(value: str | None, default: bool = False) -> bool:
+    """Read an environment flag."""
+    if value is None:
+        return default
+    return value.strip().lower() in _TRUE
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, Any]:
+    """Build the Flask config mapping from environment variables.
+
+    The embedded default (no variables at all) is a SQLite file and media folder under
+    ``instance/``; a production deployment must set ``SECRET_KEY`` (``FAIR_ENV=production``).
+    """
+    instance = Path(instance_path)
+    production = environ.get("FAIR_ENV", "development") == "production"
+    secret_key = environ.get("SECRET_KEY")
+    if not secret_key:
+        if production:
+            raise ConfigError("SECRET_KEY must be set when FAIR_ENV=production")
+        secret_key = _development_secret(instance)
+    database_url = environ.get("DATABASE_URL") or f"sqlite:///{instance / 'fair.sqlite'}"
+    if database_url.startswith("postgresql://"):
+        # psycopg 3 is the driver; it cooperates with gevent.
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    return {
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
+        "REDIS_URL": environ.get("REDIS_URL") or None,
+        "MEDIA_ROOT": environ.get("MEDIA_ROOT") or str(instance / "media"),
+        "STRIPE_API_KEY": environ.get("STRIPE_API_KEY") or None,
+        "STRIPE_PUBLISHABLE_KEY": environ.get("STRIPE_PUBLISHABLE_KEY") or None,
+        "STRIPE_API_BASE": environ.get("STRIPE_API_BASE") or None,
+        "STRIPE_JS_URL": environ.get("STRIPE_JS_URL") or "https://js.stripe.com/v3/",
+        "STRIPE_WEBHOOK_SECRET": environ.get("STRIPE_WEBHOOK_SECRET") or None,
+        "FAIR_LOCALE": environ.get("FAIR_LOCALE") or "zh",
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "SESSION_COOKIE_HTTPONLY": True,
+        # Uploads: the largest allowed medium (video) plus multipart overhead.
+        "MAX_CONTENT_LENGTH": 210 * 1024 * 1024,
+        "SOCKETIO_ASYNC_MODE": environ.get("SOCKETIO_ASYNC_MODE") or None,
+        "API_TITLE": "The fair",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "BABEL_DEFAULT_LOCALE": environ.get("FAIR_LOCALE") or "zh",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "WTF_CSRF_TIME_LIMIT": None,
+    }
+
+
+def _engine_options(database_url: str) -> dict[str, Any]:
+    if database_url.startswith("sqlite"):
+        # Concurrent readers while one writer commits; wait instead of failing on a lock.
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+
+
+def _development_secret(instance: Path) -> str:
+    """Keep one random secret per checkout so that sessions survive a restart."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(os.urandom(32).hex())
+    return path.read_text().strip()

@@ -1,0 +1,97 @@
+"""Money: the one module that parses, checks and formats amounts.
+
+Amounts are integer fen (分) everywhere in Python and the database. The API speaks yuan as
+decimal strings ("120000.00"). Text is matched against an ASCII pattern before anything else:
+Python's Decimal would accept full-width digits, "1_000", spaces and "NaN".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import ValidationError, fields
+
+FEN_PER_YUAN = 100
+FEN_PER_WAN = 10_000 * FEN_PER_YUAN
+#: The most one intent may be worth: 100,000,000.00 yuan.
+MAX_DEAL_FEN = 100_000_000 * FEN_PER_YUAN
+#: Stripe's per-charge maximum for CNY: 999,999.99 yuan.
+MAX_CHARGE_FEN = 99_999_999
+
+_YUAN_PATTERN = re.compile(r"(0|[1-9][0-9]{0,11})(?:\.([0-9]{1,2}))?", re.ASCII)
+
+
+class MoneyError(ValueError):
+    """Text is not an acceptable amount of yuan."""
+
+
+def parse_yuan(text: str, *, allow_zero: bool = False, maximum_fen: int = MAX_DEAL_FEN) -> int:
+    """Turn "123.45" into 12345 fen, refusing anything that is not a plain amount."""
+    if not isinstance(text, str):
+        raise MoneyError("amount must be a string such as \"120000.00\"")
+    match = _YUAN_PATTERN.fullmatch(text)
+    if match is None:
+        raise MoneyError("amount must be digits with at most two decimals, such as \"120000.00\"")
+    whole, decimals = match.group(1), match.group(2) or ""
+    fen = int(whole) * FEN_PER_YUAN + int(decimals.ljust(2, "0"))
+    if fen == 0 and not allow_zero:
+        raise MoneyError("amount must be more than zero")
+    if fen > maximum_fen:
+        raise MoneyError(f"amount must be at most {format_yuan_grouped(maximum_fen)} yuan")
+    return fen
+
+
+def format_yuan(fen: int) -> str:
+    """12345 fen -> "123.45"."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), FEN_PER_YUAN)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def format_yuan_grouped(fen: int) -> str:
+    """3856830000 fen -> "38,568,300.00" for pages."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), FEN_PER_YUAN)
+    return f"{sign}{whole:,}.{cents:02d}"
+
+
+def format_wan(fen: int) -> str:
+    """3856830000 fen -> "3856.83" (万元, two decimals, half up)."""
+    sign = "-" if fen < 0 else ""
+    hundredths = (abs(fen) + FEN_PER_WAN // 200) // (FEN_PER_WAN // 100)
+    whole, cents = divmod(hundredths, 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def share_of(fen: int, percent: int) -> int:
+    """A whole-percent share of an amount, rounded half up to the fen."""
+    return (fen * percent + 50) // 100
+
+
+class YuanField(fields.Field):
+    """Marshmallow field: loads a yuan decimal string to fen, dumps fen to a string.
+
+    JSON numbers are refused: a float has already lost the amount the user meant.
+    """
+
+    default_error_messages = {"invalid": "Not a valid amount."}
+
+    def __init__(
+        self, *, allow_zero: bool = False, maximum_fen: int = MAX_DEAL_FEN, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.allow_zero = allow_zero
+        self.maximum_fen = maximum_fen
+        self.metadata.setdefault("type", "string")
+        self.metadata.setdefault("pattern", r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$")
+        self.metadata.setdefault("example", "120000.00")
+
+    def _serialize(self, value: int | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else format_yuan(value)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        try:
+            return parse_yuan(value, allow_zero=self.allow_zero, maximum_fen=self.maximum_fen)
+        except MoneyError as error:
+            raise ValidationError(str(error)) from error

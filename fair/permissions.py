@@ -1,0 +1,74 @@
+"""Who may do what: the one module that decides.
+
+Services call these before they change anything; each raises Unauthorized when nobody is
+signed in and Forbidden when the user may not act.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fair.accounts.models import Role, User
+from fair.errors import Forbidden, Unauthorized
+
+if TYPE_CHECKING:
+    from exhibitors.models import Exhibitor, Project
+
+
+def require_user(user: User | None) -> User:
+    """Anyone signed in."""
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+def require_role(user: User | None, *roles: Role) -> User:
+    """A signed-in user holding one of the roles."""
+    user = require_user(user)
+    if user.role not in roles:
+        names = " or ".join(role.value for role in roles)
+        raise Forbidden(f"Only a {names} may do that.", code="wrong_role")
+    return user
+
+
+def require_organiser(user: User | None) -> User:
+    return require_role(user, Role.organiser)
+
+
+def is_organiser(user: User | None) -> bool:
+    return user is not None and user.role is Role.organiser
+
+
+def owns_exhibitor(user: User | None, exhibitor: Exhibitor) -> bool:
+    """The user belongs to the exhibiting organisation."""
+    return (
+        user is not None
+        and user.role is Role.exhibitor
+        and user.organisation_id == exhibitor.organisation_id
+    )
+
+
+def require_approved_exhibitor(user: User | None, exhibitor: Exhibitor | None) -> User:
+    """The user's organisation is an approved exhibitor of the fair."""
+    user = require_role(user, Role.exhibitor)
+    if exhibitor is None or not owns_exhibitor(user, exhibitor):
+        raise Forbidden("Apply to this fair first.", code="not_an_exhibitor")
+    if not exhibitor.is_approved:
+        raise Forbidden("Your application has not been approved yet.", code="not_approved")
+    return user
+
+
+def can_edit_project(user: User | None, project: Project) -> bool:
+    return owns_exhibitor(user, project.exhibitor)
+
+
+def require_project_editor(user: User | None, project: Project) -> User:
+    user = require_user(user)
+    if not can_edit_project(user, project):
+        raise Forbidden("Only the project's own exhibitor may change it.", code="not_yours")
+    return user
+
+
+def can_view_project(user: User | None, project: Project) -> bool:
+    """Published projects are public; drafts and withdrawn ones only to their exhibitor."""
+    return project.is_published or can_edit_project(user, project) or is_organiser(user)

@@ -1,0 +1,74 @@
+"""Fair use cases: create, change, move through draft, open and closed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from fair import permissions
+from fair.accounts.models import User
+from fair.database import transactional
+from fair.errors import Conflict, InvalidInput, NotFound
+from fair.extensions import db
+from fair.models import Fair, FairStatus
+
+#: The moves a fair may make; a closed fair may be reopened, never sent back to draft.
+TRANSITIONS: dict[FairStatus, frozenset[FairStatus]] = {
+    FairStatus.draft: frozenset({FairStatus.open}),
+    FairStatus.open: frozenset({FairStatus.closed}),
+    FairStatus.closed: frozenset({FairStatus.open}),
+}
+
+
+def access_fair(fair_id: int) -> Fair:
+    fair = db.session.get(Fair, fair_id)
+    if fair is None:
+        raise NotFound("No such fair.")
+    return fair
+
+
+def list_fairs() -> Sequence[Fair]:
+    return db.session.scalars(select(Fair).order_by(Fair.starts_at.desc(), Fair.id)).all()
+
+
+def current_fair() -> Fair | None:
+    """The fair the home page shows: the latest open one, else the latest of any."""
+    open_fair = db.session.scalar(
+        select(Fair).where(Fair.status == FairStatus.open).order_by(Fair.starts_at.desc())
+    )
+    return open_fair or db.session.scalar(select(Fair).order_by(Fair.id.desc()))
+
+
+@transactional
+def create_fair(*, organiser: User | None, name: str, starts_at: dt.datetime,
+                ends_at: dt.datetime) -> Fair:
+    """Create a fair in draft."""
+    permissions.require_organiser(organiser)
+    if ends_at <= starts_at:
+        raise InvalidInput(fields={"ends_at": ["The fair must end after it starts."]})
+    fair = Fair(name=name.strip(), starts_at=starts_at, ends_at=ends_at, status=FairStatus.draft)
+    db.session.add(fair)
+    return fair
+
+
+@transactional
+def update_fair(fair: Fair, *, organiser: User | None, changes: dict[str, Any]) -> Fair:
+    """Rename, reschedule or move a fair to another status."""
+    permissions.require_organiser(organiser)
+    status = changes.pop("status", None)
+    if status is not None and status is not fair.status:
+        if status not in TRANSITIONS[fair.status]:
+            raise Conflict(
+                f"A {fair.status.value} fair cannot become {status.value}.",
+                code="bad_transition",
+            )
+        fair.status = status
+    for name in ("name", "starts_at", "ends_at"):
+        if name in changes:
+            setattr(fair, name, changes[name])
+    if fair.ends_at <= fair.starts_at:
+        raise InvalidInput(fields={"ends_at": ["The fair must end after it starts."]})
+    return fair

@@ -1,0 +1,13 @@
+"""gunicorn settings: one gevent worker per process (Socket.IO needs sticky clients)."""
+
+import os
+
+bind = os.environ.get("FAIR_BIND", "127.0.0.1:5000")
+worker_class = "gevent"
+workers = 1
+# Every Socket.IO viewer holds a connection; the default of 1,000 is far too few.
+worker_connections = int(os.environ.get("FAIR_WORKER_CONNECTIONS", "20000"))
+timeout = 60
+graceful_timeout = 20
+accesslog = os.environ.get("FAIR_ACCESS_LOG") or None
+errorlog = "-"

@@ -1,0 +1,1 @@
+"""Live halls: showcases, on-air control, chat, viewer counts and broadcasting."""

@@ -1,0 +1,172 @@
+"""Fixtures: a fresh, migrated SQLite database per test with real commits, and factories."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from exhibitors import service as exhibitor_service
+from exhibitors.models import Exhibitor, Project
+from fair import create_app
+from fair import service as fair_service
+from fair.accounts import service as account_service
+from fair.accounts.models import Role, User
+from fair.extensions import db
+from fair.models import Fair, FairStatus
+
+PASSWORD = "correct horse battery"
+
+
+def base_config(tmp_path: Path, database_file: Path) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database_file}",
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "WTF_CSRF_ENABLED": True,
+        "SOCKETIO_ASYNC_MODE": "threading",
+        "REDIS_URL": None,
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run the migrations once; every test starts from a copy of the result."""
+    from flask_migrate import upgrade
+
+    folder = tmp_path_factory.mktemp("template")
+    database_file = folder / "template.sqlite"
+    app = create_app(base_config(folder, database_file))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return database_file
+
+
+@pytest.fixture
+def app(tmp_path: Path, migrated_database: Path) -> Iterator[Flask]:
+    database_file = tmp_path / "fair.sqlite"
+    shutil.copy(migrated_database, database_file)
+    app = create_app(base_config(tmp_path, database_file))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def make_user() -> Callable[..., User]:
+    def make(role: Role = Role.buyer, *, province: str = "CN-SC", email: str | None = None,
+             organisation: str | None = None) -> User:
+        number = next(_counter)
+        if role is Role.organiser:
+            return account_service.create_organiser(
+                email=email or f"organiser{number}@example.com", password=PASSWORD
+            )
+        return account_service.register_user(
+            email=email or f"{role.value}{number}@example.com",
+            password=PASSWORD,
+            name=f"{role.value} {number}",
+            role=role,
+            organisation_name=organisation or f"成都文化馆{number}",
+            province=province,
+        )
+
+    return make
+
+
+@pytest.fixture
+def organiser(make_user: Callable[..., User]) -> User:
+    return make_user(Role.organiser)
+
+
+@pytest.fixture
+def make_fair(organiser: User) -> Callable[..., Fair]:
+    def make(*, status: FairStatus = FairStatus.open, name: str = "文旅公共服务采购大会") -> Fair:
+        starts = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+        fair = fair_service.create_fair(organiser=organiser, name=name, starts_at=starts,
+                                        ends_at=starts + dt.timedelta(days=3))
+        if status is not FairStatus.draft:
+            fair_service.update_fair(fair, organiser=organiser, changes={"status": FairStatus.open})
+        if status is FairStatus.closed:
+            fair_service.update_fair(fair, organiser=organiser,
+                                     changes={"status": FairStatus.closed})
+        return fair
+
+    return make
+
+
+@pytest.fixture
+def fair(make_fair: Callable[..., Fair]) -> Fair:
+    return make_fair()
+
+
+@pytest.fixture
+def make_exhibitor(
+    make_user: Callable[..., User], organiser: User
+) -> Callable[..., tuple[Exhibitor, User]]:
+    """An exhibitor user and its place in the fair, approved unless told otherwise."""
+
+    def make(fair: Fair, *, province: str = "CN-SC", approved: bool = True
+             ) -> tuple[Exhibitor, User]:
+        user = make_user(Role.exhibitor, province=province)
+        exhibitor = exhibitor_service.apply_to_fair(fair, user=user)
+        if approved:
+            exhibitor_service.approve_exhibitor(exhibitor, organiser=organiser)
+        return exhibitor, user
+
+    return make
+
+
+@pytest.fixture
+def make_project(make_exhibitor: Callable[..., tuple[Exhibitor, User]]) -> Callable[..., Project]:
+    def make(fair: Fair, *, user: User | None = None, title: str = "川剧变脸专场演出",
+             category: str = "performance", price_fen: int = 12_000_000,
+             summary: str = "经典川剧折子戏，适合文化馆和景区驻场。", description: str = "",
+             tags: tuple[str, ...] = (), publish: bool = True, province: str = "CN-SC"
+             ) -> Project:
+        if user is None:
+            _, user = make_exhibitor(fair, province=province)
+        project = exhibitor_service.create_project(
+            fair, user=user, title=title, category=category, price_fen=price_fen,
+            summary=summary, description=description, tags=tags,
+        )
+        if publish:
+            exhibitor_service.publish_project(project, user=user)
+        return project
+
+    return make
+
+
+@pytest.fixture
+def token_for(client: FlaskClient) -> Callable[[User], dict[str, str]]:
+    """Authorization headers for a user, through the real token endpoint."""
+
+    def headers(user: User) -> dict[str, str]:
+        response = client.post("/api/v1/auth/token",
+                               json={"email": user.email, "password": PASSWORD})
+        assert response.status_code == 200, response.json
+        return {"Authorization": f"Bearer {response.json['token']}"}
+
+    return headers

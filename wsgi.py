@@ -1,0 +1,3 @@
+from fair import create_app
+
+app = create_app()
