@@ -77,7 +77,7 @@ def get_project(project_id: int) -> Project:
 
 
 @blp.patch("/projects/<int:project_id>")
-@blp.arguments(ProjectUpdateSchema)
+@blp.arguments(ProjectUpdateSchema(partial=True))
 @blp.response(200, ProjectSchema)
 def update_project(data: dict[str, Any], project_id: int) -> Project:
     """Edit a project (its exhibitor)."""

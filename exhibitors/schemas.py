@@ -40,8 +40,7 @@ class ProjectInputSchema(StrictSchema):
 
 
 class ProjectUpdateSchema(ProjectInputSchema):
-    class Meta(StrictSchema.Meta):
-        partial = True
+    """The same fields, each optional: load it with ``partial=True``."""
 
 
 class MediaSchema(Schema):

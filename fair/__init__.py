@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import Flask
 
-from fair import auth, extensions, i18n
-from fair.config import from_environ
+from fair import auth, extensions, i18n, money
+from fair.config import database_settings, from_environ
 from fair.errors import register_error_handlers
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     register_models()
     register_extensions(app)
+    register_template_filters(app)
     register_blueprints(app)
     register_socketio_handlers(app)
     register_error_handlers(app)
@@ -43,6 +44,9 @@ def register_models() -> None:
 
 def register_extensions(app: Flask) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
+    url, engine_options = database_settings(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(MIGRATIONS))
     extensions.api.init_app(app)
@@ -56,6 +60,15 @@ def register_extensions(app: Flask) -> None:
     )
     auth.init_app(app)
     i18n.init_app(app)
+
+
+def register_template_filters(app: Flask) -> None:
+    """Pages format money and name provinces and categories only through these."""
+    app.add_template_filter(money.format_yuan, "yuan")
+    app.add_template_filter(money.format_yuan_grouped, "yuan_grouped")
+    app.add_template_filter(money.format_wan, "wan")
+    app.add_template_filter(i18n.province_label, "province")
+    app.add_template_filter(i18n.category_label, "category")
 
 
 def register_blueprints(app: Flask) -> None:

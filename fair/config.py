@@ -35,13 +35,9 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
             raise ConfigError("SECRET_KEY must be set when FAIR_ENV=production")
         secret_key = _development_secret(instance)
     database_url = environ.get("DATABASE_URL") or f"sqlite:///{instance / 'fair.sqlite'}"
-    if database_url.startswith("postgresql://"):
-        # psycopg 3 is the driver; it cooperates with gevent.
-        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     return {
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
         "REDIS_URL": environ.get("REDIS_URL") or None,
         "MEDIA_ROOT": environ.get("MEDIA_ROOT") or str(instance / "media"),
         "STRIPE_API_KEY": environ.get("STRIPE_API_KEY") or None,
@@ -65,6 +61,14 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "WTF_CSRF_TIME_LIMIT": None,
     }
+
+
+def database_settings(database_url: str) -> tuple[str, dict[str, Any]]:
+    """The SQLAlchemy URL (psycopg 3 for PostgreSQL) and engine options that suit it."""
+    if database_url.startswith(("postgresql://", "postgres://")):
+        # psycopg 3 is the driver; it cooperates with gevent.
+        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    return database_url, _engine_options(database_url)
 
 
 def _engine_options(database_url: str) -> dict[str, Any]:
