@@ -76,7 +76,7 @@ _counter = itertools.count(1)
 
 
 @pytest.fixture
-def make_user() -> Callable[..., User]:
+def make_user(app: Flask) -> Callable[..., User]:
     def make(role: Role = Role.buyer, *, province: str = "CN-SC", email: str | None = None,
              organisation: str | None = None) -> User:
         number = next(_counter)
