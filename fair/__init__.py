@@ -34,12 +34,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_models() -> None:
     """Import every package's models so that the metadata (and Alembic) sees all tables."""
+    import deals.models
     import exhibitors.models
     import fair.accounts.models
     import fair.models
     import livehalls.models
 
-    del exhibitors, fair, livehalls  # imported for their side effect on Base.metadata
+    del deals, exhibitors, fair, livehalls  # imported for their side effect on Base.metadata
 
 
 def register_extensions(app: Flask) -> None:
@@ -84,6 +85,9 @@ def register_blueprints(app: Flask) -> None:
 
 def register_socketio_handlers(app: Flask) -> None:
     """Socket.IO handlers and the after-commit broadcasting hooks."""
+    from livehalls import broadcast
+
+    broadcast.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

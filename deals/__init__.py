@@ -1,0 +1,1 @@
+"""Intents to sign, idempotency, the running totals and exports."""

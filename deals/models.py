@@ -1,0 +1,179 @@
+"""Intents to sign, their idempotency keys, and the running totals kept beside them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from exhibitors.models import Project
+from fair.database import Base, CreatedAt, Fen, IntPK, enum_column
+from fair.money import MAX_DEAL_FEN
+
+
+class IntentStatus(enum.Enum):
+    active = "active"
+    withdrawn = "withdrawn"
+
+
+class Dimension(enum.Enum):
+    """The ways the totals are broken down; each names a key of the totals payload."""
+
+    buyer_province = "buyer_province"
+    exhibitor_province = "exhibitor_province"
+    category = "category"
+    hall = "hall"
+    exhibitor = "exhibitor"
+
+
+class Member(enum.Enum):
+    """What the distinct counts of the totals count."""
+
+    project = "project"
+    buyer = "buyer"
+
+
+class Intent(Base):
+    """A buyer's intent to sign (签约意向) for a project, with an amount."""
+
+    __tablename__ = "intents"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", "positive_amount"),
+        CheckConstraint(f"amount_fen <= {MAX_DEAL_FEN}", "amount_within_limit"),
+        Index("ix_intents_fair_buyer", "fair_id", "buyer_id"),
+        Index("ix_intents_fair_exhibitor", "fair_id", "exhibitor_id"),
+    )
+
+    id: Mapped[IntPK]
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The fields below are copied from the buyer and the project when the intent is made, so
+    # that the totals, the lists and the exports read one table, and an intent keeps the
+    # province and category it was counted under even if those change later.
+    #: The buyer's organisation at the time.
+    buyer_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    #: ISO 3166-2:CN code of the buyer's organisation.
+    buyer_province: Mapped[str] = mapped_column(String(5))
+    exhibitor_id: Mapped[int] = mapped_column(ForeignKey("exhibitors.id"))
+    #: ISO 3166-2:CN code of the exhibiting organisation.
+    exhibitor_province: Mapped[str] = mapped_column(String(5))
+    #: The project's category, one of fair.reference.CATEGORIES.
+    category: Mapped[str] = mapped_column(String(30))
+    #: The live hall where the buyer saw the project, if it was signed from one.
+    hall_id: Mapped[int | None] = mapped_column(ForeignKey("halls.id"))
+    amount_fen: Mapped[Fen]
+    note: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[IntentStatus] = mapped_column(
+        enum_column(IntentStatus, "intent_status"), default=IntentStatus.active
+    )
+    created_at: Mapped[CreatedAt]
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: A deposit for this intent has been paid.
+    secured: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is IntentStatus.active
+
+    def __repr__(self) -> str:
+        return f"<Intent {self.id} project={self.project_id} {self.amount_fen} {self.status.value}>"
+
+
+class IdempotencyKey(Base):
+    """A key a buyer sent with a request to sign, and the intent that request made."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("buyer_id", "key", name="uq_idempotency_keys_buyer_key"),)
+
+    id: Mapped[IntPK]
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: The client's Idempotency-Key header, as sent.
+    key: Mapped[str] = mapped_column(String(100))
+    #: SHA-256 of the request's meaning (project, amount, hall, note): a retry must match it.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    intent_id: Mapped[int] = mapped_column(ForeignKey("intents.id"), index=True)
+    created_at: Mapped[CreatedAt]
+
+    def __repr__(self) -> str:
+        return f"<IdempotencyKey {self.key!r} buyer={self.buyer_id} intent={self.intent_id}>"
+
+
+class FairTotals(Base):
+    """A fair's running totals over its active intents; its row lock orders every writer."""
+
+    __tablename__ = "fair_totals"
+    __table_args__ = (
+        CheckConstraint("amount_fen >= 0", "amount_not_negative"),
+        CheckConstraint("deal_count >= 0", "deal_count_not_negative"),
+    )
+
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id"), primary_key=True)
+    #: Grows by one with every change, so that clients can tell a missed update.
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_fen: Mapped[Fen] = mapped_column(default=0)
+    deal_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: Projects with at least one active intent.
+    project_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: Buyers with at least one active intent.
+    buyer_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    def __repr__(self) -> str:
+        return f"<FairTotals fair={self.fair_id} seq={self.seq} {self.amount_fen}>"
+
+
+class FairTotalsBreakdown(Base):
+    """The totals of one fair for one value of one dimension (a province, a hall...)."""
+
+    __tablename__ = "fair_totals_breakdown"
+    __table_args__ = (
+        CheckConstraint("amount_fen >= 0", "amount_not_negative"),
+        CheckConstraint("deal_count >= 0", "deal_count_not_negative"),
+    )
+
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id"), primary_key=True)
+    dimension: Mapped[Dimension] = mapped_column(
+        enum_column(Dimension, "totals_dimension"), primary_key=True
+    )
+    #: A province code, a category, or a hall's or exhibitor's id written as text.
+    key: Mapped[str] = mapped_column(String(30), primary_key=True)
+    amount_fen: Mapped[Fen] = mapped_column(default=0)
+    deal_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    def __repr__(self) -> str:
+        return f"<FairTotalsBreakdown fair={self.fair_id} {self.dimension.value}={self.key}>"
+
+
+class FairTotalsMember(Base):
+    """How many active intents a project or a buyer has in a fair.
+
+    The distinct counts of FairTotals move only when one of these goes from 0 to 1 or back,
+    which keeps them exact without counting intents.
+    """
+
+    __tablename__ = "fair_totals_members"
+    __table_args__ = (CheckConstraint("intent_count >= 0", "intent_count_not_negative"),)
+
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id"), primary_key=True)
+    member: Mapped[Member] = mapped_column(enum_column(Member, "totals_member"), primary_key=True)
+    #: The project's or the buyer's id.
+    member_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    intent_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    def __repr__(self) -> str:
+        return f"<FairTotalsMember fair={self.fair_id} {self.member.value}={self.member_id}>"
