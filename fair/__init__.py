@@ -56,11 +56,23 @@ def register_extensions(app: Flask) -> None:
     extensions.socketio.init_app(
         app,
         message_queue=app.config["REDIS_URL"],
-        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
+        async_mode=app.config["SOCKETIO_ASYNC_MODE"] or socketio_async_mode(),
         cors_allowed_origins=[],
     )
     auth.init_app(app)
     i18n.init_app(app)
+
+
+def socketio_async_mode() -> str:
+    """gevent where gunicorn's gevent worker patched the process, threading everywhere else.
+
+    Left to itself Socket.IO picks gevent whenever it is installed; in an unpatched process (the
+    CLI's `fair simulate`, `flask run`, the tests) its background tasks, such as the broadcast
+    coalescer, would then never run while the main code blocks.
+    """
+    from gevent import monkey
+
+    return "gevent" if monkey.is_module_patched("socket") else "threading"
 
 
 def register_template_filters(app: Flask) -> None:

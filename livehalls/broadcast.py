@@ -1,57 +1,220 @@
-"""The one server-to-client emitter: events queue on the session and leave after commit.
+"""The one server-to-client emitter: queued in the transaction, sent after commit, coalesced.
 
-Written by the deals helper as the minimal version of the contract, for the realtime helper
-to replace wholesale (rooms from livehalls.rooms, the per-fair coalescer): keep the
-signatures of deal_recorded, totals_changed and init_app, which deals.service calls.
+A use case tells this module what happened (``deal_recorded``, ``totals_changed``) with ready
+payloads. Nothing leaves at that moment: the news waits in the database session and is handed to
+the coalescer only when the transaction commits, so no viewer ever sees a deal that was rolled
+back (Zulip's ``send_event_on_commit``). The coalescer keeps a buffer per fair. A fair that was
+idle is flushed at once; a busy one at most once per ``WINDOW``, as one ``deals`` message (every
+new intent, oldest first) and one ``totals`` message (the highest ``seq``), because the cost of a
+message is multiplied by every viewer.
+
+With ``REDIS_URL`` set, ``socketio`` was initialised with the message queue, so an emit here
+reaches clients of every server process, and a process that only writes (``fair simulate``)
+publishes through the queue as well. Pending news is flushed before such a process exits.
+
+This module is a leaf: it imports nothing from ``deals``, which builds the payloads.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import atexit
+import logging
+import threading
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypedDict
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from fair.extensions import db, socketio
+from livehalls import rooms
 
-NAMESPACE = "/live"
+logger = logging.getLogger(__name__)
+
+#: Seconds between two flushes of a busy fair. It bounds the extra latency of a deal during a
+#: burst and caps each viewer at two messages (deals, totals) per window, ten a second.
+WINDOW = 0.1
+#: Where the news of the open transaction waits: ``db.session.info[QUEUE_KEY]``.
 QUEUE_KEY = "fair.broadcasts"
-
-Payload = dict[str, Any]
-
-
-def deal_recorded(fair_id: int, *, deal: Payload, totals: Payload) -> None:
-    """A new intent was signed in the fair: tell its rooms once the transaction commits."""
-    _queue(fair_id, "deals", {"fair_id": fair_id, "deals": [deal]})
-    _queue(fair_id, "totals", totals)
+EXTENSION_KEY = "fair.broadcast"
 
 
-def totals_changed(fair_id: int, *, totals: Payload) -> None:
-    """The fair's totals moved without a new intent (a withdrawal)."""
-    _queue(fair_id, "totals", totals)
+class ProjectRef(TypedDict):
+    id: int
+    title: str
 
 
-def _queue(fair_id: int, name: str, payload: Payload) -> None:
-    db.session.info.setdefault(QUEUE_KEY, []).append((fair_id, name, payload))
+class DealEventPayload(TypedDict):
+    """One intent as viewers see it; ``amount`` is yuan as a decimal string."""
+
+    id: int
+    hall_id: int | None
+    project: ProjectRef
+    buyer_province: str
+    amount: str
+    created_at: str
 
 
-def _fair_room(fair_id: int) -> str:
-    return f"fair:{fair_id}"
+class BreakdownEntry(TypedDict):
+    amount: str
+    deal_count: int
 
 
-def _emit_queued(session: Session) -> None:
-    # No SQL here: the session is between transactions (SQLAlchemy's after_commit note).
-    for fair_id, name, payload in session.info.pop(QUEUE_KEY, []):
-        socketio.emit(name, payload, to=_fair_room(fair_id), namespace=NAMESPACE)
+class TotalsPayload(TypedDict):
+    """A full snapshot of a fair's totals; ``seq`` grows by one with every change."""
+
+    seq: int
+    fair_id: int
+    amount: str
+    deal_count: int
+    project_count: int
+    buyer_count: int
+    by_buyer_province: dict[str, BreakdownEntry]
+    by_exhibitor_province: dict[str, BreakdownEntry]
+    by_category: dict[str, BreakdownEntry]
+    by_hall: dict[str, BreakdownEntry]
+    by_exhibitor: dict[str, BreakdownEntry]
 
 
-def _drop_queued(session: Session) -> None:
-    session.info.pop(QUEUE_KEY, None)
+class DealsMessage(TypedDict):
+    """The ``deals`` event: the new intents of one fair, oldest first."""
+
+    fair_id: int
+    deals: list[DealEventPayload]
+
+
+def deal_recorded(fair_id: int, *, deal: DealEventPayload, totals: TotalsPayload) -> None:
+    """A buyer recorded an intent; ``totals`` were read right after applying it."""
+    _queue(_News(fair_id, deal, totals))
+
+
+def totals_changed(fair_id: int, *, totals: TotalsPayload) -> None:
+    """A fair's totals changed without a new intent (an intent was withdrawn)."""
+    _queue(_News(fair_id, None, totals))
+
+
+def flush() -> None:
+    """Send everything the coalescer of the current app holds, now."""
+    coalescer().flush()
+
+
+def coalescer() -> Coalescer:
+    """The coalescer of the current app."""
+    found: Coalescer = current_app.extensions[EXTENSION_KEY]
+    return found
 
 
 def init_app(app: Flask) -> None:
-    """Hook the session so that queued events go out after commit and vanish on rollback."""
-    for name, listener in (("after_commit", _emit_queued), ("after_rollback", _drop_queued)):
-        if not event.contains(db.session, name, listener):
-            event.listen(db.session, name, listener)
+    """Give the app its coalescer and hook the session's commit and rollback."""
+    app.extensions[EXTENSION_KEY] = Coalescer()
+    # One listener serves every app: `db.session` is shared, the coalescer is the app's own.
+    if not event.contains(db.session, "after_commit", _after_commit):
+        event.listen(db.session, "after_commit", _after_commit)
+        event.listen(db.session, "after_rollback", _after_rollback)
+
+
+@dataclass(frozen=True)
+class _News:
+    fair_id: int
+    deal: DealEventPayload | None
+    totals: TotalsPayload
+
+
+def _queue(news: _News) -> None:
+    db.session.info.setdefault(QUEUE_KEY, []).append(news)
+
+
+def _after_commit(session: Session) -> None:
+    # No SQL may run here (the transaction is over); the payloads were built inside it.
+    news = session.info.pop(QUEUE_KEY, None)
+    if news:
+        coalescer().submit(news)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(QUEUE_KEY, None)
+
+
+@dataclass
+class _Buffer:
+    deals: list[DealEventPayload] = field(default_factory=list)
+    totals: TotalsPayload | None = None
+
+
+class Coalescer:
+    """Per-fair buffers, flushed by one background task at most once per window."""
+
+    def __init__(self, *, window: float = WINDOW) -> None:
+        self.window = window
+        #: Off, only ``flush()`` sends: tests that count messages per block turn it off.
+        self.autoflush = True
+        self._buffers: dict[int, _Buffer] = {}
+        self._running = False
+        # `_lock` guards the buffers and is never held while emitting; `_emit_lock` keeps two
+        # flushes (the task's and an explicit one) from interleaving a fair's messages.
+        self._lock = threading.Lock()
+        self._emit_lock = threading.Lock()
+        _live_coalescers.add(self)
+
+    def submit(self, news: Sequence[_News]) -> None:
+        """Buffer committed news; start the flushing task if it is not running."""
+        with self._lock:
+            for item in news:
+                buffer = self._buffers.setdefault(item.fair_id, _Buffer())
+                if item.deal is not None:
+                    buffer.deals.append(item.deal)
+                # Commits of several threads can arrive out of order: keep the newest snapshot.
+                if buffer.totals is None or item.totals["seq"] > buffer.totals["seq"]:
+                    buffer.totals = item.totals
+            if self._running or not self.autoflush:
+                return
+            self._running = True
+        socketio.start_background_task(self._run)
+
+    def flush(self) -> None:
+        """Send one ``deals`` and one ``totals`` message for each fair with news."""
+        with self._emit_lock:
+            with self._lock:
+                buffers, self._buffers = self._buffers, {}
+            for fair_id, buffer in buffers.items():
+                self._send(fair_id, buffer)
+
+    def _run(self) -> None:
+        # The first flush is immediate (the fair was idle); then one per window while news
+        # keeps coming, and the task ends when a window passes without any.
+        try:
+            while True:
+                self.flush()
+                socketio.sleep(self.window)
+                with self._lock:
+                    if not self._buffers:
+                        self._running = False
+                        return
+        except Exception:
+            logger.exception("The broadcast task failed; the next commit restarts it.")
+            with self._lock:
+                self._running = False
+
+    def _send(self, fair_id: int, buffer: _Buffer) -> None:
+        to = [rooms.fair_room(fair_id), rooms.dashboard_room(fair_id)]
+        if buffer.deals:
+            message: DealsMessage = {"fair_id": fair_id, "deals": buffer.deals}
+            socketio.emit("deals", message, to=to, namespace=rooms.NAMESPACE)
+        if buffer.totals is not None:
+            socketio.emit("totals", buffer.totals, to=to, namespace=rooms.NAMESPACE)
+
+
+_live_coalescers: weakref.WeakSet[Coalescer] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_before_exit() -> None:
+    """A process that only writes (the CLI) must not take its last news with it."""
+    for pending in list(_live_coalescers):
+        try:
+            pending.flush()
+        except Exception:
+            logger.exception("Could not send the last broadcasts before exit.")

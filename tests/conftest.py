@@ -6,6 +6,8 @@ import datetime as dt
 import itertools
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,10 @@ from fair import create_app
 from fair import service as fair_service
 from fair.accounts import service as account_service
 from fair.accounts.models import Role, User
-from fair.extensions import db
+from fair.extensions import db, socketio
 from fair.models import Fair, FairStatus
+from livehalls import broadcast, rooms
+from livehalls.schemas import MESSAGE_SCHEMAS
 
 PASSWORD = "correct horse battery"
 
@@ -170,3 +174,53 @@ def token_for(client: FlaskClient) -> Callable[[User], dict[str, str]]:
         return {"Authorization": f"Bearer {response.json['token']}"}
 
     return headers
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    event: str
+    rooms: frozenset[str]
+    payload: Any
+
+
+class BroadcastRecorder:
+    """What livehalls.broadcast sent to /live, each payload checked against its schema."""
+
+    def __init__(self) -> None:
+        self.sent: list[Broadcast] = []
+
+    def record(self, event: str, to: str | list[str], payload: Any) -> None:
+        errors = MESSAGE_SCHEMAS[event]().validate(payload)
+        assert not errors, f"{event} payload does not match its schema: {errors}"
+        self.sent.append(Broadcast(event, frozenset([to] if isinstance(to, str) else to), payload))
+
+    @contextmanager
+    def expect(self, count: int) -> Iterator[list[Broadcast]]:
+        """Run the block, flush what it queued, and check that `count` messages left."""
+        start = len(self.sent)
+        captured: list[Broadcast] = []
+        yield captured
+        broadcast.flush()
+        captured.extend(self.sent[start:])
+        assert len(captured) == count, captured
+
+
+@pytest.fixture
+def broadcasts(app: Flask, monkeypatch: pytest.MonkeyPatch) -> BroadcastRecorder:
+    """Record every /live message (Zulip's capture_send_event_calls); flushed per `expect`.
+
+    `with broadcasts.expect(2) as sent: record_intent(...)` then checks `sent[0].event`,
+    `.rooms` and `.payload`. The coalescer only flushes when told, so counts do not depend on
+    timing.
+    """
+    recorder = BroadcastRecorder()
+    monkeypatch.setattr(broadcast.coalescer(), "autoflush", False)
+    emit = socketio.emit
+
+    def recording_emit(event: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("namespace") == rooms.NAMESPACE:
+            recorder.record(event, kwargs["to"], args[0])
+        return emit(event, *args, **kwargs)
+
+    monkeypatch.setattr(socketio, "emit", recording_emit)
+    return recorder

@@ -1,0 +1,26 @@
+"""Names of the /live namespace and its rooms: the only place they are spelled.
+
+Every viewer of a hall is in that hall's room and in its fair's room; an organiser's dashboard is
+in the fair's dashboard room. Fair-wide news (deals, totals) goes to the fair room and the
+dashboard room together, so no client hears it twice.
+"""
+
+from __future__ import annotations
+
+#: The Socket.IO namespace of everything live: halls, chat, deals, totals, the dashboard.
+NAMESPACE = "/live"
+
+
+def hall_room(hall_id: int) -> str:
+    """Viewers of one hall: its chat, what is on air, its viewer figures."""
+    return f"hall:{hall_id}"
+
+
+def fair_room(fair_id: int) -> str:
+    """Every hall viewer of a fair: the fair's deals and totals."""
+    return f"fair:{fair_id}"
+
+
+def dashboard_room(fair_id: int) -> str:
+    """The organisers' dashboards of a fair: deals, totals and every hall's viewer figures."""
+    return f"dashboard:{fair_id}"

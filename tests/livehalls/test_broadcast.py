@@ -1,0 +1,184 @@
+"""livehalls.broadcast: news leaves only after commit, coalesced per fair and window."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from fair import create_app
+from fair.database import transactional
+from fair.extensions import db, socketio
+from livehalls import broadcast, rooms
+from livehalls.broadcast import DealEventPayload, TotalsPayload
+from tests.conftest import BroadcastRecorder, base_config
+
+
+def deal_payload(deal_id: int, *, hall_id: int | None = None) -> DealEventPayload:
+    return {
+        "id": deal_id,
+        "hall_id": hall_id,
+        "project": {"id": 7, "title": "川剧变脸专场演出"},
+        "buyer_province": "CN-CQ",
+        "amount": "10423.00",
+        "created_at": "2026-12-01T09:30:00+00:00",
+    }
+
+
+def totals_payload(seq: int, *, fair_id: int = 1, amount: str = "10423.00") -> TotalsPayload:
+    entry = {"amount": amount, "deal_count": seq}
+    return {
+        "seq": seq,
+        "fair_id": fair_id,
+        "amount": amount,
+        "deal_count": seq,
+        "project_count": 1,
+        "buyer_count": 1,
+        "by_buyer_province": {"CN-CQ": entry},
+        "by_exhibitor_province": {"CN-SC": entry},
+        "by_category": {"performance": entry},
+        "by_hall": {},
+        "by_exhibitor": {"3": entry},
+    }
+
+
+@transactional
+def record(fair_id: int, deal_id: int, seq: int) -> None:
+    """Stand in for deals.service: touch the database, then tell the broadcaster."""
+    db.session.execute(select(1))
+    broadcast.deal_recorded(fair_id, deal=deal_payload(deal_id),
+                            totals=totals_payload(seq, fair_id=fair_id))
+
+
+class Refused(Exception):
+    pass
+
+
+@transactional
+def record_then_fail(fair_id: int) -> None:
+    db.session.execute(select(1))
+    broadcast.deal_recorded(fair_id, deal=deal_payload(1), totals=totals_payload(1))
+    raise Refused
+
+
+def test_deal_recorded_sends_deals_then_totals_to_the_fair_and_dashboard_rooms(
+    broadcasts: BroadcastRecorder,
+) -> None:
+    with broadcasts.expect(2) as sent:
+        record(1, 41, 5)
+
+    deals, totals = sent
+    assert deals.event == "deals"
+    assert deals.payload == {"fair_id": 1, "deals": [deal_payload(41)]}
+    assert totals.event == "totals"
+    assert totals.payload == totals_payload(5)
+    assert deals.rooms == totals.rooms == {rooms.fair_room(1), rooms.dashboard_room(1)}
+
+
+def test_totals_changed_sends_only_totals(broadcasts: BroadcastRecorder) -> None:
+    @transactional
+    def withdraw() -> None:
+        db.session.execute(select(1))
+        broadcast.totals_changed(1, totals=totals_payload(6, amount="0.00"))
+
+    with broadcasts.expect(1) as sent:
+        withdraw()
+
+    assert sent[0].event == "totals"
+    assert sent[0].payload["seq"] == 6
+
+
+def test_nothing_leaves_before_the_commit(broadcasts: BroadcastRecorder) -> None:
+    db.session.execute(select(1))
+    broadcast.deal_recorded(1, deal=deal_payload(1), totals=totals_payload(1))
+    with broadcasts.expect(0):
+        pass  # queued in the open transaction: a flush finds nothing to send
+
+    with broadcasts.expect(2):
+        db.session.commit()
+
+
+def test_a_rolled_back_transaction_sends_nothing(broadcasts: BroadcastRecorder) -> None:
+    with broadcasts.expect(0), pytest.raises(Refused):
+        record_then_fail(1)
+    # The dropped news does not ride along with the next commit either.
+    with broadcasts.expect(2) as sent:
+        record(1, 2, 2)
+    assert [deal["id"] for deal in sent[0].payload["deals"]] == [2]
+
+
+def test_one_flush_carries_every_new_deal_oldest_first_and_the_newest_totals(
+    broadcasts: BroadcastRecorder,
+) -> None:
+    with broadcasts.expect(2) as sent:
+        record(1, 10, 1)
+        record(1, 11, 3)
+        record(1, 12, 2)  # committed last, yet an older snapshot: seq 3 stays
+
+    assert [deal["id"] for deal in sent[0].payload["deals"]] == [10, 11, 12]
+    assert sent[1].payload["seq"] == 3
+
+
+def test_each_fair_gets_its_own_messages_in_its_own_rooms(broadcasts: BroadcastRecorder) -> None:
+    with broadcasts.expect(4) as sent:
+        record(1, 10, 1)
+        record(2, 20, 1)
+
+    by_fair = {(message.event, message.payload["fair_id"]): message.rooms for message in sent}
+    assert by_fair[("deals", 2)] == {rooms.fair_room(2), rooms.dashboard_room(2)}
+    assert by_fair[("totals", 1)] == {rooms.fair_room(1), rooms.dashboard_room(1)}
+
+
+def test_a_burst_goes_out_as_fewer_messages_than_deals(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[tuple[str, Any]] = []
+    monkeypatch.setattr(socketio, "emit",
+                        lambda event, payload, **kwargs: sent.append((event, payload)))
+
+    burst = 40
+    started = time.monotonic()
+    for number in range(1, burst + 1):
+        record(1, number, number)
+    elapsed = time.monotonic() - started
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (
+        sent and sent[-1][0] == "totals" and sent[-1][1]["seq"] == burst
+    ):
+        time.sleep(0.02)
+
+    deals_messages = [payload for event, payload in sent if event == "deals"]
+    totals_messages = [payload for event, payload in sent if event == "totals"]
+    assert [deal["id"] for message in deals_messages for deal in message["deals"]] == list(
+        range(1, burst + 1)
+    )
+    assert totals_messages[-1]["seq"] == burst
+    assert len(deals_messages) < burst
+    # At most one flush per window, plus the immediate one of an idle fair.
+    assert len(deals_messages) <= elapsed / broadcast.WINDOW + 2
+
+
+def test_an_idle_fair_is_flushed_at_once(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent_at: list[float] = []
+    monkeypatch.setattr(socketio, "emit", lambda *args, **kwargs: sent_at.append(time.monotonic()))
+
+    committed = time.monotonic()
+    record(1, 1, 1)
+    deadline = committed + 2
+    while len(sent_at) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+    assert len(sent_at) == 2
+    assert sent_at[0] - committed < broadcast.WINDOW
+
+
+def test_a_process_gevent_did_not_patch_runs_socketio_in_threads(tmp_path: Path) -> None:
+    # The CLI and the tests are not patched by gevent: the coalescer's task must still run.
+    config = base_config(tmp_path, tmp_path / "unused.sqlite")
+    config["SOCKETIO_ASYNC_MODE"] = None
+    create_app(config)
+    assert socketio.async_mode == "threading"
