@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import markdown
 import nh3
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from exhibitors import catalogue
 from exhibitors.models import Exhibitor, ExhibitorStatus, Project, ProjectStatus
 from fair import permissions
-from fair.accounts.models import Role, User
+from fair.accounts.models import Organisation, Role, User
 from fair.database import transactional, utcnow
 from fair.errors import Conflict, Forbidden, NotFound
 from fair.extensions import db
@@ -34,6 +35,36 @@ def render_description(source: str) -> str:
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
     )
+
+
+@dataclass(frozen=True)
+class FairFigures:
+    """The headline numbers of a fair's catalogue, as the home page shows them."""
+
+    exhibitors: int
+    projects: int
+    provinces: int
+
+
+def fair_figures(fair: Fair) -> FairFigures:
+    """Approved exhibitors, published projects and the provinces the exhibitors come from."""
+    approved = (
+        select(Exhibitor.organisation_id)
+        .where(Exhibitor.fair_id == fair.id, Exhibitor.status == ExhibitorStatus.approved)
+        .subquery()
+    )
+    exhibitors = db.session.scalar(select(func.count()).select_from(approved)) or 0
+    provinces = db.session.scalar(
+        select(func.count(func.distinct(Organisation.province))).where(
+            Organisation.id.in_(select(approved.c.organisation_id))
+        )
+    ) or 0
+    projects = db.session.scalar(
+        select(func.count()).select_from(Project).where(
+            Project.fair_id == fair.id, Project.status == ProjectStatus.published
+        )
+    ) or 0
+    return FairFigures(exhibitors=exhibitors, projects=projects, provinces=provinces)
 
 
 def access_exhibitor(exhibitor_id: int) -> Exhibitor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -79,7 +80,9 @@ def register_template_filters(app: Flask) -> None:
     """Pages format money and name provinces and categories only through these."""
     app.add_template_filter(money.format_yuan, "yuan")
     app.add_template_filter(money.format_yuan_grouped, "yuan_grouped")
+    app.add_template_filter(money.format_yuan_short, "yuan_short")
     app.add_template_filter(money.format_wan, "wan")
+    app.add_template_filter(functools.partial(money.parse_yuan, allow_zero=True), "fen")
     app.add_template_filter(i18n.province_label, "province")
     app.add_template_filter(i18n.category_label, "category")
 
@@ -93,6 +96,12 @@ def register_blueprints(app: Flask) -> None:
     for blp in (accounts_api.blp, fair_api.blp, exhibitors_api.blp):
         extensions.csrf.exempt(blp)  # fair.auth checks CSRF for cookie-authenticated API calls
         extensions.api.register_blueprint(blp)
+
+    from fair import views as fair_views
+    from fair.accounts import views as accounts_views
+
+    for bp in (fair_views.bp, accounts_views.bp):
+        app.register_blueprint(bp)
 
 
 def register_socketio_handlers(app: Flask) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 
@@ -129,8 +129,10 @@ def register_error_handlers(app: Flask) -> None:
     def handle_fair_error(error: FairError) -> Response | tuple[str, int]:
         if _wants_json():
             return error_response(error)
-        from flask import render_template
-
+        if isinstance(error, Unauthorized) and request.method == "GET":
+            # A page that needs a signed-in user sends the visitor to sign in, then back.
+            asked_for = request.full_path.removesuffix("?")
+            return redirect(url_for("account_pages.sign_in", next=asked_for))
         return render_template("error.html", error=error), error.status
 
     @app.errorhandler(HTTPException)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request, session
-from flask_babel import get_locale
+from flask import Flask, current_app, request, session, url_for
+from flask_babel import get_locale, refresh
+
+from fair import reference
 
 LOCALES = ("zh", "en")
 SESSION_KEY = "locale"
@@ -26,7 +28,31 @@ def current_locale() -> str:
     return str(get_locale() or "zh")
 
 
+def province_label(code: str) -> str:
+    """A province's name in the page's language."""
+    return reference.province_name(code, current_locale())
+
+
+def category_label(code: str) -> str:
+    """A category's name in the page's language."""
+    return reference.category_name(code, current_locale())
+
+
+def locale_url(locale: str) -> str:
+    """This page again, in another language, keeping its query."""
+    arguments = {**request.args.to_dict(), "lang": locale}
+    if request.endpoint is None or request.endpoint == "static":
+        return url_for("pages.home", lang=locale)
+    return url_for(request.endpoint, **(request.view_args or {}), **arguments)
+
+
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def choose_locale_afresh() -> None:
+        # The app context (where Babel caches the locale) can outlive a request, as under
+        # the test client; each request picks its own language.
+        refresh()
+
     @app.context_processor
     def locale_context() -> dict[str, object]:
-        return {"current_locale": current_locale, "LOCALES": LOCALES}
+        return {"current_locale": current_locale, "LOCALES": LOCALES, "locale_url": locale_url}

@@ -56,6 +56,12 @@ def format_yuan_grouped(fen: int) -> str:
     return f"{sign}{whole:,}.{cents:02d}"
 
 
+def format_yuan_short(fen: int) -> str:
+    """50000000 fen -> "500,000"; cents are kept only when there are some ("1,234.50")."""
+    grouped = format_yuan_grouped(fen)
+    return grouped.removesuffix(".00")
+
+
 def format_wan(fen: int) -> str:
     """3856830000 fen -> "3856.83" (万元, two decimals, half up)."""
     sign = "-" if fen < 0 else ""

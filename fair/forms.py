@@ -1,0 +1,58 @@
+"""The base of every page form: Flask-WTF's CSRF token, and service refusals shown in place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+
+from fair.errors import FairError
+
+#: Refusals that pages explain in the reader's language; services speak English to the API.
+REFUSALS = {
+    "bad_credentials": _l("邮箱或密码不正确。"),
+    "email_taken": _l("该邮箱已注册，请直接登录。"),
+    "fair_closed": _l("本届大会已闭幕，不再接受申请。"),
+    "not_an_exhibitor": _l("请先申请参展。"),
+    "not_approved": _l("参展申请尚未通过审核。"),
+    "not_yours": _l("只能修改本单位的项目。"),
+    "withdrawn": _l("已撤回的项目不能再修改或发布。"),
+    "unsupported_media": _l("只接受 JPEG、PNG、WebP 图片，MP4 视频或 PDF 文件。"),
+    "too_large": _l("文件过大。"),
+}
+
+REQUIRED = _l("请填写此项。")
+BETWEEN = _l("请填写 %(min)d 到 %(max)d 个字。")
+AT_MOST = _l("最多 %(max)d 个字。")
+
+
+def refusal_text(error: FairError) -> str:
+    """The refusal in the page's language when it is one pages know, else the service's words."""
+    text = REFUSALS.get(error.code)
+    return str(text) if text is not None else error.message
+
+
+class FairForm(FlaskForm):
+    """A Flask-WTF form (CSRF checked on submit) that can show a service's refusal."""
+
+    def show_refusal(self, error: FairError) -> None:
+        """Put the refusal on the fields it names, or above the form when it names none."""
+        placed = False
+        for name, messages in _flatten(error.fields):
+            field = self._fields.get(name)
+            if field is not None:
+                field.errors = [*field.errors, *messages]
+                placed = True
+        if not placed:
+            self.form_errors.append(refusal_text(error))
+
+
+def _flatten(fields: Mapping[str, Any]) -> Iterator[tuple[str, list[str]]]:
+    """Nested API field errors ({"organisation": {"province": [...]}}) by their leaf names."""
+    for name, value in fields.items():
+        if isinstance(value, Mapping):
+            yield from _flatten(value)
+        else:
+            yield name, [str(message) for message in value]

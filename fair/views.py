@@ -1,0 +1,49 @@
+"""The fair's own pages: home, the site-wide template context and vendored browser scripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from werkzeug.wrappers import Response
+
+from exhibitors import service as exhibitor_service
+from fair import service
+from fair.auth import current_user
+
+bp = Blueprint("pages", __name__)
+
+NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
+#: The only files of node_modules a browser may fetch, by their path inside node_modules.
+VENDOR_FILES = frozenset({
+    "socket.io-client/dist/socket.io.min.js",
+    "echarts/dist/echarts.min.js",
+    "hls.js/dist/hls.min.js",
+})
+
+
+@bp.app_context_processor
+def site_context() -> dict[str, object]:
+    """What base.html needs on every page: who is signed in, the fair, which pages exist."""
+    return {
+        "viewer": current_user(),
+        "site_fair": service.current_fair(),
+        "has_page": lambda endpoint: endpoint in current_app.view_functions,
+    }
+
+
+@bp.get("/")
+def home() -> str:
+    fair = service.current_fair()
+    if fair is None:
+        return render_template("fair/home.html", fair=None, figures=None, halls=0)
+    return render_template("fair/home.html", fair=fair, halls=service.count_halls(fair),
+                           figures=exhibitor_service.fair_figures(fair))
+
+
+@bp.get("/vendor/<path:path>")
+def vendor(path: str) -> Response:
+    """Serve an allowed browser library straight from node_modules (never copied here)."""
+    if path not in VENDOR_FILES:
+        abort(404)
+    return send_from_directory(NODE_MODULES, path, max_age=86_400)
