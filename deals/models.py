@@ -20,8 +20,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exhibitors.models import Project
+from fair.accounts.models import Organisation
 from fair.database import Base, CreatedAt, Fen, IntPK, enum_column
 from fair.money import MAX_DEAL_FEN
+from livehalls.models import Hall
 
 
 class IntentStatus(enum.Enum):
@@ -39,7 +41,7 @@ class Dimension(enum.Enum):
     exhibitor = "exhibitor"
 
 
-class Member(enum.Enum):
+class MemberKind(enum.Enum):
     """What the distinct counts of the totals count."""
 
     project = "project"
@@ -86,6 +88,8 @@ class Intent(Base):
     secured: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
+    buyer_organisation: Mapped[Organisation] = relationship(lazy="joined", innerjoin=True)
+    hall: Mapped[Hall | None] = relationship(lazy="joined")
 
     @property
     def is_active(self) -> bool:
@@ -109,6 +113,8 @@ class IdempotencyKey(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     intent_id: Mapped[int] = mapped_column(ForeignKey("intents.id"), index=True)
     created_at: Mapped[CreatedAt]
+
+    intent: Mapped[Intent] = relationship()
 
     def __repr__(self) -> str:
         return f"<IdempotencyKey {self.key!r} buyer={self.buyer_id} intent={self.intent_id}>"
@@ -170,7 +176,9 @@ class FairTotalsMember(Base):
     __table_args__ = (CheckConstraint("intent_count >= 0", "intent_count_not_negative"),)
 
     fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id"), primary_key=True)
-    member: Mapped[Member] = mapped_column(enum_column(Member, "totals_member"), primary_key=True)
+    member: Mapped[MemberKind] = mapped_column(
+        enum_column(MemberKind, "totals_member"), primary_key=True
+    )
     #: The project's or the buyer's id.
     member_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     intent_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -89,18 +89,20 @@ def register_template_filters(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every package's API (`blp`) and pages (`bp`), listed so that they can be read."""
+    from deals import api as deals_api
     from exhibitors import api as exhibitors_api
     from fair import api as fair_api
     from fair.accounts import api as accounts_api
 
-    for blp in (accounts_api.blp, fair_api.blp, exhibitors_api.blp):
+    for blp in (accounts_api.blp, fair_api.blp, exhibitors_api.blp, deals_api.blp):
         extensions.csrf.exempt(blp)  # fair.auth checks CSRF for cookie-authenticated API calls
         extensions.api.register_blueprint(blp)
 
+    from deals import views as deals_views
     from fair import views as fair_views
     from fair.accounts import views as accounts_views
 
-    for bp in (fair_views.bp, accounts_views.bp):
+    for bp in (fair_views.bp, accounts_views.bp, deals_views.bp):
         app.register_blueprint(bp)
 
 

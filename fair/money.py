@@ -8,6 +8,7 @@ Python's Decimal would accept full-width digits, "1_000", spaces and "NaN".
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError, fields
@@ -68,6 +69,11 @@ def format_wan(fen: int) -> str:
     hundredths = (abs(fen) + FEN_PER_WAN // 200) // (FEN_PER_WAN // 100)
     whole, cents = divmod(hundredths, 100)
     return f"{sign}{whole}.{cents:02d}"
+
+
+def yuan_decimal(fen: int) -> Decimal:
+    """12345 fen -> Decimal("123.45"), for a spreadsheet cell that must hold a number."""
+    return Decimal(fen).scaleb(-2)
 
 
 def share_of(fen: int, percent: int) -> int:

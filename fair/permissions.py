@@ -12,6 +12,7 @@ from fair.accounts.models import Role, User
 from fair.errors import Forbidden, Unauthorized
 
 if TYPE_CHECKING:
+    from deals.models import Intent
     from exhibitors.models import Exhibitor, Project
 
 
@@ -72,3 +73,29 @@ def require_project_editor(user: User | None, project: Project) -> User:
 def can_view_project(user: User | None, project: Project) -> bool:
     """Published projects are public; drafts and withdrawn ones only to their exhibitor."""
     return project.is_published or can_edit_project(user, project) or is_organiser(user)
+
+
+def require_buyer(user: User | None) -> User:
+    """Only buyers sign intents: exhibitors, organisers and visitors cannot."""
+    user = require_user(user)
+    if user.role is not Role.buyer:
+        raise Forbidden("Only a buyer may sign an intent.", code="wrong_role")
+    return user
+
+
+def can_view_intent(user: User | None, intent: Intent) -> bool:
+    """Its buyer, the exhibitor of its project, and organisers."""
+    return (
+        is_organiser(user)
+        or (user is not None and user.id == intent.buyer_id)
+        or owns_exhibitor(user, intent.project.exhibitor)
+    )
+
+
+def require_intent_buyer(user: User | None, intent: Intent) -> User:
+    """Only the buyer who signed an intent withdraws it."""
+    user = require_user(user)
+    if user.id != intent.buyer_id:
+        raise Forbidden("Only the buyer who signed this intent may withdraw it.",
+                        code="not_yours")
+    return user

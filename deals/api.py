@@ -1,0 +1,81 @@
+"""Intents to sign and the fairs' running totals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask_smorest import Blueprint
+
+from deals import exports, service
+from deals import totals as deal_totals
+from deals.models import Intent
+from deals.schemas import (
+    DealListQuerySchema,
+    DealListSchema,
+    DealSchema,
+    IdempotencyHeaderSchema,
+    IntentInputSchema,
+    TotalsSchema,
+)
+from exhibitors import service as exhibitor_service
+from fair import service as fair_service
+from fair.auth import current_user
+from livehalls.broadcast import TotalsPayload
+
+blp = Blueprint("deals", __name__, url_prefix="/api/v1",
+                description="Intents to sign (签约意向) and the fairs' totals")
+
+
+@blp.post("/projects/<int:project_id>/deals")
+@blp.arguments(IdempotencyHeaderSchema, location="headers")
+@blp.arguments(IntentInputSchema)
+@blp.response(201, DealSchema)
+def sign(headers: dict[str, str], data: dict[str, Any], project_id: int) -> Intent:
+    """Sign an intent (buyers). Sending the same Idempotency-Key and body again answers 201
+    with the same intent and changes nothing; the same key with another body is refused."""
+    user = current_user()
+    return service.record_intent(
+        exhibitor_service.access_project(project_id, user), buyer=user,
+        idempotency_key=headers["idempotency_key"], **data,
+    )
+
+
+@blp.post("/deals/<int:intent_id>/withdraw")
+@blp.response(200, DealSchema)
+def withdraw(intent_id: int) -> Intent:
+    """Withdraw an intent (its buyer); it leaves the totals."""
+    user = current_user()
+    return service.withdraw_intent(service.access_intent(intent_id, user), buyer=user)
+
+
+@blp.get("/deals/<int:intent_id>")
+@blp.response(200, DealSchema)
+def get_deal(intent_id: int) -> Intent:
+    """One intent (its buyer, the project's exhibitor, organisers)."""
+    return service.access_intent(intent_id, current_user())
+
+
+@blp.get("/fairs/<int:fair_id>/deals")
+@blp.arguments(DealListQuerySchema, location="query")
+@blp.response(200, DealListSchema)
+@blp.alt_response(200, success=True, description="?format=csv (UTF-8 with BOM) or xlsx",
+                  content_type=exports.XLSX_TYPE)
+def list_deals(query: dict[str, Any], fair_id: int) -> service.IntentPage | Response:
+    """The fair's intents: organisers all, an exhibitor those on its projects, a buyer its own."""
+    fair = fair_service.access_fair(fair_id)
+    if query["format"] == "json":
+        return service.list_intents(fair, user=current_user(), page=query["page"],
+                                    per_page=query["per_page"])
+    export = exports.render(service.export_intents(fair, user=current_user()),
+                            file_format=query["format"], title=fair.name)
+    filename = f"intents-fair-{fair.id}.{export.extension}"
+    return Response(export.body, content_type=export.content_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@blp.get("/fairs/<int:fair_id>/totals")
+@blp.response(200, TotalsSchema)
+def get_totals(fair_id: int) -> TotalsPayload:
+    """The fair's running totals over active intents, by province, category, hall, exhibitor."""
+    return deal_totals.read_totals(fair_service.access_fair(fair_id).id)

@@ -1,0 +1,132 @@
+"""Intent payloads for the API, the exports' query, and the Socket.IO deal and totals events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from deals.models import IntentStatus
+from fair.accounts.schemas import StrictSchema
+from fair.database import as_utc
+from fair.money import YuanField
+
+#: A yuan amount as the API writes it: "120000.00".
+YUAN_TEXT = validate.Regexp(r"^(0|[1-9][0-9]*)\.[0-9]{2}$", error="Not a yuan amount.")
+MAX_PER_PAGE = 500
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """Dumps with the UTC offset even where SQLite handed back a naive (UTC) datetime."""
+
+    def _serialize(self, value: dt.datetime | None, attr: str | None, obj: Any,
+                   **kwargs: Any) -> str | None:
+        return None if value is None else super()._serialize(as_utc(value), attr, obj, **kwargs)
+
+
+class IntentInputSchema(StrictSchema):
+    amount_fen = YuanField(
+        required=True, data_key="amount",
+        metadata={"description": "yuan as a decimal string, such as \"120000.00\""},
+    )
+    hall_id = fields.Int(load_default=None, allow_none=True, strict=True,
+                         metadata={"description": "the live hall where the buyer saw it"})
+    note = fields.Str(load_default="", validate=validate.Length(max=500))
+
+
+class IdempotencyHeaderSchema(Schema):
+    """The request's headers; only the idempotency key matters here."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    idempotency_key = fields.Str(
+        data_key="Idempotency-Key",
+        load_default="",
+        metadata={"description": "1 to 100 visible ASCII characters, new for every intent "
+                                 "and sent again unchanged on a retry (a UUID fits)"},
+    )
+
+
+class DealListQuerySchema(Schema):
+    """The listing's query string; unknown parameters (such as ``lang``) are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    format = fields.Str(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx"]))
+    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+
+
+class DealProjectSchema(Schema):
+    id = fields.Int(required=True, strict=True)
+    title = fields.Str(required=True)
+
+
+class DealOrganisationSchema(Schema):
+    name = fields.Str()
+    province = fields.Str()
+
+
+class DealSchema(Schema):
+    id = fields.Int()
+    fair_id = fields.Int()
+    project_id = fields.Int()
+    project = fields.Nested(DealProjectSchema)
+    amount = YuanField(attribute="amount_fen")
+    status = fields.Enum(IntentStatus, by_value=True)
+    secured = fields.Bool()
+    hall_id = fields.Int(allow_none=True)
+    note = fields.Str()
+    category = fields.Str()
+    buyer_province = fields.Str()
+    buyer_organisation = fields.Nested(DealOrganisationSchema)
+    exhibitor_id = fields.Int()
+    exhibitor_province = fields.Str()
+    created_at = UtcDateTime()
+    withdrawn_at = UtcDateTime(allow_none=True)
+
+
+class DealListSchema(Schema):
+    items = fields.List(fields.Nested(DealSchema))
+    total = fields.Int()
+
+
+class DealEventSchema(StrictSchema):
+    """One intent in a `deals` event: what a hall's viewers and the dashboard may see."""
+
+    id = fields.Int(required=True, strict=True)
+    hall_id = fields.Int(required=True, allow_none=True, strict=True)
+    project = fields.Nested(DealProjectSchema, required=True)
+    buyer_province = fields.Str(required=True)
+    amount = YuanField(attribute="amount_fen", required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class AmountCountSchema(StrictSchema):
+    amount = fields.Str(required=True, validate=YUAN_TEXT)
+    deal_count = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+
+
+def _breakdown(description: str) -> fields.Dict:
+    return fields.Dict(keys=fields.Str(), values=fields.Nested(AmountCountSchema), required=True,
+                       metadata={"description": description})
+
+
+class TotalsSchema(StrictSchema):
+    """A fair's totals: the body of GET /totals and of the `totals` event."""
+
+    seq = fields.Int(required=True, strict=True,
+                     metadata={"description": "grows by one with every change"})
+    fair_id = fields.Int(required=True, strict=True)
+    amount = fields.Str(required=True, validate=YUAN_TEXT)
+    deal_count = fields.Int(required=True, strict=True)
+    project_count = fields.Int(required=True, strict=True)
+    buyer_count = fields.Int(required=True, strict=True)
+    by_buyer_province = _breakdown("province code of the buyer -> totals")
+    by_exhibitor_province = _breakdown("province code of the exhibitor -> totals")
+    by_category = _breakdown("category -> totals")
+    by_hall = _breakdown("hall id -> totals of intents signed from that hall")
+    by_exhibitor = _breakdown("exhibitor id -> totals")

@@ -1,0 +1,259 @@
+"""Intent use cases: sign, withdraw, look up and list intents to sign."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from sqlalchemy import Select, false, func, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from deals import schemas
+from deals import totals as deal_totals
+from deals.models import IdempotencyKey, Intent, IntentStatus
+from exhibitors import service as exhibitor_service
+from exhibitors.models import Project
+from fair import permissions
+from fair.accounts.models import Role, User
+from fair.database import transactional, utcnow
+from fair.errors import Conflict, InvalidInput, NotFound
+from fair.extensions import db
+from fair.models import Fair
+from fair.money import MAX_DEAL_FEN
+from livehalls import broadcast
+from livehalls.models import Hall
+
+#: What a client may send as Idempotency-Key: visible ASCII, so a UUID or any token fits.
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,100}", re.ASCII)
+MAX_NOTE_LENGTH = 500
+#: PostgreSQL's codes for "try the whole transaction again": serialization failure, deadlock.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+ATTEMPTS = 4
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def retrying(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run a transactional use case again when PostgreSQL asks for a retry, a few times.
+
+    The lock order in deals.totals leaves no deadlock between intent writers, but other
+    writers of the same rows (payments, operators' scripts) might not follow it.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return fn(*args, **kwargs)
+            except DBAPIError as error:
+                if getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                    raise
+                if attempt == ATTEMPTS:
+                    raise Conflict("The fair is busy; send the same request again.",
+                                   code="busy", headers={"Retry-After": "1"}) from error
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter only
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+@retrying
+@transactional
+def record_intent(
+    project: Project,
+    *,
+    buyer: User | None,
+    amount_fen: int,
+    idempotency_key: str,
+    hall_id: int | None = None,
+    note: str = "",
+) -> Intent:
+    """Record a buyer's intent to sign for a published project of an open fair.
+
+    The Idempotency-Key makes the request safe to send again: the same key with the same
+    request answers with the intent it made the first time and changes nothing; the same key
+    with another request is refused. Two requests with one key at the same moment make one
+    intent: both queue on the fair's totals lock, and the second's key then collides with the
+    first's committed one (unique per buyer), so it rolls back and answers with that intent.
+    """
+    buyer = permissions.require_buyer(buyer)
+    if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise InvalidInput(
+            "Send an Idempotency-Key header: 1 to 100 visible ASCII characters, such as a UUID.",
+            code="idempotency_key_invalid",
+            fields={"Idempotency-Key": ["1 to 100 visible ASCII characters."]},
+        )
+    note = note.strip()
+    fingerprint = _fingerprint(project.id, amount_fen, hall_id, note)
+    replayed = _replay(buyer, idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed
+    _check_intent(project, amount_fen=amount_fen, hall_id=hall_id, note=note)
+    organisation = buyer.organisation
+    assert organisation is not None  # noqa: S101 - buyers always register with one
+
+    deal_totals.lock(project.fair_id)
+    intent = Intent(
+        fair_id=project.fair_id,
+        project=project,
+        buyer_id=buyer.id,
+        buyer_organisation=organisation,
+        buyer_province=organisation.province,
+        exhibitor_id=project.exhibitor_id,
+        exhibitor_province=project.exhibitor.organisation.province,
+        category=project.category,
+        hall_id=hall_id,
+        amount_fen=amount_fen,
+        note=note,
+        status=IntentStatus.active,
+        created_at=utcnow(),
+    )
+    db.session.add(IdempotencyKey(buyer_id=buyer.id, key=idempotency_key,
+                                  fingerprint=fingerprint, intent=intent))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        replayed = _replay(buyer, idempotency_key, fingerprint)
+        if replayed is None:
+            raise
+        return replayed
+    totals = deal_totals.apply_intent(intent)
+    broadcast.deal_recorded(intent.fair_id, deal=schemas.DealEventSchema().dump(intent),
+                            totals=totals)
+    return intent
+
+
+def _check_intent(project: Project, *, amount_fen: int, hall_id: int | None, note: str) -> None:
+    """The rules an intent must meet; the API's schema has already refused malformed input."""
+    if not project.is_published:
+        raise Conflict("Only a published project can be signed.", code="project_not_published")
+    fair = db.session.get(Fair, project.fair_id)
+    if fair is None or not fair.is_open:
+        raise Conflict("Intents can be signed only while the fair is open.", code="fair_not_open")
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or not (
+        0 < amount_fen <= MAX_DEAL_FEN
+    ):
+        raise InvalidInput(fields={"amount": ["Must be more than 0 and at most 100000000.00."]})
+    if hall_id is not None:
+        hall = db.session.get(Hall, hall_id)
+        if hall is None or hall.fair_id != project.fair_id:
+            raise InvalidInput(fields={"hall_id": ["No such hall in this fair."]})
+    if len(note) > MAX_NOTE_LENGTH:
+        raise InvalidInput(fields={"note": [f"At most {MAX_NOTE_LENGTH} characters."]})
+
+
+def _fingerprint(project_id: int, amount_fen: int, hall_id: int | None, note: str) -> str:
+    """What a request means, so that a retry can be told from a different request."""
+    canonical = json.dumps([project_id, amount_fen, hall_id, note], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(buyer: User, key: str, fingerprint: str) -> Intent | None:
+    """The intent an earlier request with this key made, if the request was the same."""
+    earlier = db.session.execute(
+        select(IdempotencyKey.fingerprint, Intent)
+        .join(Intent, Intent.id == IdempotencyKey.intent_id)
+        .where(IdempotencyKey.buyer_id == buyer.id, IdempotencyKey.key == key)
+    ).first()
+    if earlier is None:
+        return None
+    if earlier.fingerprint != fingerprint:
+        raise InvalidInput(
+            "This Idempotency-Key was already used for a different request; use a new key.",
+            code="idempotency_key_reused",
+            fields={"Idempotency-Key": ["Already used for a different request."]},
+        )
+    intent: Intent = earlier.Intent
+    return intent
+
+
+@retrying
+@transactional
+def withdraw_intent(intent: Intent, *, buyer: User | None) -> Intent:
+    """The buyer takes back an intent; it leaves the totals. Withdrawing again changes nothing."""
+    permissions.require_intent_buyer(buyer, intent)
+    if not intent.is_active:
+        return intent
+    deal_totals.lock(intent.fair_id)
+    # Whoever withdrew it first while we waited for the lock has already reverted it.
+    withdrawn = db.session.execute(
+        update(Intent)
+        .where(Intent.id == intent.id, Intent.status == IntentStatus.active)
+        .values(status=IntentStatus.withdrawn, withdrawn_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(intent)
+    if withdrawn:
+        broadcast.totals_changed(intent.fair_id, totals=deal_totals.revert_intent(intent))
+    return intent
+
+
+def access_intent(intent_id: int, user: User | None) -> Intent:
+    """An intent the user may see: its buyer's, its exhibitor's, or any for organisers."""
+    user = permissions.require_user(user)
+    intent = db.session.get(Intent, intent_id)
+    if intent is None or not permissions.can_view_intent(user, intent):
+        raise NotFound("No such intent.")
+    return intent
+
+
+@dataclass(frozen=True)
+class IntentPage:
+    items: list[Intent]
+    total: int
+
+
+def list_intents(fair: Fair, *, user: User | None, page: int = 1,
+                 per_page: int = 50) -> IntentPage:
+    """The intents of the fair the user may see, newest first."""
+    query = _visible_intents(fair, user)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = db.session.scalars(
+        query.order_by(Intent.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return IntentPage(items=list(items), total=total)
+
+
+@dataclass(frozen=True)
+class IntentSummary:
+    """The active intents among those a user may see: how many, and worth how much."""
+
+    deal_count: int
+    amount_fen: int
+
+
+def summarise_intents(fair: Fair, *, user: User | None) -> IntentSummary:
+    visible = _visible_intents(fair, user).where(Intent.status == IntentStatus.active).subquery()
+    deal_count, amount_fen = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(visible.c.amount_fen), 0))
+    ).one()
+    return IntentSummary(deal_count=deal_count, amount_fen=amount_fen)
+
+
+def export_intents(fair: Fair, *, user: User | None) -> Iterator[Intent]:
+    """Every intent of the fair the user may see, oldest first, read in batches."""
+    query = _visible_intents(fair, user).order_by(Intent.id)
+    return iter(db.session.scalars(query.execution_options(yield_per=500)))
+
+
+def _visible_intents(fair: Fair, user: User | None) -> Select[tuple[Intent]]:
+    """Organisers see every intent; an exhibitor those on its projects; a buyer its own."""
+    user = permissions.require_user(user)
+    query = select(Intent).where(Intent.fair_id == fair.id)
+    if user.role is Role.organiser:
+        return query
+    if user.role is Role.buyer:
+        return query.where(Intent.buyer_id == user.id)
+    exhibitor = exhibitor_service.exhibitor_of(fair, user)
+    if exhibitor is None:
+        return query.where(false())
+    return query.where(Intent.exhibitor_id == exhibitor.id)

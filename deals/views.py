@@ -1,0 +1,58 @@
+"""Pages: a buyer's intents, an exhibitor's intents received, an organiser's list of all."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from deals import service
+from fair import permissions
+from fair import service as fair_service
+from fair.accounts.models import Role
+from fair.auth import current_user
+
+bp = Blueprint("deal_pages", __name__, template_folder="templates")
+
+PER_PAGE = 50
+
+
+@bp.get("/my/intents")
+def my_intents() -> str:
+    """A buyer's own intents, with a withdraw button on each active one."""
+    permissions.require_role(current_user(), Role.buyer)
+    return _intents_page("deals/my_intents.html")
+
+
+@bp.post("/my/intents/<int:intent_id>/withdraw")
+def withdraw(intent_id: int) -> Response:
+    user = current_user()
+    intent = service.withdraw_intent(service.access_intent(intent_id, user), buyer=user)
+    flash(_("已撤回对“%(title)s”的签约意向。", title=intent.project.title), "success")
+    return redirect(url_for("deal_pages.my_intents"))
+
+
+@bp.get("/portal/intents")
+def received_intents() -> str:
+    """The intents an exhibitor received on its projects: its leads, to download."""
+    permissions.require_role(current_user(), Role.exhibitor)
+    return _intents_page("deals/received_intents.html")
+
+
+@bp.get("/organiser/intents")
+def all_intents() -> str:
+    """Every intent of the fair, for organisers, to download."""
+    permissions.require_organiser(current_user())
+    return _intents_page("deals/all_intents.html")
+
+
+def _intents_page(template: str) -> str:
+    user = current_user()
+    fair = fair_service.access_current_fair()
+    page_number = request.args.get("page", 1, type=int) or 1
+    page = service.list_intents(fair, user=user, page=max(1, page_number), per_page=PER_PAGE)
+    return render_template(
+        template, fair=fair, page=page, page_number=max(1, page_number),
+        page_count=max(1, -(-page.total // PER_PAGE)),
+        summary=service.summarise_intents(fair, user=user),
+    )
