@@ -108,8 +108,9 @@ def register_blueprints(app: Flask) -> None:
 
 def register_socketio_handlers(app: Flask) -> None:
     """Socket.IO handlers and the after-commit broadcasting hooks."""
-    from livehalls import broadcast
+    from livehalls import broadcast, events
 
+    events.register(extensions.socketio)
     broadcast.init_app(app)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from flask_socketio.test_client import SocketIOTestClient
 
 from exhibitors import service as exhibitor_service
 from exhibitors.models import Exhibitor, Project
@@ -224,3 +225,15 @@ def broadcasts(app: Flask, monkeypatch: pytest.MonkeyPatch) -> BroadcastRecorder
 
     monkeypatch.setattr(socketio, "emit", recording_emit)
     return recorder
+
+
+@pytest.fixture
+def live_client(app: Flask, client: FlaskClient) -> Callable[..., SocketIOTestClient]:
+    """Connect a Socket.IO test client to /live: `live_client({"token": ...})`, or
+    `live_client()` anonymous or with whatever session cookie `client` holds."""
+
+    def connect(auth: dict[str, Any] | None = None) -> SocketIOTestClient:
+        return socketio.test_client(app, namespace=rooms.NAMESPACE, auth=auth,
+                                    flask_test_client=client)
+
+    return connect

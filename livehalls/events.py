@@ -1,0 +1,116 @@
+"""Socket.IO handlers of the /live namespace, registered by `register(socketio)`.
+
+A client connects with `auth: {token}` (a bearer token), with the session cookie, or with
+neither to watch anonymously. Each handler is named for its event: it loads the payload with a
+schema, calls a service, joins rooms and returns the acknowledgement; a failure becomes
+`{ok: false, error: {code, message, fields}}` in `handle_error`. Handlers never emit to rooms:
+server-originated events (deals, totals, viewers...) leave through livehalls.broadcast only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import session
+from flask_socketio import SocketIO, join_room
+from marshmallow import ValidationError
+from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
+
+from deals import totals as deal_totals
+from fair import auth
+from fair.accounts import service as account_service
+from fair.accounts.models import User
+from fair.errors import FairError, InvalidInput, Unauthorized
+from livehalls import rooms, service
+from livehalls.schemas import ConnectAuthSchema, HallSummarySchema, JoinDashboardSchema
+
+logger = logging.getLogger(__name__)
+
+#: Where a connection keeps the user it authenticated as: in Flask-SocketIO's per-connection
+#: copy of the session, which never goes back into the browser's cookie.
+VIEWER_KEY = "live_user_id"
+
+Ack = dict[str, Any]
+
+
+def connect(credentials: Any = None) -> None:
+    """A client opens /live; the token or the cookie says who it is, and nobody may watch too.
+
+    A token that is unknown or revoked is refused rather than treated as anonymous, so that a
+    client never silently loses its rights.
+    """
+    try:
+        user = _authenticate(credentials)
+    except FairError as error:
+        raise ConnectionRefused(error.to_dict()) from error
+    except Exception as error:
+        # Flask-SocketIO calls a connect handler that raised TypeError again *without* its auth
+        # argument: nothing may escape from here, or a failed check would return as anonymous.
+        logger.exception("A /live connection failed to authenticate.")
+        raise ConnectionRefused({"code": "error", "message": "Could not connect."}) from error
+    session[VIEWER_KEY] = None if user is None else user.id
+
+
+def join_dashboard(data: Any) -> Ack:
+    """An organiser's dashboard opens a fair: `{fair_id}` -> `{ok, totals, halls}`.
+
+    From then on the client hears the fair's `deals` and `totals` in the dashboard room.
+    """
+    fair_id = JoinDashboardSchema().load(data)["fair_id"]
+    fair = service.access_dashboard(current_viewer(), fair_id)
+    # Join before reading the totals: a change in between then arrives as a newer `totals`
+    # message, never in a gap the client cannot see.
+    join_room(rooms.dashboard_room(fair.id))
+    return {
+        "ok": True,
+        "totals": deal_totals.read_totals(fair.id),
+        "halls": HallSummarySchema(many=True).dump(service.list_halls(fair)),
+    }
+
+
+#: Every client-to-server event of /live and its handler.
+HANDLERS: dict[str, Callable[..., Any]] = {
+    "connect": connect,
+    "join_dashboard": join_dashboard,
+}
+
+
+def register(socketio: SocketIO) -> None:
+    """Register the /live handlers once; each later `socketio.init_app` replays them."""
+    if any(namespace == rooms.NAMESPACE for _, _, namespace in socketio.handlers):
+        return
+    for name, handler in HANDLERS.items():
+        socketio.on_event(name, handler, namespace=rooms.NAMESPACE)
+    socketio.on_error(rooms.NAMESPACE)(handle_error)
+
+
+def handle_error(error: Exception) -> Ack:
+    """Answer a failed event in the fair's one error shape, as its acknowledgement."""
+    if isinstance(error, ValidationError):
+        error = InvalidInput(fields=error.normalized_messages())
+    if not isinstance(error, FairError):
+        logger.error("A /live event failed.", exc_info=error)
+        error = FairError("Something went wrong on our side; nothing was changed.", code="error")
+    return {"ok": False, "error": error.to_dict()}
+
+
+def current_viewer() -> User | None:
+    """The user this connection authenticated as, or None for an anonymous viewer."""
+    user_id = session.get(VIEWER_KEY)
+    return None if user_id is None else account_service.get_user(user_id)
+
+
+def _authenticate(credentials: Any) -> User | None:
+    try:
+        token = ConnectAuthSchema().load(credentials or {})["token"]
+    except ValidationError as error:
+        raise InvalidInput(fields=error.normalized_messages()) from error
+    if token is not None:
+        user = account_service.user_for_token(token)
+        if user is None:
+            raise Unauthorized("The token is unknown or revoked.", code="bad_token")
+        return user
+    user_id = session.get(auth.SESSION_KEY)
+    return None if user_id is None else account_service.get_user(int(user_id))

@@ -1,0 +1,248 @@
+"""The /live namespace: who may connect, join_dashboard, and what a dashboard then hears."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from flask_socketio.test_client import SocketIOTestClient
+
+from exhibitors.models import Project
+from fair.accounts.models import Role, User
+from fair.extensions import db
+from fair.models import Fair
+from livehalls import rooms, service
+from livehalls.models import Hall
+from livehalls.schemas import DealsMessageSchema, TotalsSchema
+
+LiveClient = Callable[..., SocketIOTestClient]
+Headers = Callable[[User], dict[str, str]]
+
+
+def sign_in_with_cookie(client: FlaskClient, user: User) -> None:
+    with client.session_transaction() as session:
+        session["user_id"] = user.id
+
+
+def join(live: SocketIOTestClient, payload: Any) -> dict[str, Any]:
+    ack: dict[str, Any] = live.emit("join_dashboard", payload, namespace=rooms.NAMESPACE,
+                                    callback=True)
+    return ack
+
+
+def sign(client: FlaskClient, headers: dict[str, str], project: Project, amount: str,
+         **extra: Any) -> dict[str, Any]:
+    response = client.post(f"/api/v1/projects/{project.id}/deals",
+                           json={"amount": amount, **extra},
+                           headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def received(live: SocketIOTestClient, event: str) -> list[Any]:
+    return [message["args"][0] for message in live.get_received(rooms.NAMESPACE)
+            if message["name"] == event]
+
+
+@pytest.fixture
+def buyer(make_user: Callable[..., User]) -> User:
+    return make_user(Role.buyer, province="CN-CQ")
+
+
+def test_a_token_connects_and_an_organiser_joins_the_dashboard(
+    live_client: LiveClient, token_for: Headers, organiser: User, fair: Fair
+) -> None:
+    token = token_for(organiser)["Authorization"].removeprefix("Bearer ")
+    live = live_client({"token": token})
+
+    assert live.is_connected(rooms.NAMESPACE)
+    ack = join(live, {"fair_id": fair.id})
+    assert ack["ok"] is True
+    assert not TotalsSchema().validate(ack["totals"])
+    assert ack["totals"]["seq"] == 0
+    assert ack["halls"] == []
+
+
+def test_the_session_cookie_connects_as_its_user(
+    client: FlaskClient, live_client: LiveClient, organiser: User, fair: Fair
+) -> None:
+    sign_in_with_cookie(client, organiser)
+    live = live_client()
+
+    assert join(live, {"fair_id": fair.id})["ok"] is True
+
+
+def test_anonymous_viewers_connect_but_may_not_open_the_dashboard(
+    live_client: LiveClient, fair: Fair
+) -> None:
+    live = live_client()
+
+    assert live.is_connected(rooms.NAMESPACE)
+    ack = join(live, {"fair_id": fair.id})
+    assert ack == {"ok": False, "error": {"code": "unauthorized", "message": "Sign in first.",
+                                          "fields": {}}}
+
+
+@pytest.mark.parametrize("auth", [
+    {"token": "not-a-token"},
+    {"token": ""},
+    {"token": 12345},
+    {"token": None, "user_id": 1},
+    {"token": ["a"]},
+])
+def test_a_bad_token_is_refused_not_downgraded_to_anonymous(
+    client: FlaskClient, live_client: LiveClient, organiser: User, auth: dict[str, Any]
+) -> None:
+    # Even with a valid cookie alongside: a client that sent a bad token is refused.
+    sign_in_with_cookie(client, organiser)
+
+    assert not live_client(auth).is_connected(rooms.NAMESPACE)
+
+
+def test_a_revoked_token_is_refused(
+    client: FlaskClient, live_client: LiveClient, token_for: Headers, organiser: User
+) -> None:
+    headers = token_for(organiser)
+    token = headers["Authorization"].removeprefix("Bearer ")
+    assert client.post("/api/v1/auth/token/revoke", headers=headers).status_code == 204
+
+    assert not live_client({"token": token}).is_connected(rooms.NAMESPACE)
+
+
+@pytest.mark.parametrize("role", [Role.buyer, Role.exhibitor])
+def test_only_organisers_open_the_dashboard(
+    live_client: LiveClient, token_for: Headers, make_user: Callable[..., User], fair: Fair,
+    role: Role,
+) -> None:
+    user = make_user(role)
+    live = live_client({"token": token_for(user)["Authorization"].removeprefix("Bearer ")})
+
+    ack = join(live, {"fair_id": fair.id})
+    assert ack["ok"] is False
+    assert ack["error"]["code"] == "wrong_role"
+
+
+@pytest.mark.parametrize(("payload", "field"), [
+    ({}, "fair_id"),
+    ({"fair_id": "1"}, "fair_id"),
+    ({"fair_id": 1.5}, "fair_id"),
+    ({"fair_id": 1, "extra": True}, "extra"),
+    ("1", "_schema"),
+    (None, "_schema"),
+])
+def test_join_dashboard_refuses_a_malformed_payload(
+    client: FlaskClient, live_client: LiveClient, organiser: User, payload: Any, field: str
+) -> None:
+    sign_in_with_cookie(client, organiser)
+
+    ack = join(live_client(), payload)
+    assert ack["ok"] is False
+    assert ack["error"]["code"] == "invalid"
+    assert field in ack["error"]["fields"]
+
+
+def test_join_dashboard_of_an_unknown_fair_is_not_found(
+    client: FlaskClient, live_client: LiveClient, organiser: User
+) -> None:
+    sign_in_with_cookie(client, organiser)
+
+    ack = join(live_client(), {"fair_id": 999})
+    assert ack["error"]["code"] == "not_found"
+
+
+def test_an_unexpected_failure_answers_in_the_error_shape(
+    client: FlaskClient, live_client: LiveClient, organiser: User, fair: Fair,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sign_in_with_cookie(client, organiser)
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(service, "access_dashboard", broken)
+    ack = join(live_client(), {"fair_id": fair.id})
+    assert ack == {"ok": False, "error": {
+        "code": "error", "message": "Something went wrong on our side; nothing was changed.",
+        "fields": {}}}
+
+
+def test_the_ack_carries_the_current_totals_and_the_halls(
+    client: FlaskClient, live_client: LiveClient, token_for: Headers, organiser: User,
+    buyer: User, fair: Fair, make_project: Callable[..., Project],
+) -> None:
+    hall = Hall(fair_id=fair.id, name="一号厅")
+    db.session.add(hall)
+    db.session.commit()
+    project = make_project(fair)
+    sign(client, token_for(buyer), project, "120000.00", hall_id=hall.id)
+    sign_in_with_cookie(client, organiser)
+
+    ack = join(live_client(), {"fair_id": fair.id})
+
+    assert ack["totals"] == client.get(f"/api/v1/fairs/{fair.id}/totals").json
+    assert ack["totals"]["by_hall"] == {str(hall.id): {"amount": "120000.00", "deal_count": 1}}
+    assert ack["halls"] == [{"id": hall.id, "name": "一号厅"}]
+
+
+def wait_for_totals(live: SocketIOTestClient, seq: int) -> tuple[list[Any], list[Any]]:
+    """Collect what the dashboard hears until the totals reach `seq` (at most five seconds)."""
+    deals: list[Any] = []
+    totals: list[Any] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (totals and totals[-1]["seq"] >= seq):
+        for message in live.get_received(rooms.NAMESPACE):
+            (deals if message["name"] == "deals" else totals).append(message["args"][0])
+        time.sleep(0.02)
+    return deals, totals
+
+
+def test_the_dashboard_hears_each_new_intent_and_other_clients_do_not(
+    client: FlaskClient, live_client: LiveClient, token_for: Headers, organiser: User,
+    buyer: User, fair: Fair, make_project: Callable[..., Project],
+) -> None:
+    project = make_project(fair, title="蜀绣非遗体验课")
+    buyer_headers = token_for(buyer)
+    bystander = live_client()
+    dashboard = live_client({"token": token_for(organiser)["Authorization"][7:]})
+    join(dashboard, {"fair_id": fair.id})
+
+    deal = sign(client, buyer_headers, project, "10423.50")
+    deals, totals = wait_for_totals(dashboard, 1)
+
+    assert [message["deals"] for message in deals] == [[{
+        "id": deal["id"], "hall_id": None, "project": {"id": project.id, "title": "蜀绣非遗体验课"},
+        "buyer_province": "CN-CQ", "amount": "10423.50", "created_at": deals[0]["deals"][0][
+            "created_at"],
+    }]]
+    assert not DealsMessageSchema().validate(deals[0])
+    assert totals[-1] == client.get(f"/api/v1/fairs/{fair.id}/totals").json
+    assert received(bystander, "deals") == []
+    assert received(bystander, "totals") == []
+
+
+def test_a_burst_reaches_each_dashboard_as_fewer_messages_than_intents(
+    client: FlaskClient, live_client: LiveClient, token_for: Headers, organiser: User,
+    buyer: User, fair: Fair, make_project: Callable[..., Project],
+) -> None:
+    project = make_project(fair)
+    buyer_headers = token_for(buyer)
+    organiser_token = token_for(organiser)["Authorization"][7:]
+    dashboards = [live_client({"token": organiser_token}) for _ in range(2)]
+    for dashboard in dashboards:
+        join(dashboard, {"fair_id": fair.id})
+
+    burst = 30
+    signed = [sign(client, buyer_headers, project, f"{number}.00")["id"]
+              for number in range(1, burst + 1)]
+
+    for dashboard in dashboards:
+        deals, totals = wait_for_totals(dashboard, burst)
+        assert [deal["id"] for message in deals for deal in message["deals"]] == signed
+        assert totals[-1]["seq"] == burst
+        assert totals[-1]["amount"] == "465.00"
+        assert len(deals) < burst
+        assert len(totals) < burst

@@ -1,0 +1,85 @@
+"""Real server processes for the integration and browser tests: gunicorn with its gevent worker.
+
+The same command as production (`gunicorn -c gunicorn.conf.py wsgi:app`), configured only
+through the environment, on a free local port.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The secret of the tests' own apps, so that a cookie signed there is valid on the servers.
+SECRET_KEY = "test-secret"
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve(database_file: Path, *, log: Path, redis_url: str | None = None,
+          media_root: Path | None = None) -> Iterator[Server]:
+    """Run the fair on `database_file` until the block ends."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items()
+           if key not in {"REDIS_URL", "DATABASE_URL", "SOCKETIO_ASYNC_MODE"}}
+    env.update({
+        "DATABASE_URL": f"sqlite:///{database_file}",
+        "SECRET_KEY": SECRET_KEY,
+        "MEDIA_ROOT": str(media_root or database_file.parent / "media"),
+        "FAIR_BIND": f"127.0.0.1:{port}",
+    })
+    if redis_url is not None:
+        env["REDIS_URL"] = redis_url
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            # Several servers run at once here; gunicorn's control socket has one fixed path.
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket",
+             "wsgi:app"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_up(url, process, log)
+            yield Server(url, log)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited:\n{log.read_text(errors='replace')}")
+        try:
+            if requests.get(f"{url}/api/v1/fairs", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not answer in 30 s:\n{log.read_text(errors='replace')}")
