@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from exhibitors import service as exhibitor_service
-from fair import service
+from fair import i18n, permissions, reference, service
 from fair.auth import current_user
+from fair.models import Fair
 
 bp = Blueprint("pages", __name__)
 
@@ -39,6 +41,34 @@ def home() -> str:
         return render_template("fair/home.html", fair=None, figures=None, halls=0)
     return render_template("fair/home.html", fair=fair, halls=service.count_halls(fair),
                            figures=exhibitor_service.fair_figures(fair))
+
+
+@bp.get("/dashboard", defaults={"fair_id": None})
+@bp.get("/fairs/<int:fair_id>/dashboard")
+def dashboard(fair_id: int | None) -> str:
+    """The organiser's big screen (数据大屏): a shell that dashboard.js fills from the API and
+    the /live socket, so that this package needs nothing from deals or livehalls."""
+    permissions.require_organiser(current_user())
+    fair = service.access_current_fair() if fair_id is None else service.access_fair(fair_id)
+    return render_template("fair/dashboard.html", fair=fair, config=_dashboard_config(fair))
+
+
+def _dashboard_config(fair: Fair) -> dict[str, object]:
+    return {
+        "fair_id": fair.id,
+        "locale": i18n.current_locale(),
+        "timezone": current_app.config["BABEL_DEFAULT_TIMEZONE"],
+        "provinces": {code: i18n.province_label(code) for code in reference.PROVINCES},
+        "categories": {code: i18n.category_label(code) for code in reference.CATEGORIES},
+        "strings": {
+            "connecting": _("连接中"),
+            "live": _("实时"),
+            "reconnecting": _("正在重新连接"),
+            "offline": _("网络已断开"),
+            "refused": _("仅主办方可以查看数据大屏"),
+            "wan": _("万元"),
+        },
+    }
 
 
 @bp.get("/vendor/<path:path>")

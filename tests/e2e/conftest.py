@@ -1,0 +1,73 @@
+"""Browser tests: Debian's Chromium through Playwright, against a real gunicorn server.
+
+The server serves the test's own SQLite file, so data made with the usual factories (`fair`,
+`make_project`...) is there; `signed_in(context, user)` gives a browser the user's session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+
+from fair.accounts.models import User
+from tests.serving import ROOT, Server, serve
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+#: Screenshots land here (gitignored) for a person to look at.
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def live_server(app: Flask, tmp_path: Path) -> Iterator[Server]:
+    database_file = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+    with serve(database_file, log=tmp_path / "server.log",
+               media_root=Path(app.config["MEDIA_ROOT"])) as server:
+        yield server
+
+
+@pytest.fixture
+def context(browser: Browser, live_server: Server) -> Iterator[BrowserContext]:
+    """A fresh browser profile at 1920x1080, the size of a projector."""
+    context = browser.new_context(base_url=live_server.url,
+                                  viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def signed_in(app: Flask, live_server: Server) -> Callable[[BrowserContext, User], None]:
+    """Give a browser the session cookie of a user, signed like the server signs it."""
+
+    def sign_in(context: BrowserContext, user: User) -> None:
+        serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+        assert serializer is not None
+        cookie = serializer.dumps({"user_id": user.id})
+        context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie,
+                              "url": live_server.url}])
+
+    return sign_in
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
