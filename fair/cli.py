@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 from flask.cli import AppGroup
 
+from fair import demo
 from fair.accounts import service as account_service
 
 fair_cli = AppGroup("fair", help="Operate the fair.")
@@ -18,3 +21,22 @@ def create_organiser_command(email: str, password: str, name: str) -> None:
     """Create an organiser (or reset an organiser's password)."""
     user = account_service.create_organiser(email=email, password=password, name=name)
     click.echo(f"Organiser {user.email} is ready.")
+
+
+@fair_cli.command("demo")
+def demo_command() -> None:
+    """Build the demo fair at the reference event's scale (safe to run again)."""
+    started = time.perf_counter()
+    built = demo.build_demo_fair()
+    if not built.created:
+        click.echo(f"The demo fair 「{built.fair.name}」 is already there (id {built.fair.id}); "
+                   "nothing was changed.")
+        return
+    click.echo(
+        f"Built the demo fair 「{built.fair.name}」 (id {built.fair.id}) in "
+        f"{time.perf_counter() - started:.1f} s: {built.exhibitors} approved exhibitors from "
+        f"{built.provinces} provinces, {built.projects} published projects, {built.halls} halls."
+    )
+    click.echo(f"Sign in as {demo.ORGANISER_EMAIL} / {demo.ORGANISER_PASSWORD} (organiser), "
+               f"{demo.EXHIBITOR_EMAIL} / {demo.EXHIBITOR_PASSWORD} (exhibitor), "
+               f"{demo.BUYER_EMAIL} / {demo.BUYER_PASSWORD} (buyer).")

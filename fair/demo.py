@@ -1,0 +1,314 @@
+"""The demo fair at the reference event's scale: plain functions that `flask fair demo` calls.
+
+Everything is made in one transaction with bulk inserts, so the full fair (317 approved
+exhibitors, 890 published projects, three halls) takes a few seconds on SQLite. Running it again
+finds the fair by its name and changes nothing. The data is generated from word lists with a
+fixed seed, so every run of a fresh database builds the same fair.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+
+from exhibitors import catalogue
+from exhibitors import service as exhibitor_service
+from exhibitors.models import Exhibitor, ExhibitorStatus, Project, ProjectStatus, ProjectTerm
+from fair import service as fair_service
+from fair.accounts import service as account_service
+from fair.accounts.models import Organisation, Role, User
+from fair.database import transactional, utcnow
+from fair.extensions import db
+from fair.models import Fair, FairStatus
+from fair.money import parse_yuan
+from livehalls.models import Hall
+
+DEMO_FAIR_NAME = "2020 文化和旅游公共服务产品线上采购大会"
+#: The reference event's published figures (see DESIGN.md).
+EXHIBITORS = 317
+PROJECTS = 890
+HALL_NAMES = ("主会场", "非遗展演厅", "文旅推介厅")
+
+ORGANISER_EMAIL = "organiser@fair.example"
+ORGANISER_PASSWORD = "organiser-demo"  # noqa: S105 - published demo logins
+EXHIBITOR_EMAIL = "exhibitor@fair.example"
+EXHIBITOR_PASSWORD = "exhibitor-demo"  # noqa: S105 - published demo logins
+BUYER_EMAIL = "buyer@fair.example"
+BUYER_PASSWORD = "buyer-demo"  # noqa: S105 - published demo logins
+
+#: Cities of each exhibiting province, weighted towards the host (Chengdu, Sichuan) as the
+#: reference event was; each province appears at least once whatever the scale.
+CITIES: dict[str, tuple[str, ...]] = {
+    "CN-SC": ("成都市", "自贡市", "绵阳市", "德阳市", "乐山市", "宜宾市", "南充市", "广元市",
+              "雅安市", "眉山市", "泸州市", "阿坝州", "甘孜州", "凉山州"),
+    "CN-CQ": ("重庆市渝中区", "重庆市南岸区", "重庆市万州区", "重庆市大足区", "重庆市武隆区"),
+    "CN-BJ": ("北京市东城区", "北京市西城区", "北京市朝阳区", "北京市海淀区"),
+    "CN-SH": ("上海市黄浦区", "上海市徐汇区", "上海市静安区", "上海市浦东新区"),
+    "CN-GD": ("广州市", "深圳市", "佛山市", "潮州市", "东莞市"),
+    "CN-HN": ("长沙市", "湘西州", "张家界市", "岳阳市"),
+    "CN-XZ": ("拉萨市", "日喀则市", "林芝市", "山南市"),
+    "CN-YN": ("昆明市", "大理州", "丽江市"),
+    "CN-GZ": ("贵阳市", "黔东南州", "遵义市"),
+    "CN-SN": ("西安市", "延安市"),
+    "CN-ZJ": ("杭州市", "绍兴市", "宁波市"),
+    "CN-JS": ("南京市", "苏州市", "扬州市"),
+    "CN-HB": ("武汉市", "恩施州"),
+    "CN-GS": ("敦煌市", "兰州市"),
+}
+PROVINCE_WEIGHTS: dict[str, int] = {
+    "CN-SC": 40, "CN-CQ": 12, "CN-BJ": 7, "CN-SH": 6, "CN-GD": 6, "CN-HN": 5, "CN-XZ": 4,
+    "CN-YN": 4, "CN-GZ": 4, "CN-SN": 3, "CN-ZJ": 3, "CN-JS": 3, "CN-HB": 2, "CN-GS": 1,
+}
+INSTITUTIONS = (
+    "文化馆", "群众艺术馆", "图书馆", "博物馆", "美术馆", "非物质文化遗产保护中心",
+    "文化旅游发展集团", "演艺有限公司", "歌舞剧院", "川剧院", "文化创意有限公司",
+    "数字科技有限公司", "国际旅行社", "文化传播有限公司", "艺术培训中心", "非遗工坊",
+)
+
+
+@dataclass(frozen=True)
+class Theme:
+    """Words for one category's titles: subjects, formats, tags and a price range in yuan."""
+
+    subjects: tuple[str, ...]
+    formats: tuple[str, ...]
+    tags: tuple[str, ...]
+    price_yuan: tuple[int, int]
+
+
+THEMES: dict[str, Theme] = {
+    "performance": Theme(
+        ("川剧变脸", "藏戏", "川剧折子戏", "蜀地民族歌舞", "熊猫主题音乐剧", "清音曲艺", "金钱板",
+         "湘西苗族歌舞", "粤剧经典", "京剧名段", "交响音乐", "彝族火把节歌舞", "杂技"),
+        ("专场演出", "巡演", "驻场演出", "惠民演出季", "周末剧场", "进社区演出"),
+        ("演出", "剧场", "惠民", "巡演", "戏曲"),
+        (20_000, 480_000),
+    ),
+    "exhibition": Theme(
+        ("三星堆青铜文明", "金沙遗址", "蜀锦蜀绣", "大熊猫科普", "唐卡艺术", "巴渝老照片",
+         "岭南木雕", "汉代画像砖", "茶马古道", "长江三峡", "川西林盘"),
+        ("巡回展", "主题展", "数字展", "图片展", "精品展", "流动博物馆"),
+        ("展览", "博物馆", "巡展", "文物", "研学"),
+        (30_000, 800_000),
+    ),
+    "training": Theme(
+        ("蜀绣", "剪纸", "川剧唱腔", "竹编", "古琴", "茶艺", "书法", "皮影制作", "民族舞蹈",
+         "合唱指挥", "公共文化服务管理", "非遗传承人"),
+        ("体验课", "研修班", "公益培训", "大师课", "线上课程", "师资培训"),
+        ("培训", "公益课堂", "亲子", "研学", "美育"),
+        (3_000, 60_000),
+    ),
+    "tourism": Theme(
+        ("大熊猫基地", "九寨沟", "峨眉山", "都江堰", "稻城亚丁", "武隆天坑", "布达拉宫",
+         "张家界", "大足石刻", "宽窄巷子", "阆中古城", "康定情歌"),
+        ("研学旅行线路", "文化旅游线路", "夜游项目", "红色旅游线路", "乡村旅游套餐",
+         "自驾旅游线路"),
+        ("旅游", "研学", "线路", "乡村振兴", "夜游"),
+        (5_000, 300_000),
+    ),
+    "creative-goods": Theme(
+        ("大熊猫文创", "三星堆文创", "蜀锦", "川剧脸谱", "熊猫", "藏式", "竹编", "漆器",
+         "非遗手作", "博物馆"),
+        ("文创礼盒", "文具套装", "冰箱贴系列", "帆布包", "茶具套装", "盲盒", "丝巾"),
+        ("文创", "礼品", "伴手礼", "定制", "熊猫"),
+        (500, 50_000),
+    ),
+    "intangible-heritage": Theme(
+        ("蜀绣", "藏戏", "川剧变脸", "自贡灯会", "羌绣", "唐卡", "竹编", "皮影戏", "蜀锦织造",
+         "苗绣", "湘绣", "潮州木雕", "醒狮"),
+        ("非遗展演", "非遗进校园", "非遗传承体验", "非遗市集", "非遗项目展示", "技艺展示"),
+        ("非遗", "传承", "手艺", "民俗", "传统工艺"),
+        (10_000, 200_000),
+    ),
+    "digital": Theme(
+        ("三星堆", "大熊猫", "川剧", "数字图书馆", "智慧文化馆", "石窟艺术", "古蜀文明",
+         "公共文化云"),
+        ("VR 沉浸体验", "数字展厅", "线上直播平台", "AR 导览", "数字藏品", "云展览系统"),
+        ("数字文化", "VR", "线上", "智慧服务", "直播"),
+        (50_000, 1_000_000),
+    ),
+    "other": Theme(
+        ("社区文化", "乡村文化振兴", "全民阅读", "公共文化服务", "群众文艺", "文化志愿"),
+        ("策划服务", "活动执行", "运营托管", "咨询服务", "品牌推广"),
+        ("公共服务", "社区", "乡村", "阅读", "运营"),
+        (5_000, 100_000),
+    ),
+}
+
+FEATURES = (
+    "由国家级非遗传承人领衔", "可按需定制内容与规模", "配套讲解与互动体验",
+    "支持线上线下结合", "已在多个城市成功落地", "提供全程策划与执行",
+    "节假日和文化惠民活动均可安排", "含宣传物料与媒体推广",
+)
+CATEGORY_WEIGHTS: dict[str, int] = {
+    "performance": 18, "exhibition": 12, "training": 10, "tourism": 15, "creative-goods": 15,
+    "intangible-heritage": 15, "digital": 8, "other": 7,
+}
+AUDIENCES = (
+    "文化馆、社区和景区驻场", "中小学研学", "公共图书馆阅读推广", "旅游景区夜游",
+    "乡镇综合文化站", "企业工会文化活动", "博物馆公共教育", "文化旅游节庆",
+)
+
+
+@dataclass(frozen=True)
+class DemoFair:
+    """What `build_demo_fair` found or made."""
+
+    fair: Fair
+    created: bool
+    exhibitors: int
+    provinces: int
+    projects: int
+    halls: int
+
+
+def build_demo_fair(*, exhibitors: int = EXHIBITORS, projects: int = PROJECTS,
+                    seed: int = 2020) -> DemoFair:
+    """Find the demo fair, or build it with its exhibitors, projects, halls and demo logins."""
+    existing = db.session.scalar(select(Fair).where(Fair.name == DEMO_FAIR_NAME))
+    if existing is not None:
+        return _describe(existing, created=False)
+    if not 1 <= exhibitors <= projects:
+        raise ValueError("the demo needs an exhibitor, and a project for every exhibitor")
+    return _describe(_build(exhibitors=exhibitors, projects=projects, seed=seed), created=True)
+
+
+def _describe(fair: Fair, *, created: bool) -> DemoFair:
+    figures = exhibitor_service.fair_figures(fair)
+    return DemoFair(fair=fair, created=created, exhibitors=figures.exhibitors,
+                    provinces=figures.provinces, projects=figures.projects,
+                    halls=fair_service.count_halls(fair))
+
+
+@transactional
+def _build(*, exhibitors: int, projects: int, seed: int) -> Fair:
+    rng = random.Random(seed)
+    now = utcnow()
+    # The fair opened this morning at 09:00 Beijing time and runs for a week.
+    opening = now.replace(hour=1, minute=0, second=0, microsecond=0)
+    fair = Fair(name=DEMO_FAIR_NAME, starts_at=opening, ends_at=opening + dt.timedelta(days=7),
+                status=FairStatus.open)
+    organisations = _organisations(rng, exhibitors)
+    db.session.add(fair)
+    db.session.add_all(organisations)
+    db.session.flush()
+    db.session.add_all(Hall(fair_id=fair.id, name=name) for name in HALL_NAMES)
+    stands = [
+        Exhibitor(fair_id=fair.id, organisation_id=organisation.id,
+                  status=ExhibitorStatus.approved, decided_at=now)
+        for organisation in organisations
+    ]
+    db.session.add_all(stands)
+    _add_logins(exhibiting=organisations[0])
+    db.session.flush()
+    _add_projects(rng, fair, stands, projects, now)
+    return fair
+
+
+def _organisations(rng: random.Random, count: int) -> list[Organisation]:
+    """Exhibiting organisations: the host city's cultural centre first, every province once."""
+    provinces = list(PROVINCE_WEIGHTS)  # the host's province, CN-SC, comes first
+    chosen = provinces[:count] + rng.choices(
+        provinces, weights=list(PROVINCE_WEIGHTS.values()), k=max(0, count - len(provinces))
+    )
+    names = {"成都市文化馆"}
+    organisations = [Organisation(name="成都市文化馆", province="CN-SC")]
+    for province in chosen[1:]:
+        name = _unique(names, lambda province=province: (
+            rng.choice(CITIES[province]) + rng.choice(INSTITUTIONS)))
+        organisations.append(Organisation(name=name, province=province))
+    return organisations
+
+
+def _unique(taken: set[str], make: Callable[[], str]) -> str:
+    """A name not taken yet; after many tries, the last one with a branch number."""
+    name = make()
+    for _ in range(50):
+        if name not in taken:
+            break
+        name = make()
+    else:
+        name = f"{name}（第{len(taken)}分部）"
+    taken.add(name)
+    return name
+
+
+def _add_logins(*, exhibiting: Organisation) -> None:
+    """The three demo logins; an email that is already registered is left as it is."""
+    logins = (
+        (ORGANISER_EMAIL, ORGANISER_PASSWORD, "大会主办方", Role.organiser, None),
+        (EXHIBITOR_EMAIL, EXHIBITOR_PASSWORD, "成都市文化馆 参展联系人", Role.exhibitor,
+         exhibiting),
+        (BUYER_EMAIL, BUYER_PASSWORD, "重庆市渝中区 采购联系人", Role.buyer,
+         Organisation(name="重庆市渝中区文化和旅游发展委员会", province="CN-CQ")),
+    )
+    for email, password, name, role, organisation in logins:
+        if account_service.find_user(email) is None:
+            db.session.add(User(email=email, password_hash=account_service.hash_password(password),
+                                name=name, role=role, organisation=organisation))
+
+
+def _add_projects(rng: random.Random, fair: Fair, stands: Sequence[Exhibitor], count: int,
+                  now: dt.datetime) -> None:
+    """Every exhibitor shows one project, the rest go to exhibitors at random; all published."""
+    owners = list(stands) + rng.choices(stands, k=count - len(stands))
+    categories = list(CATEGORY_WEIGHTS)
+    kinds = categories[:count] + rng.choices(
+        categories, weights=list(CATEGORY_WEIGHTS.values()), k=max(0, count - len(categories))
+    )
+    rng.shuffle(kinds)
+    projects = [
+        _project(rng, fair, owner, category, now - dt.timedelta(minutes=rng.randint(0, 40_000)))
+        for owner, category in zip(owners, kinds, strict=True)
+    ]
+    db.session.add_all(projects)
+    db.session.flush()
+    # One bulk insert of the search terms that catalogue.index_project would write one by one.
+    rows = [
+        {"project_id": project.id, "term": term}
+        for project in projects
+        for term in catalogue.terms_of(catalogue.project_text(project))
+    ]
+    db.session.execute(insert(ProjectTerm), rows)
+
+
+def _project(rng: random.Random, fair: Fair, owner: Exhibitor, category: str,
+             published_at: dt.datetime) -> Project:
+    theme = THEMES[category]
+    subject, kind = rng.choice(theme.subjects), rng.choice(theme.formats)
+    organisation = owner.organisation
+    title = f"{subject}{kind}"
+    # Tourism subjects are places themselves; other projects may carry their home town.
+    if category != "tourism" and rng.random() < 0.35:
+        title = f"{_place(organisation.name)}·{title}"
+    features = rng.sample(FEATURES, 2)
+    audience = rng.choice(AUDIENCES)
+    summary = f"{organisation.name}推出的{subject}{kind}，{features[0]}，适合{audience}。"
+    description = (
+        f"## 项目亮点\n\n- {features[0]}\n- {features[1]}\n- 适合{audience}\n\n"
+        f"## 服务内容\n\n{subject}{kind}包含策划、组织实施与宣传推广，"
+        "可根据采购方需求调整规模与时长。\n\n参考价格为单场（单套）价格，批量采购另议。\n"
+    )
+    low, high = theme.price_yuan
+    step = 10 if high <= 50_000 else 100
+    price_yuan = rng.randrange(low, high + 1, step)
+    tags = [subject, *rng.sample(theme.tags, rng.randint(1, 3))]
+    return Project(
+        fair_id=fair.id, exhibitor_id=owner.id, province=organisation.province, title=title,
+        category=category, summary=summary, description_source=description,
+        description_html=exhibitor_service.render_description(description),
+        price_fen=parse_yuan(str(price_yuan)), tags=",".join(dict.fromkeys(tags)),
+        status=ProjectStatus.published, published_at=published_at,
+    )
+
+
+def _place(organisation_name: str) -> str:
+    """成都市文化馆 -> 成都, 重庆市渝中区文化馆 -> 重庆, 阿坝州非遗工坊 -> 阿坝."""
+    for mark in ("市", "州"):
+        if mark in organisation_name:
+            return organisation_name.split(mark)[0]
+    return organisation_name[:2]

@@ -1,0 +1,111 @@
+"""The demo fair: the reference event's scale, plausible data, safe to build twice."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from exhibitors import catalogue
+from exhibitors.models import Exhibitor, ExhibitorStatus, Project, ProjectStatus, ProjectTerm
+from fair import demo
+from fair.accounts import service as account_service
+from fair.accounts.models import Organisation, Role, User
+from fair.extensions import db
+from fair.models import FairStatus
+from fair.reference import CATEGORIES
+from livehalls.models import Hall
+
+pytestmark = pytest.mark.usefixtures("app")
+
+
+def count(model: type) -> int:
+    return db.session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_demo_builds_an_open_fair_with_approved_exhibitors_and_published_projects() -> None:
+    built = demo.build_demo_fair(exhibitors=24, projects=60)
+
+    assert built.created
+    assert built.fair.status is FairStatus.open
+    assert (built.exhibitors, built.projects, built.halls) == (24, 60, 3)
+    assert built.provinces >= 7
+    statuses = set(db.session.scalars(select(Exhibitor.status)))
+    assert statuses == {ExhibitorStatus.approved}
+    assert set(db.session.scalars(select(Project.status))) == {ProjectStatus.published}
+    assert set(db.session.scalars(select(Project.category))) == set(CATEGORIES)
+    provinces = set(db.session.scalars(select(Organisation.province).join(
+        Exhibitor, Exhibitor.organisation_id == Organisation.id)))
+    assert {"CN-SC", "CN-CQ", "CN-BJ", "CN-SH", "CN-GD", "CN-HN", "CN-XZ"} <= provinces
+    assert [hall.name for hall in db.session.scalars(select(Hall).order_by(Hall.id))] == list(
+        demo.HALL_NAMES)
+
+
+def test_every_demo_exhibitor_shows_a_project_and_names_are_unique() -> None:
+    demo.build_demo_fair(exhibitors=30, projects=45)
+    without_projects = db.session.scalar(
+        select(func.count()).select_from(Exhibitor).where(
+            ~Exhibitor.id.in_(select(Project.exhibitor_id)))
+    )
+    assert without_projects == 0
+    names = list(db.session.scalars(select(Organisation.name)))
+    assert len(names) == len(set(names))
+
+
+def test_demo_projects_read_like_real_ones() -> None:
+    demo.build_demo_fair(exhibitors=10, projects=40)
+    for project in db.session.scalars(select(Project)):
+        assert 4 <= len(project.title) <= 40
+        assert project.summary.startswith(project.exhibitor.organisation.name)
+        assert "<h2>" in project.description_html
+        assert 1 <= len(project.tag_list) <= 4
+        assert project.price_fen > 0
+        assert project.province == project.exhibitor.organisation.province
+
+
+def test_demo_index_matches_what_the_catalogue_writes() -> None:
+    demo.build_demo_fair(exhibitors=5, projects=12)
+    project = db.session.scalars(select(Project)).first()
+    assert project is not None
+
+    def terms() -> set[str]:
+        return set(db.session.scalars(
+            select(ProjectTerm.term).where(ProjectTerm.project_id == project.id)))
+
+    bulk = terms()
+    catalogue.index_project(project)
+    assert bulk
+    assert bulk == terms()
+
+
+def test_demo_logins_sign_in_with_their_roles() -> None:
+    demo.build_demo_fair(exhibitors=3, projects=3)
+    logins = [
+        (demo.ORGANISER_EMAIL, demo.ORGANISER_PASSWORD, Role.organiser),
+        (demo.EXHIBITOR_EMAIL, demo.EXHIBITOR_PASSWORD, Role.exhibitor),
+        (demo.BUYER_EMAIL, demo.BUYER_PASSWORD, Role.buyer),
+    ]
+    for email, password, role in logins:
+        assert account_service.authenticate(email, password).role is role
+    exhibitor = account_service.find_user(demo.EXHIBITOR_EMAIL)
+    assert exhibitor is not None
+    assert db.session.scalar(select(Exhibitor).where(
+        Exhibitor.organisation_id == exhibitor.organisation_id)) is not None
+
+
+def test_demo_built_twice_changes_nothing() -> None:
+    first = demo.build_demo_fair(exhibitors=6, projects=9)
+    before = [count(model) for model in (Organisation, User, Exhibitor, Project, ProjectTerm, Hall)]
+
+    again = demo.build_demo_fair(exhibitors=6, projects=9)
+
+    assert not again.created
+    assert again.fair.id == first.fair.id
+    assert (again.exhibitors, again.projects, again.halls) == (6, 9, 3)
+    after = [count(model) for model in (Organisation, User, Exhibitor, Project, ProjectTerm, Hall)]
+    assert after == before
+
+
+def test_demo_keeps_an_organiser_who_already_exists() -> None:
+    account_service.create_organiser(email=demo.ORGANISER_EMAIL, password="another-password")
+    demo.build_demo_fair(exhibitors=2, projects=2)
+    assert account_service.authenticate(demo.ORGANISER_EMAIL, "another-password")
