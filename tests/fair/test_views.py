@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -9,9 +10,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from exhibitors.models import Project
+from fair.accounts.models import Role, User
 from fair.extensions import db
 from fair.models import Fair
 from livehalls.models import Hall
+from tests.pages import sign_in
 
 FIGURE = re.compile(r'figure-value">([\d,]+)</span><span class="figure-label">([^<]+)<')
 
@@ -83,3 +86,67 @@ def test_a_missing_page_of_the_fair_renders_the_error_page(client: FlaskClient) 
     assert page.status_code == 404
     assert "页面不存在" in page.text
     assert page.content_type.startswith("text/html")
+
+
+def dashboard_config(page_text: str) -> dict[str, object]:
+    match = re.search(r'<script type="application/json" id="dashboard-config">(.+?)</script>',
+                      page_text, re.S)
+    assert match is not None
+    config: dict[str, object] = json.loads(match.group(1))
+    return config
+
+
+@pytest.mark.parametrize("path", ["/fairs/{id}/dashboard", "/dashboard"])
+def test_an_organiser_opens_the_dashboard_shell(
+    client: FlaskClient, organiser: User, fair: Fair, path: str
+) -> None:
+    sign_in(client, organiser)
+
+    page = client.get(path.format(id=fair.id))
+
+    assert page.status_code == 200
+    assert "数据大屏" in page.text
+    config = dashboard_config(page.text)
+    assert config["fair_id"] == fair.id
+    assert config["provinces"]["CN-XZ"] == "西藏自治区"  # type: ignore[index]
+    assert config["categories"]["intangible-heritage"] == "非遗"  # type: ignore[index]
+    for script in ("socket.io-client/dist/socket.io.min.js", "echarts/dist/echarts.min.js",
+                   "dashboard.js"):
+        assert script in page.text
+
+
+def test_the_dashboard_speaks_english_too(
+    client: FlaskClient, organiser: User, fair: Fair
+) -> None:
+    sign_in(client, organiser)
+
+    page = client.get(f"/fairs/{fair.id}/dashboard?lang=en")
+
+    assert "Live dashboard" in page.text
+    assert dashboard_config(page.text)["provinces"]["CN-XZ"] == "Tibet"  # type: ignore[index]
+
+
+def test_the_dashboard_sends_an_anonymous_visitor_to_sign_in(
+    client: FlaskClient, fair: Fair
+) -> None:
+    page = client.get(f"/fairs/{fair.id}/dashboard")
+
+    assert page.status_code == 302
+    assert page.location.startswith("/sign-in")
+
+
+@pytest.mark.parametrize("role", [Role.buyer, Role.exhibitor])
+def test_only_organisers_open_the_dashboard(
+    client: FlaskClient, make_user: Callable[..., User], fair: Fair, role: Role
+) -> None:
+    sign_in(client, make_user(role))
+
+    assert client.get(f"/fairs/{fair.id}/dashboard").status_code == 403
+
+
+def test_the_dashboard_of_an_unknown_fair_is_not_found(
+    client: FlaskClient, organiser: User
+) -> None:
+    sign_in(client, organiser)
+
+    assert client.get("/fairs/999/dashboard").status_code == 404
