@@ -1,11 +1,15 @@
 """Browser tests: Debian's Chromium through Playwright, against a real gunicorn server.
 
 The server serves the test's own SQLite file, so data made with the usual factories (`fair`,
-`make_project`...) is there; `signed_in(context, user)` gives a browser the user's session.
+`make_project`...) is there; `signed_in(context, user)` gives a browser the user's session;
+`fair_cli("fair", "create-organiser", ...)` runs an operator's command on the same database.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,7 +18,7 @@ from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 
 from fair.accounts.models import User
-from tests.serving import ROOT, Server, serve
+from tests.serving import ROOT, SECRET_KEY, Server, serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -31,6 +35,11 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing; `make chromium` installs it"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)  # CI runs every layer: a missing browser is a failure
+        pytest.skip(message)
     chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield chromium
     chromium.close()
@@ -42,6 +51,25 @@ def live_server(app: Flask, tmp_path: Path) -> Iterator[Server]:
     with serve(database_file, log=tmp_path / "server.log",
                media_root=Path(app.config["MEDIA_ROOT"])) as server:
         yield server
+
+
+@pytest.fixture
+def fair_cli(app: Flask, live_server: Server) -> Callable[..., str]:
+    """Run `flask --app wsgi ...` on the live server's database, as an operator would."""
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in {"REDIS_URL", "DATABASE_URL"}}
+    environment.update({"DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+                        "MEDIA_ROOT": app.config["MEDIA_ROOT"], "SECRET_KEY": SECRET_KEY})
+
+    def run(*arguments: str) -> str:
+        finished = subprocess.run(  # noqa: S603 - the test's own arguments
+            [sys.executable, "-m", "flask", "--app", "wsgi", *arguments], cwd=ROOT,
+            env=environment, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert finished.returncode == 0, finished.stdout + finished.stderr
+        return finished.stdout
+
+    return run
 
 
 @pytest.fixture
