@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
 
+from flask_smorest.fields import Upload
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_dump,
+    validate,
+    validates_schema,
+)
+
+from exhibitors.catalogue import MAX_PER_PAGE, SORTS, CatalogueQuery, Facets
 from exhibitors.models import ExhibitorStatus, MediaKind, ProjectStatus
 from fair.accounts.schemas import OrganisationSchema, StrictSchema
 from fair.money import YuanField
-from fair.reference import CATEGORIES
+from fair.reference import CATEGORIES, PROVINCES
 
 TAG = validate.Length(min=1, max=30)
 
@@ -41,6 +54,12 @@ class ProjectInputSchema(StrictSchema):
 
 class ProjectUpdateSchema(ProjectInputSchema):
     """The same fields, each optional: load it with ``partial=True``."""
+
+
+class MediaUploadSchema(Schema):
+    file = Upload(required=True, metadata={
+        "description": "JPEG, PNG or WebP image (15 MB), MP4 video (200 MB) or PDF (30 MB); "
+                       "recognised by its content, not its name"})
 
 
 class MediaSchema(Schema):
@@ -77,3 +96,88 @@ class ProjectSchema(Schema):
     media = fields.List(fields.Nested(MediaSchema))
     created_at = fields.DateTime()
     published_at = fields.DateTime(allow_none=True)
+
+
+class CatalogueQuerySchema(Schema):
+    """The catalogue's query string; unknown parameters (such as ``lang``) are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    q = fields.Str(load_default="", validate=validate.Length(max=100),
+                   metadata={"description": "Words to find, Chinese or English"})
+    category = fields.Str(
+        load_default=None, validate=validate.OneOf(list(CATEGORIES), error="Unknown category.")
+    )
+    province = fields.Str(
+        load_default=None,
+        validate=validate.OneOf(list(PROVINCES), error="Unknown province code."),
+        metadata={"description": "ISO 3166-2:CN code, such as CN-SC"},
+    )
+    min_price_fen = YuanField(data_key="min_price", allow_zero=True, load_default=None,
+                              metadata={"description": "lowest reference price in yuan"})
+    max_price_fen = YuanField(data_key="max_price", allow_zero=True, load_default=None,
+                              metadata={"description": "highest reference price in yuan"})
+    sort = fields.Str(load_default="relevance", validate=validate.OneOf(SORTS))
+    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=10_000))
+    per_page = fields.Int(load_default=24, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+
+    @validates_schema
+    def check_price_range(self, data: dict[str, Any], **kwargs: Any) -> None:
+        low, high = data.get("min_price_fen"), data.get("max_price_fen")
+        if low is not None and high is not None and low > high:
+            raise ValidationError("max_price must not be below min_price.", "max_price")
+
+    @post_load
+    def make_query(self, data: dict[str, Any], **kwargs: Any) -> CatalogueQuery:
+        return CatalogueQuery(**data)
+
+
+class NameSchema(Schema):
+    zh = fields.Str()
+    en = fields.Str()
+
+
+class FacetValueSchema(Schema):
+    code = fields.Str()
+    name = fields.Nested(NameSchema)
+    count = fields.Int()
+
+
+class PriceRangeSchema(Schema):
+    min = fields.Str(metadata={"description": "yuan, included"})
+    max = fields.Str(allow_none=True, metadata={"description": "yuan, excluded; null: no limit"})
+    count = fields.Int()
+
+
+class FacetsSchema(Schema):
+    """How many projects match the text and every other filter, per value of each facet."""
+
+    category = fields.List(fields.Nested(FacetValueSchema))
+    province = fields.List(fields.Nested(FacetValueSchema))
+    price = fields.List(fields.Nested(PriceRangeSchema))
+
+    @pre_dump
+    def name_codes(self, facets: Facets, **kwargs: Any) -> dict[str, Any]:
+        return {
+            "category": [{"code": code, "name": CATEGORIES[code], "count": count}
+                         for code, count in facets["category"].items()],
+            "province": [{"code": code, "name": PROVINCES[code], "count": count}
+                         for code, count in facets["province"].items()],
+            "price": facets["price"],
+        }
+
+
+class CatalogueItemSchema(ProjectSchema):
+    """A project as a catalogue lists it: everything but its long description."""
+
+    class Meta:
+        exclude = ("description", "description_html")
+
+
+class CataloguePageSchema(Schema):
+    items = fields.List(fields.Nested(CatalogueItemSchema))
+    total = fields.Int()
+    page = fields.Int()
+    per_page = fields.Int()
+    facets = fields.Nested(FacetsSchema)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import markdown
 import nh3
 from sqlalchemy import func, select
 
 from exhibitors import catalogue
-from exhibitors.models import Exhibitor, ExhibitorStatus, Project, ProjectStatus
+from exhibitors import media as media_files
+from exhibitors.models import Exhibitor, ExhibitorStatus, Media, Project, ProjectStatus
 from fair import permissions
 from fair.accounts.models import Organisation, Role, User
 from fair.database import transactional, utcnow
@@ -228,6 +230,70 @@ def withdraw_project(project: Project, *, user: User | None) -> Project:
     permissions.require_project_editor(user, project)
     project.status = ProjectStatus.withdrawn
     return project
+
+
+#: Enough for a gallery, a video or two and brochures; more is a mistake or abuse.
+MAX_MEDIA_PER_PROJECT = 30
+
+
+@transactional
+def add_media(project: Project, *, user: User | None, upload: BinaryIO, filename: str | None,
+              media_root: Path) -> Media:
+    """The project's exhibitor uploads an image, a video or a PDF to it.
+
+    The file is checked and stored before the row is written; if the commit then fails, the
+    stored file stays as an unreferenced (and harmless) content-addressed file.
+    """
+    permissions.require_project_editor(user, project)
+    if project.status is ProjectStatus.withdrawn:
+        raise Conflict("A withdrawn project cannot be changed.", code="withdrawn")
+    count = db.session.scalar(
+        select(func.count()).select_from(Media).where(Media.project_id == project.id)
+    )
+    if (count or 0) >= MAX_MEDIA_PER_PROJECT:
+        raise Conflict(f"A project holds at most {MAX_MEDIA_PER_PROJECT} files.",
+                       code="too_many_media")
+    stored = media_files.store_upload(upload, media_root=media_root)
+    item = Media(project=project, kind=stored.kind, sha256=stored.sha256,
+                 content_type=stored.content_type, size=stored.size, width=stored.width,
+                 height=stored.height, original_name=media_files.display_name(filename))
+    db.session.add(item)
+    return item
+
+
+def access_media(media_id: int, user: User | None) -> Media:
+    """A media row whose project the user may change."""
+    item = db.session.get(Media, media_id)
+    if item is None or not permissions.can_view_project(user, item.project):
+        raise NotFound("No such media.")
+    permissions.require_project_editor(user, item.project)
+    return item
+
+
+def delete_media(item: Media, *, user: User | None, media_root: Path) -> None:
+    """The project's exhibitor removes a file; the bytes go once nothing else uses them."""
+    sha256, kind = item.sha256, item.kind
+    still_used = _delete_media_row(item, user=user)
+    # After the commit, so that a failed one never leaves a row without its file.
+    if not still_used:
+        media_files.discard(media_root, sha256, kind)
+
+
+@transactional
+def _delete_media_row(item: Media, *, user: User | None) -> bool:
+    permissions.require_project_editor(user, item.project)
+    db.session.delete(item)
+    db.session.flush()
+    other = db.session.scalar(select(Media.id).where(Media.sha256 == item.sha256).limit(1))
+    return other is not None
+
+
+def media_for_download(sha256: str, user: User | None) -> Media:
+    """A stored file the user may fetch: it belongs to a project they may see."""
+    for item in db.session.scalars(select(Media).where(Media.sha256 == sha256)):
+        if permissions.can_view_project(user, item.project):
+            return item
+    raise NotFound("No such file.")
 
 
 def _join_tags(tags: Sequence[str]) -> str:

@@ -94,7 +94,8 @@ def register_blueprints(app: Flask) -> None:
     from fair import api as fair_api
     from fair.accounts import api as accounts_api
 
-    for blp in (accounts_api.blp, fair_api.blp, exhibitors_api.blp, deals_api.blp):
+    for blp in (accounts_api.blp, fair_api.blp, exhibitors_api.blp, exhibitors_api.media_blp,
+                deals_api.blp):
         extensions.csrf.exempt(blp)  # fair.auth checks CSRF for cookie-authenticated API calls
         extensions.api.register_blueprint(blp)
 

@@ -75,6 +75,11 @@ def can_view_project(user: User | None, project: Project) -> bool:
     return project.is_published or can_edit_project(user, project) or is_organiser(user)
 
 
+def catalogue_shows_drafts_of(user: User | None, exhibitor: Exhibitor) -> bool:
+    """The catalogue shows everyone published projects, and an exhibitor its own drafts too."""
+    return owns_exhibitor(user, exhibitor)
+
+
 def require_buyer(user: User | None) -> User:
     """Only buyers sign intents: exhibitors, organisers and visitors cannot."""
     user = require_user(user)

@@ -115,9 +115,10 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_projects'))
     )
     with op.batch_alter_table('projects', schema=None) as batch_op:
-        batch_op.create_index('ix_projects_catalogue', ['fair_id', 'status', 'category', 'province'], unique=False)
+        batch_op.create_index('ix_projects_catalogue', ['fair_id', 'status', 'category', 'province', 'price_fen'], unique=False)
         batch_op.create_index(batch_op.f('ix_projects_exhibitor_id'), ['exhibitor_id'], unique=False)
-        batch_op.create_index('ix_projects_fair_price', ['fair_id', 'status', 'price_fen'], unique=False)
+        batch_op.create_index('ix_projects_fair_price', ['fair_id', 'status', 'price_fen', 'id'], unique=False)
+        batch_op.create_index('ix_projects_fair_published', ['fair_id', 'status', 'published_at', 'id'], unique=False)
 
     op.create_table('media',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -140,7 +141,7 @@ def upgrade():
 
     op.create_table('project_terms',
     sa.Column('project_id', sa.Integer(), nullable=False),
-    sa.Column('term', sa.String(length=40), nullable=False),
+    sa.Column('term', sa.String(length=40).with_variant(sa.String(length=40, collation='C'), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_project_terms_project_id_projects'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('project_id', 'term', name=op.f('pk_project_terms'))
     )
@@ -162,6 +163,7 @@ def downgrade():
 
     op.drop_table('media')
     with op.batch_alter_table('projects', schema=None) as batch_op:
+        batch_op.drop_index('ix_projects_fair_published')
         batch_op.drop_index('ix_projects_fair_price')
         batch_op.drop_index(batch_op.f('ix_projects_exhibitor_id'))
         batch_op.drop_index('ix_projects_catalogue')
