@@ -116,6 +116,8 @@ def register_socketio_handlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from deals.simulate import simulate_command
     from fair.cli import fair_cli
 
+    fair_cli.add_command(simulate_command)
     app.cli.add_command(fair_cli)
