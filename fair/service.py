@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from fair import permissions
 from fair.accounts.models import User
-from fair.database import transactional
+from fair.database import as_utc, transactional
 from fair.errors import Conflict, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair, FairStatus
@@ -58,6 +58,11 @@ def count_halls(fair: Fair) -> int:
     ) or 0
 
 
+def in_utc(moment: dt.datetime) -> dt.datetime:
+    """The same moment in UTC: SQLite keeps no offset, so everything is stored as UTC."""
+    return moment.astimezone(dt.UTC)
+
+
 @transactional
 def create_fair(*, organiser: User | None, name: str, starts_at: dt.datetime,
                 ends_at: dt.datetime) -> Fair:
@@ -65,7 +70,8 @@ def create_fair(*, organiser: User | None, name: str, starts_at: dt.datetime,
     permissions.require_organiser(organiser)
     if ends_at <= starts_at:
         raise InvalidInput(fields={"ends_at": ["The fair must end after it starts."]})
-    fair = Fair(name=name.strip(), starts_at=starts_at, ends_at=ends_at, status=FairStatus.draft)
+    fair = Fair(name=name.strip(), starts_at=in_utc(starts_at), ends_at=in_utc(ends_at),
+                status=FairStatus.draft)
     db.session.add(fair)
     return fair
 
@@ -82,9 +88,11 @@ def update_fair(fair: Fair, *, organiser: User | None, changes: dict[str, Any]) 
                 code="bad_transition",
             )
         fair.status = status
-    for name in ("name", "starts_at", "ends_at"):
+    if "name" in changes:
+        fair.name = changes["name"]
+    for name in ("starts_at", "ends_at"):
         if name in changes:
-            setattr(fair, name, changes[name])
-    if fair.ends_at <= fair.starts_at:
+            setattr(fair, name, in_utc(changes[name]))
+    if as_utc(fair.ends_at) <= as_utc(fair.starts_at):
         raise InvalidInput(fields={"ends_at": ["The fair must end after it starts."]})
     return fair
