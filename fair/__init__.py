@@ -100,10 +100,11 @@ def register_blueprints(app: Flask) -> None:
         extensions.api.register_blueprint(blp)
 
     from deals import views as deals_views
+    from exhibitors import views as exhibitors_views
     from fair import views as fair_views
     from fair.accounts import views as accounts_views
 
-    for bp in (fair_views.bp, accounts_views.bp, deals_views.bp):
+    for bp in (fair_views.bp, accounts_views.bp, exhibitors_views.bp, deals_views.bp):
         app.register_blueprint(bp)
 
 
