@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from fair import demo
@@ -27,7 +29,7 @@ def create_organiser_command(email: str, password: str, name: str) -> None:
 def demo_command() -> None:
     """Build the demo fair at the reference event's scale (safe to run again)."""
     started = time.perf_counter()
-    built = demo.build_demo_fair()
+    built = demo.build_demo_fair(media_root=Path(current_app.config["MEDIA_ROOT"]))
     if not built.created:
         click.echo(f"The demo fair 「{built.fair.name}」 is already there (id {built.fair.id}); "
                    "nothing was changed.")

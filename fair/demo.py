@@ -3,21 +3,35 @@
 Everything is made in one transaction with bulk inserts, so the full fair (317 approved
 exhibitors, 890 published projects, three halls) takes a few seconds on SQLite. Running it again
 finds the fair by its name and changes nothing. The data is generated from word lists with a
-fixed seed, so every run of a fresh database builds the same fair.
+fixed seed, so every run of a fresh database builds the same fair; each project gets one of a
+few abstract posters drawn in its category's colours, stored like any upload.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from PIL import Image, ImageDraw
 from sqlalchemy import insert, select
 
 from exhibitors import catalogue
+from exhibitors import media as media_files
 from exhibitors import service as exhibitor_service
-from exhibitors.models import Exhibitor, ExhibitorStatus, Project, ProjectStatus, ProjectTerm
+from exhibitors.media import StoredFile
+from exhibitors.models import (
+    Exhibitor,
+    ExhibitorStatus,
+    Media,
+    Project,
+    ProjectStatus,
+    ProjectTerm,
+)
 from fair import service as fair_service
 from fair.accounts import service as account_service
 from fair.accounts.models import Organisation, Role, User
@@ -139,6 +153,20 @@ THEMES: dict[str, Theme] = {
     ),
 }
 
+#: Poster colours of each category (top, bottom, accent), matching the stylesheet's.
+PALETTES: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "performance": ((192, 57, 43), (230, 126, 34), (255, 224, 130)),
+    "exhibition": ((109, 76, 65), (200, 161, 74), (255, 236, 179)),
+    "training": ((0, 121, 107), (128, 203, 196), (255, 241, 118)),
+    "tourism": ((46, 125, 50), (156, 204, 101), (255, 249, 196)),
+    "creative-goods": ((173, 20, 87), (244, 143, 177), (255, 235, 238)),
+    "intangible-heritage": ((134, 23, 15), (212, 160, 23), (255, 224, 178)),
+    "digital": ((40, 53, 147), (121, 134, 203), (178, 235, 242)),
+    "other": ((93, 83, 72), (161, 136, 127), (239, 235, 233)),
+}
+POSTERS_PER_CATEGORY = 3
+POSTER_SIZE = (960, 640)
+
 FEATURES = (
     "由国家级非遗传承人领衔", "可按需定制内容与规模", "配套讲解与互动体验",
     "支持线上线下结合", "已在多个城市成功落地", "提供全程策划与执行",
@@ -166,7 +194,8 @@ class DemoFair:
     halls: int
 
 
-def build_demo_fair(*, exhibitors: int = EXHIBITORS, projects: int = PROJECTS,
+def build_demo_fair(*, media_root: Path, exhibitors: int = EXHIBITORS,
+                    projects: int = PROJECTS, posters: int = POSTERS_PER_CATEGORY,
                     seed: int = 2020) -> DemoFair:
     """Find the demo fair, or build it with its exhibitors, projects, halls and demo logins."""
     existing = db.session.scalar(select(Fair).where(Fair.name == DEMO_FAIR_NAME))
@@ -174,7 +203,9 @@ def build_demo_fair(*, exhibitors: int = EXHIBITORS, projects: int = PROJECTS,
         return _describe(existing, created=False)
     if not 1 <= exhibitors <= projects:
         raise ValueError("the demo needs an exhibitor, and a project for every exhibitor")
-    return _describe(_build(exhibitors=exhibitors, projects=projects, seed=seed), created=True)
+    fair = _build(exhibitors=exhibitors, projects=projects, posters=posters, seed=seed,
+                  media_root=media_root)
+    return _describe(fair, created=True)
 
 
 def _describe(fair: Fair, *, created: bool) -> DemoFair:
@@ -185,7 +216,8 @@ def _describe(fair: Fair, *, created: bool) -> DemoFair:
 
 
 @transactional
-def _build(*, exhibitors: int, projects: int, seed: int) -> Fair:
+def _build(*, exhibitors: int, projects: int, posters: int, seed: int, media_root: Path
+           ) -> Fair:
     rng = random.Random(seed)
     now = utcnow()
     # The fair opened this morning at 09:00 Beijing time and runs for a week.
@@ -205,7 +237,7 @@ def _build(*, exhibitors: int, projects: int, seed: int) -> Fair:
     db.session.add_all(stands)
     _add_logins(exhibiting=organisations[0])
     db.session.flush()
-    _add_projects(rng, fair, stands, projects, now)
+    _add_projects(rng, fair, stands, projects, now, posters=_posters(rng, posters, media_root))
     return fair
 
 
@@ -253,7 +285,7 @@ def _add_logins(*, exhibiting: Organisation) -> None:
 
 
 def _add_projects(rng: random.Random, fair: Fair, stands: Sequence[Exhibitor], count: int,
-                  now: dt.datetime) -> None:
+                  now: dt.datetime, *, posters: dict[str, list[StoredFile]]) -> None:
     """Every exhibitor shows one project, the rest go to exhibitors at random; all published."""
     owners = list(stands) + rng.choices(stands, k=count - len(stands))
     categories = list(CATEGORY_WEIGHTS)
@@ -274,6 +306,14 @@ def _add_projects(rng: random.Random, fair: Fair, stands: Sequence[Exhibitor], c
         for term in catalogue.terms_of(catalogue.project_text(project))
     ]
     db.session.execute(insert(ProjectTerm), rows)
+    # Posters are shared: a stored file is named by its hash, so one file serves many rows.
+    db.session.execute(insert(Media), [
+        {"project_id": project.id, "kind": poster.kind, "sha256": poster.sha256,
+         "content_type": poster.content_type, "size": poster.size, "width": poster.width,
+         "height": poster.height, "original_name": f"{project.category}.png"}
+        for project in projects
+        for poster in [rng.choice(posters[project.category])]
+    ])
 
 
 def _project(rng: random.Random, fair: Fair, owner: Exhibitor, category: str,
@@ -312,3 +352,43 @@ def _place(organisation_name: str) -> str:
         if mark in organisation_name:
             return organisation_name.split(mark)[0]
     return organisation_name[:2]
+
+
+def _posters(rng: random.Random, count: int, media_root: Path) -> dict[str, list[StoredFile]]:
+    """A few abstract posters per category, stored as any upload would be."""
+    posters: dict[str, list[StoredFile]] = {}
+    for category, palette in PALETTES.items():
+        posters[category] = []
+        for _ in range(count):
+            buffer = io.BytesIO()
+            _poster(rng, palette).save(buffer, format="PNG")
+            buffer.seek(0)
+            posters[category].append(media_files.store_upload(buffer, media_root=media_root))
+    return posters
+
+
+def _poster(rng: random.Random, palette: tuple[tuple[int, int, int], ...]) -> Image.Image:
+    """A sky in the category's colours, a sun, and layered hills like a landscape scroll."""
+    top, bottom, accent = palette
+    width, height = POSTER_SIZE
+    sky = Image.linear_gradient("L").resize(POSTER_SIZE)
+    image = Image.composite(Image.new("RGB", POSTER_SIZE, bottom),
+                            Image.new("RGB", POSTER_SIZE, top), sky)
+    layer = Image.new("RGBA", POSTER_SIZE, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    radius = rng.randint(70, 130)
+    centre = (rng.randint(radius, width - radius), rng.randint(radius, height // 2))
+    draw.ellipse((centre[0] - radius, centre[1] - radius, centre[0] + radius,
+                  centre[1] + radius), fill=(*accent, 210))
+    for depth in range(4):
+        base = height * (0.5 + depth * 0.13)
+        peaks = rng.randint(2, 4)
+        phase = rng.uniform(0, 6.3)
+        ridge = [
+            (x, base - 60 * (1 + math.sin(phase + peaks * math.pi * x / width)) / 2
+             - rng.randint(0, 8))
+            for x in range(0, width + 40, 40)
+        ]
+        shade = tuple(int(channel * (0.75 - depth * 0.15)) for channel in top)
+        draw.polygon([*ridge, (width, height), (0, height)], fill=(*shade, 150 + depth * 25))
+    return Image.alpha_composite(image.convert("RGBA"), layer).convert("RGB")

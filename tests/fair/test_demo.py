@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
 
 from exhibitors import catalogue
-from exhibitors.models import Exhibitor, ExhibitorStatus, Project, ProjectStatus, ProjectTerm
+from exhibitors import media as media_files
+from exhibitors.models import (
+    Exhibitor,
+    ExhibitorStatus,
+    Media,
+    MediaKind,
+    Project,
+    ProjectStatus,
+    ProjectTerm,
+)
 from fair import demo
 from fair.accounts import service as account_service
 from fair.accounts.models import Organisation, Role, User
@@ -18,12 +30,17 @@ from livehalls.models import Hall
 pytestmark = pytest.mark.usefixtures("app")
 
 
+@pytest.fixture
+def media_root(app: Flask) -> Path:
+    return Path(app.config["MEDIA_ROOT"])
+
+
 def count(model: type) -> int:
     return db.session.scalar(select(func.count()).select_from(model)) or 0
 
 
-def test_demo_builds_an_open_fair_with_approved_exhibitors_and_published_projects() -> None:
-    built = demo.build_demo_fair(exhibitors=24, projects=60)
+def test_demo_builds_an_open_fair_with_approved_exhibitors_and_projects(media_root: Path) -> None:
+    built = demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=24, projects=60)
 
     assert built.created
     assert built.fair.status is FairStatus.open
@@ -40,8 +57,8 @@ def test_demo_builds_an_open_fair_with_approved_exhibitors_and_published_project
         demo.HALL_NAMES)
 
 
-def test_every_demo_exhibitor_shows_a_project_and_names_are_unique() -> None:
-    demo.build_demo_fair(exhibitors=30, projects=45)
+def test_every_demo_exhibitor_shows_a_project_and_names_are_unique(media_root: Path) -> None:
+    demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=30, projects=45)
     without_projects = db.session.scalar(
         select(func.count()).select_from(Exhibitor).where(
             ~Exhibitor.id.in_(select(Project.exhibitor_id)))
@@ -51,8 +68,8 @@ def test_every_demo_exhibitor_shows_a_project_and_names_are_unique() -> None:
     assert len(names) == len(set(names))
 
 
-def test_demo_projects_read_like_real_ones() -> None:
-    demo.build_demo_fair(exhibitors=10, projects=40)
+def test_demo_projects_read_like_real_ones(media_root: Path) -> None:
+    demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=10, projects=40)
     for project in db.session.scalars(select(Project)):
         assert 4 <= len(project.title) <= 40
         assert project.summary.startswith(project.exhibitor.organisation.name)
@@ -62,8 +79,22 @@ def test_demo_projects_read_like_real_ones() -> None:
         assert project.province == project.exhibitor.organisation.province
 
 
-def test_demo_index_matches_what_the_catalogue_writes() -> None:
-    demo.build_demo_fair(exhibitors=5, projects=12)
+def test_every_demo_project_has_a_stored_poster_of_its_category(media_root: Path) -> None:
+    demo.build_demo_fair(media_root=media_root, posters=2, exhibitors=8, projects=40)
+    posters: dict[str, set[str]] = {}
+    for project in db.session.scalars(select(Project)):
+        [poster] = project.media
+        assert poster.kind is MediaKind.image
+        assert (poster.width, poster.height) == demo.POSTER_SIZE
+        assert media_files.file_path(media_root, poster.sha256, poster.kind).is_file()
+        assert media_files.thumbnail_path(media_root, poster.sha256).is_file()
+        posters.setdefault(project.category, set()).add(poster.sha256)
+    every_poster = set().union(*posters.values())
+    assert len(every_poster) == sum(len(shas) for shas in posters.values())
+
+
+def test_demo_index_matches_what_the_catalogue_writes(media_root: Path) -> None:
+    demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=5, projects=12)
     project = db.session.scalars(select(Project)).first()
     assert project is not None
 
@@ -77,8 +108,8 @@ def test_demo_index_matches_what_the_catalogue_writes() -> None:
     assert bulk == terms()
 
 
-def test_demo_logins_sign_in_with_their_roles() -> None:
-    demo.build_demo_fair(exhibitors=3, projects=3)
+def test_demo_logins_sign_in_with_their_roles(media_root: Path) -> None:
+    demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=3, projects=3)
     logins = [
         (demo.ORGANISER_EMAIL, demo.ORGANISER_PASSWORD, Role.organiser),
         (demo.EXHIBITOR_EMAIL, demo.EXHIBITOR_PASSWORD, Role.exhibitor),
@@ -92,20 +123,21 @@ def test_demo_logins_sign_in_with_their_roles() -> None:
         Exhibitor.organisation_id == exhibitor.organisation_id)) is not None
 
 
-def test_demo_built_twice_changes_nothing() -> None:
-    first = demo.build_demo_fair(exhibitors=6, projects=9)
-    before = [count(model) for model in (Organisation, User, Exhibitor, Project, ProjectTerm, Hall)]
+def test_demo_built_twice_changes_nothing(media_root: Path) -> None:
+    first = demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=6, projects=9)
+    tables = (Organisation, User, Exhibitor, Project, ProjectTerm, Media, Hall)
+    before = [count(model) for model in tables]
 
-    again = demo.build_demo_fair(exhibitors=6, projects=9)
+    again = demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=6, projects=9)
 
     assert not again.created
     assert again.fair.id == first.fair.id
     assert (again.exhibitors, again.projects, again.halls) == (6, 9, 3)
-    after = [count(model) for model in (Organisation, User, Exhibitor, Project, ProjectTerm, Hall)]
+    after = [count(model) for model in tables]
     assert after == before
 
 
-def test_demo_keeps_an_organiser_who_already_exists() -> None:
+def test_demo_keeps_an_organiser_who_already_exists(media_root: Path) -> None:
     account_service.create_organiser(email=demo.ORGANISER_EMAIL, password="another-password")
-    demo.build_demo_fair(exhibitors=2, projects=2)
+    demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=2, projects=2)
     assert account_service.authenticate(demo.ORGANISER_EMAIL, "another-password")
