@@ -135,6 +135,9 @@ def _after_commit(session: Session) -> None:
 
 
 def _after_rollback(session: Session) -> None:
+    # A SAVEPOINT's rollback lands here too and drops the whole queue: never a rolled-back
+    # deal, at worst a missed message that the next totals snapshot repairs. So use cases
+    # queue their news last, after any savepoint.
     session.info.pop(QUEUE_KEY, None)
 
 

@@ -36,7 +36,7 @@ Ack = dict[str, Any]
 
 
 def connect(credentials: Any = None) -> None:
-    """A client opens /live; the token or the cookie says who it is, and nobody may watch too.
+    """A client opens /live: the token or the cookie says who it is; with neither it watches.
 
     A token that is unknown or revoked is refused rather than treated as anonymous, so that a
     client never silently loses its rights.
