@@ -38,8 +38,10 @@ translations:
 	$(BIN)/pybabel compile -d fair/translations -f > /dev/null
 
 # Debian's Chromium for the browser tests; Playwright's own download cannot reach its host here.
+# A CJK font too, or the screenshots show Chinese as empty boxes.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 chromium:
-	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@test -x /usr/bin/chromium -a -f $(CJK_FONT) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei)
 
 lint:
 	$(BIN)/ruff check .

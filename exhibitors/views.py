@@ -162,6 +162,16 @@ def portal_upload_media(project_id: int) -> Response:
     return redirect(url_for(".portal_project", project_id=own.id, _anchor="media"))
 
 
+@bp.post("/portal/media/<int:media_id>/delete")
+def portal_delete_media(media_id: int) -> Response:
+    user = current_user()
+    item = service.access_media(media_id, user)
+    project_id = item.project_id
+    service.delete_media(item, user=user, media_root=Path(current_app.config["MEDIA_ROOT"]))
+    flash(_("已删除文件。"), "success")
+    return redirect(url_for(".portal_project", project_id=project_id, _anchor="media"))
+
+
 @bp.post("/portal/projects/<int:project_id>/publish")
 def portal_publish(project_id: int) -> Response:
     user = current_user()

@@ -390,3 +390,35 @@ def test_approval_page_is_for_organisers_only(
 def test_approval_page_sends_visitors_to_sign_in(client: FlaskClient, fair: Fair) -> None:
     response = client.get("/organiser/exhibitors")
     assert response.headers["Location"] == "/sign-in?next=/organiser/exhibitors"
+
+
+def test_exhibitor_deletes_an_uploaded_file(
+    client: FlaskClient, fair: Fair, make_exhibitor: Callable[..., tuple[Exhibitor, User]],
+    make_project: Callable[..., Project],
+) -> None:
+    _, user = make_exhibitor(fair)
+    project = make_project(fair, user=user, publish=False)
+    sign_in(client, user)
+    post_form(client, f"/portal/projects/{project.id}/media",
+              {"file": (io.BytesIO(png_bytes()), "海报.png")}, content_type="multipart/form-data")
+    item = db.session.scalars(select(Media)).one()
+
+    deleted = post_form(client, f"/portal/media/{item.id}/delete")
+
+    assert deleted.headers["Location"] == f"/portal/projects/{project.id}#media"
+    db.session.expire_all()
+    assert db.session.scalar(select(Media)) is None
+
+
+def test_exhibitor_cannot_delete_another_exhibitors_file(
+    client: FlaskClient, fair: Fair, make_exhibitor: Callable[..., tuple[Exhibitor, User]],
+    make_project: Callable[..., Project],
+) -> None:
+    project = make_project(fair)
+    add_media(project, MediaKind.image, "a")
+    _, intruder = make_exhibitor(fair)
+    sign_in(client, intruder)
+    item = db.session.scalars(select(Media)).one()
+
+    assert post_form(client, f"/portal/media/{item.id}/delete").status_code == 403
+    assert db.session.scalar(select(Media)) is not None
