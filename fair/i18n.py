@@ -40,10 +40,12 @@ def category_label(code: str) -> str:
 
 def locale_url(locale: str) -> str:
     """This page again, in another language, keeping its query."""
-    arguments = {**request.args.to_dict(), "lang": locale}
-    if request.endpoint is None or request.endpoint == "static":
+    rule = request.url_rule
+    if rule is None or rule.endpoint == "static" or "GET" not in (rule.methods or ()):
+        # An error page answering a form's POST: that address cannot be fetched again.
         return url_for("pages.home", lang=locale)
-    return url_for(request.endpoint, **(request.view_args or {}), **arguments)
+    arguments = {**request.args.to_dict(), "lang": locale}
+    return url_for(rule.endpoint, **(request.view_args or {}), **arguments)
 
 
 def init_app(app: Flask) -> None:

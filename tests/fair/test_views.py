@@ -9,12 +9,12 @@ from collections.abc import Callable
 import pytest
 from flask.testing import FlaskClient
 
-from exhibitors.models import Project
+from exhibitors.models import Exhibitor, Project
 from fair.accounts.models import Role, User
 from fair.extensions import db
 from fair.models import Fair
 from livehalls.models import Hall
-from tests.pages import sign_in
+from tests.pages import post_form, sign_in
 
 FIGURE = re.compile(r'figure-value">([\d,]+)</span><span class="figure-label">([^<]+)<')
 
@@ -150,3 +150,19 @@ def test_the_dashboard_of_an_unknown_fair_is_not_found(
     sign_in(client, organiser)
 
     assert client.get("/fairs/999/dashboard").status_code == 404
+
+
+def test_language_switch_keeps_the_page_and_its_query(client: FlaskClient, fair: Fair) -> None:
+    page = client.get("/catalogue?q=川剧&category=performance").text
+    assert 'href="/catalogue?q=%E5%B7%9D%E5%89%A7&amp;category=performance&amp;lang=en"' in page
+
+
+def test_language_switch_on_an_error_answering_a_post_goes_home(
+    client: FlaskClient, fair: Fair, make_user: Callable[..., User],
+    make_exhibitor: Callable[..., tuple[Exhibitor, User]],
+) -> None:
+    pending, _ = make_exhibitor(fair, approved=False)
+    sign_in(client, make_user(Role.buyer))
+    refused = post_form(client, f"/organiser/exhibitors/{pending.id}/approve")
+    assert refused.status_code == 403
+    assert 'href="/?lang=en"' in refused.text
