@@ -7,15 +7,20 @@ from typing import Any
 from flask import Response
 from flask_smorest import Blueprint
 
-from deals import exports, service
+from deals import exports, payments, service
 from deals import totals as deal_totals
-from deals.models import Intent
+from deals.models import Intent, Payment
 from deals.schemas import (
+    CardSetupSchema,
+    CheckoutSchema,
     DealListQuerySchema,
     DealListSchema,
     DealSchema,
     IdempotencyHeaderSchema,
     IntentInputSchema,
+    PaymentHeadersSchema,
+    PaymentMethodSchema,
+    PaymentSchema,
     TotalsSchema,
 )
 from exhibitors import service as exhibitor_service
@@ -79,3 +84,47 @@ def list_deals(query: dict[str, Any], fair_id: int) -> service.IntentPage | Resp
 def get_totals(fair_id: int) -> TotalsPayload:
     """The fair's running totals over active intents, by province, category, hall, exhibitor."""
     return deal_totals.read_totals(fair_service.access_fair(fair_id).id)
+
+
+# --- Payments through Stripe (deals.payments) --------------------------------------------------
+
+
+@blp.post("/payments/setup")
+@blp.response(200, CardSetupSchema)
+def setup_card() -> payments.CardSetup:
+    """A SetupIntent for the page's card form (anyone signed in); 503 without Stripe."""
+    return payments.start_card_setup(user=current_user())
+
+
+@blp.post("/deals/<int:intent_id>/deposit")
+@blp.arguments(PaymentHeadersSchema, location="headers")
+@blp.arguments(PaymentMethodSchema)
+@blp.response(201, CheckoutSchema)
+def pay_deposit(headers: dict[str, str], data: dict[str, str],
+                intent_id: int) -> payments.Checkout:
+    """Pay the deposit on an intent (its buyer): the fair's deposit_percent of its amount.
+
+    The same Idempotency-Key again answers with the same payment. When ``requires_action``
+    is true the page finishes 3-D Secure with Stripe.js ``confirmCardPayment``; the intent is
+    ``secured`` once Stripe's webhook reports the payment succeeded."""
+    user = current_user()
+    return payments.pay_deposit(service.access_intent(intent_id, user), buyer=user,
+                                idempotency_key=headers["idempotency_key"], **data)
+
+
+@blp.post("/fairs/<int:fair_id>/booth-fee")
+@blp.arguments(PaymentHeadersSchema, location="headers")
+@blp.arguments(PaymentMethodSchema)
+@blp.response(201, CheckoutSchema)
+def pay_booth_fee(headers: dict[str, str], data: dict[str, str],
+                  fair_id: int) -> payments.Checkout:
+    """Pay the fair's booth fee (approved exhibitors), as the deposit is paid."""
+    return payments.pay_booth_fee(fair_service.access_fair(fair_id), user=current_user(),
+                                  idempotency_key=headers["idempotency_key"], **data)
+
+
+@blp.get("/payments/<int:payment_id>")
+@blp.response(200, PaymentSchema)
+def get_payment(payment_id: int) -> Payment:
+    """One payment (its payer, organisers)."""
+    return payments.access_payment(payment_id, current_user())

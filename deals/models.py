@@ -16,13 +16,14 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     false,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exhibitors.models import Project
 from fair.accounts.models import Organisation
-from fair.database import Base, CreatedAt, Fen, IntPK, enum_column
-from fair.money import MAX_DEAL_FEN
+from fair.database import Base, CreatedAt, Fen, IntPK, enum_column, utcnow
+from fair.money import MAX_CHARGE_FEN, MAX_DEAL_FEN
 from livehalls.models import Hall
 
 
@@ -185,3 +186,101 @@ class FairTotalsMember(Base):
 
     def __repr__(self) -> str:
         return f"<FairTotalsMember fair={self.fair_id} {self.member.value}={self.member_id}>"
+
+
+# --- Payments through Stripe (deals.payments): booth fees and deposits on intents -------------
+
+
+class PaymentPurpose(enum.Enum):
+    deposit = "deposit"
+    booth_fee = "booth_fee"
+
+
+class PaymentStatus(enum.Enum):
+    """pending -> succeeded or failed, succeeded -> refunded; deals.payments.TRANSITIONS."""
+
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+    refunded = "refunded"
+
+
+class Payment(Base):
+    """A payment through Stripe in CNY fen: an exhibitor's booth fee or a buyer's deposit."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", "positive_amount"),
+        CheckConstraint(f"amount_fen <= {MAX_CHARGE_FEN}", "amount_within_charge_limit"),
+        CheckConstraint(
+            "(purpose = 'deposit' AND intent_id IS NOT NULL AND exhibitor_id IS NULL)"
+            " OR (purpose = 'booth_fee' AND exhibitor_id IS NOT NULL AND intent_id IS NULL)",
+            "pays_for_one_thing",
+        ),
+        UniqueConstraint("payer_id", "idempotency_key", name="uq_payments_payer_key"),
+    )
+
+    id: Mapped[IntPK]
+    purpose: Mapped[PaymentPurpose] = mapped_column(enum_column(PaymentPurpose, "payment_purpose"))
+    status: Mapped[PaymentStatus] = mapped_column(
+        enum_column(PaymentStatus, "payment_status"), default=PaymentStatus.pending
+    )
+    amount_fen: Mapped[Fen]
+    #: ISO 4217 code, lower-case as Stripe writes it.
+    currency: Mapped[str] = mapped_column(String(3), default="cny")
+    payer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id"), index=True)
+    #: The intent a deposit secures.
+    intent_id: Mapped[int | None] = mapped_column(ForeignKey("intents.id"), index=True)
+    #: The exhibitor whose booth fee this is.
+    exhibitor_id: Mapped[int | None] = mapped_column(ForeignKey("exhibitors.id"), index=True)
+    #: The client's Idempotency-Key header: the same key again answers with this payment.
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    #: Stripe's PaymentIntent id (pi_...), stored before the PaymentIntent is confirmed.
+    payment_intent: Mapped[str | None] = mapped_column(String(255), unique=True)
+    #: Why the card was declined, in Stripe's words for the payer.
+    failure_message: Mapped[str | None] = mapped_column(String(500))
+    #: Set in the transaction that decides on a refund (a withdrawal); the refund itself goes
+    #: to Stripe after that commit, and again through `flask fair retry-refunds` until done.
+    refund_requested_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=utcnow
+    )
+
+    @property
+    def stripe_idempotency_key(self) -> str:
+        """Stripe's idempotency key, derived from the local row: a retry never charges twice."""
+        return f"payment-{self.id}"
+
+    def __repr__(self) -> str:
+        return f"<Payment {self.id} {self.purpose.value} {self.amount_fen} {self.status.value}>"
+
+
+class StripeEvent(Base):
+    """A Stripe event that has been applied, written in the same transaction as its effect."""
+
+    __tablename__ = "stripe_events"
+
+    #: Stripe's event id (evt_...).
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[CreatedAt]
+
+    def __repr__(self) -> str:
+        return f"<StripeEvent {self.id} {self.type}>"
+
+
+class StripeCustomer(Base):
+    """The Stripe customer that holds a user's saved cards (Stripe reuses a card only so)."""
+
+    __tablename__ = "stripe_customers"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True,
+                                         autoincrement=False)
+    #: Stripe's customer id (cus_...).
+    customer_id: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[CreatedAt]
+
+    def __repr__(self) -> str:
+        return f"<StripeCustomer user={self.user_id} {self.customer_id}>"

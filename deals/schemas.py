@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from deals.models import IntentStatus
+from deals.models import IntentStatus, PaymentPurpose, PaymentStatus
 from fair.accounts.schemas import StrictSchema
 from fair.database import as_utc
 from fair.money import YuanField
@@ -130,3 +130,56 @@ class TotalsSchema(StrictSchema):
     by_category = _breakdown("category -> totals")
     by_hall = _breakdown("hall id -> totals of intents signed from that hall")
     by_exhibitor = _breakdown("exhibitor id -> totals")
+
+
+# --- Payments through Stripe (deals.payments) --------------------------------------------------
+
+
+class PaymentHeadersSchema(Schema):
+    """A payment request's headers; only the idempotency key matters here."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    idempotency_key = fields.Str(
+        data_key="Idempotency-Key",
+        load_default="",
+        metadata={"description": "1 to 100 visible ASCII characters, new for every payment "
+                                 "and sent again unchanged on a retry (a UUID fits)"},
+    )
+
+
+class PaymentMethodSchema(StrictSchema):
+    payment_method = fields.Str(
+        required=True, validate=validate.Regexp(r"^pm_[A-Za-z0-9_]{1,250}$"),
+        metadata={"description": "the PaymentMethod that Stripe.js confirmCardSetup saved"},
+    )
+
+
+class CardSetupSchema(Schema):
+    client_secret = fields.Str(
+        metadata={"description": "the SetupIntent's, for Stripe.js confirmCardSetup"})
+    publishable_key = fields.Str()
+
+
+class PaymentSchema(Schema):
+    id = fields.Int()
+    purpose = fields.Enum(PaymentPurpose, by_value=True)
+    status = fields.Enum(PaymentStatus, by_value=True)
+    amount = YuanField(attribute="amount_fen")
+    currency = fields.Str()
+    fair_id = fields.Int()
+    intent_id = fields.Int(allow_none=True)
+    exhibitor_id = fields.Int(allow_none=True)
+    payment_intent = fields.Str(allow_none=True, metadata={"description": "Stripe's pi_ id"})
+    failure_message = fields.Str(allow_none=True)
+    refund_requested = fields.Function(lambda payment: payment.refund_requested_at is not None)
+    created_at = UtcDateTime()
+
+
+class CheckoutSchema(PaymentSchema):
+    """A payment right after paying; 3-D Secure is finished on the page when it asks for it."""
+
+    requires_action = fields.Bool(
+        metadata={"description": "finish with Stripe.js confirmCardPayment(client_secret)"})
+    client_secret = fields.Str(allow_none=True)

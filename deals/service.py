@@ -15,7 +15,7 @@ from typing import ParamSpec, TypeVar
 from sqlalchemy import Select, false, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from deals import schemas
+from deals import payments, schemas
 from deals import totals as deal_totals
 from deals.models import IdempotencyKey, Intent, IntentStatus
 from exhibitors import service as exhibitor_service
@@ -194,6 +194,8 @@ def withdraw_intent(intent: Intent, *, buyer: User | None) -> Intent:
     db.session.refresh(intent)
     if withdrawn:
         broadcast.totals_changed(intent.fair_id, totals=deal_totals.revert_intent(intent))
+        # Decided here, sent to Stripe once this commits (see deals.payments).
+        payments.refund_deposits(intent)
     return intent
 
 

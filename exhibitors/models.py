@@ -6,6 +6,7 @@ import datetime as dt
 import enum
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -53,6 +55,8 @@ class Exhibitor(Base):
     )
     applied_at: Mapped[CreatedAt]
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The fair's booth fee has been paid (and not refunded); set by deals.payments.
+    booth_fee_paid: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 

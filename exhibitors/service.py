@@ -219,6 +219,9 @@ def publish_project(project: Project, *, user: User | None) -> Project:
     if project.status is ProjectStatus.withdrawn:
         raise Conflict("A withdrawn project cannot be published again.", code="withdrawn")
     if project.status is ProjectStatus.draft:
+        fair = db.session.get(Fair, project.fair_id)
+        assert fair is not None  # noqa: S101 - a project always belongs to a fair
+        permissions.require_booth_fee_paid(fair, project.exhibitor)
         project.status = ProjectStatus.published
         project.published_at = utcnow()
     return project

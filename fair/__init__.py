@@ -107,6 +107,10 @@ def register_blueprints(app: Flask) -> None:
     for bp in (fair_views.bp, accounts_views.bp, exhibitors_views.bp, deals_views.bp):
         app.register_blueprint(bp)
 
+    from deals import webhooks
+
+    webhooks.init_app(app)  # POST /stripe/webhook (signed by Stripe) and refunds after commit
+
 
 def register_socketio_handlers(app: Flask) -> None:
     """Socket.IO handlers and the after-commit broadcasting hooks."""

@@ -9,8 +9,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from deals import payments
 from fair import demo
 from fair.accounts import service as account_service
+from fair.errors import FairError
 
 fair_cli = AppGroup("fair", help="Operate the fair.")
 
@@ -42,3 +44,32 @@ def demo_command() -> None:
     click.echo(f"Sign in as {demo.ORGANISER_EMAIL} / {demo.ORGANISER_PASSWORD} (organiser), "
                f"{demo.EXHIBITOR_EMAIL} / {demo.EXHIBITOR_PASSWORD} (exhibitor), "
                f"{demo.BUYER_EMAIL} / {demo.BUYER_PASSWORD} (buyer).")
+
+
+@fair_cli.command("reconcile-payments")
+def reconcile_payments_command() -> None:
+    """Compare local payments with Stripe's PaymentIntents; exit 1 when any differ."""
+    try:
+        differences = payments.reconcile()
+    except FairError as error:
+        raise click.ClickException(error.message) from error
+    for difference in differences:
+        click.echo(str(difference))
+    if differences:
+        raise click.exceptions.Exit(1)
+    click.echo("Local payments and Stripe agree.")
+
+
+@fair_cli.command("retry-refunds")
+def retry_refunds_command() -> None:
+    """Send again every refund that was decided but not made (after a crash or an outage)."""
+    failed = 0
+    try:
+        results = payments.issue_requested_refunds()
+    except FairError as error:
+        raise click.ClickException(error.message) from error
+    for payment, error in results:
+        click.echo(f"payment {payment.id}: {error or payment.status.value}")
+        failed += error is not None
+    if failed:
+        raise click.exceptions.Exit(1)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, DateTime, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fair.database import Base, CreatedAt, IntPK, enum_column
+from fair.money import MAX_CHARGE_FEN
 
 
 class FairStatus(enum.Enum):
@@ -19,7 +20,12 @@ class FairStatus(enum.Enum):
 
 class Fair(Base):
     __tablename__ = "fairs"
-    __table_args__ = (CheckConstraint("ends_at > starts_at", "ends_after_start"),)
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", "ends_after_start"),
+        CheckConstraint(f"booth_fee_fen >= 0 AND booth_fee_fen <= {MAX_CHARGE_FEN}",
+                        "booth_fee_range"),
+        CheckConstraint("deposit_percent BETWEEN 1 AND 100", "deposit_percent_range"),
+    )
 
     id: Mapped[IntPK]
     name: Mapped[str] = mapped_column(String(200))
@@ -29,6 +35,13 @@ class Fair(Base):
         enum_column(FairStatus, "fair_status"), default=FairStatus.draft
     )
     created_at: Mapped[CreatedAt]
+    #: What an approved exhibitor pays for its booth, in fen; 0 means no fee.
+    booth_fee_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: Whether an exhibitor must have paid the booth fee before publishing a project.
+    booth_fee_required: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                     server_default=false())
+    #: The deposit (意向金) a buyer may pay on an intent, as a whole percent of its amount.
+    deposit_percent: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
 
     @property
     def is_open(self) -> bool:

@@ -12,8 +12,9 @@ from fair.accounts.models import Role, User
 from fair.errors import Forbidden, Unauthorized
 
 if TYPE_CHECKING:
-    from deals.models import Intent
+    from deals.models import Intent, Payment
     from exhibitors.models import Exhibitor, Project
+    from fair.models import Fair
 
 
 def require_user(user: User | None) -> User:
@@ -104,3 +105,23 @@ def require_intent_buyer(user: User | None, intent: Intent) -> User:
         raise Forbidden("Only the buyer who signed this intent may withdraw it.",
                         code="not_yours")
     return user
+
+
+def require_deposit_payer(user: User | None, intent: Intent) -> User:
+    """Only the buyer who signed an intent pays a deposit on it."""
+    user = require_user(user)
+    if user.id != intent.buyer_id:
+        raise Forbidden("Only the buyer who signed this intent may pay its deposit.",
+                        code="not_yours")
+    return user
+
+
+def require_booth_fee_paid(fair: Fair, exhibitor: Exhibitor) -> None:
+    """Where the organiser asks for it, only an exhibitor that paid its booth fee publishes."""
+    if fair.booth_fee_required and fair.booth_fee_fen > 0 and not exhibitor.booth_fee_paid:
+        raise Forbidden("Pay the booth fee before publishing.", code="booth_fee_unpaid")
+
+
+def can_view_payment(user: User | None, payment: Payment) -> bool:
+    """A payment is seen by whoever paid it and by organisers."""
+    return user is not None and (user.id == payment.payer_id or is_organiser(user))

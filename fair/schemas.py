@@ -8,6 +8,15 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from fair.accounts.schemas import StrictSchema
 from fair.models import FairStatus
+from fair.money import MAX_CHARGE_FEN, YuanField
+
+#: The fair's payment settings, as the API names and describes them.
+BOOTH_FEE = {"data_key": "booth_fee",
+             "metadata": {"description": "what an approved exhibitor pays; \"0.00\" for none"}}
+DEPOSIT_PERCENT = {"metadata": {"description": "a buyer's deposit on an intent, in percent"}}
+BOOTH_FEE_REQUIRED = {
+    "metadata": {"description": "exhibitors must pay the booth fee before publishing"}
+}
 
 
 class FairSchema(StrictSchema):
@@ -16,6 +25,9 @@ class FairSchema(StrictSchema):
     starts_at = fields.AwareDateTime(required=True, default_timezone=None)
     ends_at = fields.AwareDateTime(required=True, default_timezone=None)
     status = fields.Enum(FairStatus, by_value=True, dump_only=True)
+    booth_fee_fen = YuanField(dump_only=True, **BOOTH_FEE)
+    deposit_percent = fields.Int(dump_only=True, **DEPOSIT_PERCENT)
+    booth_fee_required = fields.Bool(dump_only=True, **BOOTH_FEE_REQUIRED)
 
     @validates_schema
     def check_dates(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -28,3 +40,7 @@ class FairUpdateSchema(StrictSchema):
     starts_at = fields.AwareDateTime()
     ends_at = fields.AwareDateTime()
     status = fields.Enum(FairStatus, by_value=True)
+    booth_fee_fen = YuanField(allow_zero=True, maximum_fen=MAX_CHARGE_FEN, **BOOTH_FEE)
+    deposit_percent = fields.Int(strict=True, validate=validate.Range(min=1, max=100),
+                                 **DEPOSIT_PERCENT)
+    booth_fee_required = fields.Bool(**BOOTH_FEE_REQUIRED)

@@ -78,7 +78,7 @@ def create_fair(*, organiser: User | None, name: str, starts_at: dt.datetime,
 
 @transactional
 def update_fair(fair: Fair, *, organiser: User | None, changes: dict[str, Any]) -> Fair:
-    """Rename, reschedule or move a fair to another status."""
+    """Rename, reschedule, set the booth fee and deposit, or move a fair to another status."""
     permissions.require_organiser(organiser)
     status = changes.pop("status", None)
     if status is not None and status is not fair.status:
@@ -93,6 +93,9 @@ def update_fair(fair: Fair, *, organiser: User | None, changes: dict[str, Any]) 
     for name in ("starts_at", "ends_at"):
         if name in changes:
             setattr(fair, name, in_utc(changes[name]))
+    for name in ("booth_fee_fen", "deposit_percent", "booth_fee_required"):
+        if name in changes:
+            setattr(fair, name, changes[name])
     if as_utc(fair.ends_at) <= as_utc(fair.starts_at):
         raise InvalidInput(fields={"ends_at": ["The fair must end after it starts."]})
     return fair

@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import pytest
 from argon2 import PasswordHasher
+from flask import Flask
 
+from deals import payments
 from deals import service as deal_service
 from deals.models import Intent
 from exhibitors.models import Project
@@ -16,6 +18,7 @@ from fair.accounts.models import Role, User
 from fair.extensions import db
 from fair.models import Fair
 from livehalls.models import Hall
+from tests.deals.stripe_fake import STRIPE_SETTINGS, FakeStripe
 
 _keys = itertools.count(1)
 
@@ -72,3 +75,15 @@ def sign() -> Callable[..., Intent]:
         )
 
     return record
+
+
+# --- Payments through Stripe (deals.payments) --------------------------------------------------
+
+
+@pytest.fixture
+def fake_stripe(app: Flask) -> FakeStripe:
+    """Payments switched on, with Stripe replaced by the in-memory fake."""
+    app.config.update(STRIPE_SETTINGS)
+    fake = FakeStripe()
+    app.extensions[payments.CLIENT_KEY] = fake
+    return fake
