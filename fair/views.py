@@ -66,7 +66,6 @@ def _dashboard_config(fair: Fair) -> dict[str, object]:
             "reconnecting": _("正在重新连接"),
             "offline": _("网络已断开"),
             "refused": _("仅主办方可以查看数据大屏"),
-            "wan": _("万元"),
         },
     }
 

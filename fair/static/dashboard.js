@@ -254,15 +254,17 @@
       legend: { show: false },
       series: [{
         type: "pie",
-        radius: ["38%", "64%"],
+        radius: ["34%", "58%"],
         center: ["50%", "52%"],
         minAngle: 4,
         itemStyle: { borderColor: "#0d1530", borderWidth: 2 },
         label: {
-          color: "#f4ecd8", fontSize: vw(1.05), overflow: "none",
-          formatter: (params) => params.name + "\n" + formatWan(params.data.amount) + " " + text.wan,
+          color: "#f4ecd8", fontSize: vw(1.05), overflow: "break", width: vw(8),
+          formatter: (params) => params.name + "\n" + formatWan(params.data.amount),
         },
-        labelLine: { lineStyle: { color: "rgba(244,236,216,.45)" } },
+        labelLine: {
+          length: vw(0.5), length2: vw(0.6), lineStyle: { color: "rgba(244,236,216,.45)" },
+        },
         data: categories.map(([slug, entry]) => ({
           name: config.categories[slug] || slug,
           value: wanNumber(entry.amount),
