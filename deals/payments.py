@@ -35,7 +35,6 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from deals import totals as deal_totals
 from deals.models import (
     Intent,
     Payment,
@@ -497,15 +496,15 @@ def _payment_for(payment_intent: object, data: Mapping[str, Any]) -> Payment | N
 
 
 def _lock(payment_id: int) -> Payment | None:
-    """Lock a payment for the transaction, after its fair's totals, as every intent writer does.
+    """Lock a payment for the rest of the transaction, after the intent it pays for.
 
-    deals.totals orders all locks of a fair behind its totals row; a payment changes its
-    intent (``secured``), so it queues there too and never deadlocks with a withdrawal.
+    Writers of intents lock the intent's row before anything else (deals.totals), and a
+    withdrawal then marks the deposit for a refund; taking the intent first here too keeps
+    the order the same everywhere, so a webhook and a withdrawal queue instead of deadlocking.
     """
-    fair_id = db.session.scalar(select(Payment.fair_id).where(Payment.id == payment_id))
-    if fair_id is None:
-        return None
-    deal_totals.lock(fair_id)
+    intent_id = db.session.scalar(select(Payment.intent_id).where(Payment.id == payment_id))
+    if intent_id is not None:
+        db.session.execute(select(Intent.id).where(Intent.id == intent_id).with_for_update())
     return db.session.scalar(
         select(Payment).where(Payment.id == payment_id).with_for_update()
         .execution_options(populate_existing=True)
@@ -537,7 +536,7 @@ def _advance(payment: Payment, status: PaymentStatus) -> bool:
 
 def _settle_deposit(payment: Payment) -> None:
     """An intent is secured while one of its deposits stands paid; a surplus is refunded."""
-    intent = db.session.get(Intent, payment.intent_id)
+    intent = db.session.get(Intent, payment.intent_id, populate_existing=True)
     assert intent is not None  # noqa: S101 - a foreign key
     paid = _paid(Payment.intent_id == intent.id)
     if payment.status is PaymentStatus.succeeded and (not intent.is_active or len(paid) > 1):
@@ -548,7 +547,7 @@ def _settle_deposit(payment: Payment) -> None:
 
 
 def _settle_booth_fee(payment: Payment) -> None:
-    exhibitor = db.session.get(Exhibitor, payment.exhibitor_id)
+    exhibitor = db.session.get(Exhibitor, payment.exhibitor_id, populate_existing=True)
     assert exhibitor is not None  # noqa: S101 - a foreign key
     paid = _paid(Payment.exhibitor_id == exhibitor.id)
     if payment.status is PaymentStatus.succeeded and len(paid) > 1:

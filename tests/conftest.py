@@ -26,6 +26,7 @@ from fair.extensions import db, socketio
 from fair.models import Fair, FairStatus
 from livehalls import broadcast, rooms
 from livehalls.schemas import MESSAGE_SCHEMAS
+from tests.localstripe import localstripe, localstripe_server  # noqa: F401 - fixtures
 
 PASSWORD = "correct horse battery"
 

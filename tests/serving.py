@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +38,9 @@ def free_port() -> int:
 
 @contextmanager
 def serve(database_file: Path, *, log: Path, redis_url: str | None = None,
-          media_root: Path | None = None) -> Iterator[Server]:
-    """Run the fair on `database_file` until the block ends."""
+          media_root: Path | None = None,
+          environment: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """Run the fair on `database_file` until the block ends; `environment` adds settings."""
     port = free_port()
     env = {key: value for key, value in os.environ.items()
            if key not in {"REDIS_URL", "DATABASE_URL", "SOCKETIO_ASYNC_MODE"}}
@@ -51,6 +52,7 @@ def serve(database_file: Path, *, log: Path, redis_url: str | None = None,
     })
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
+    env.update(environment or {})
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
         process = subprocess.Popen(
