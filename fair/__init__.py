@@ -93,9 +93,10 @@ def register_blueprints(app: Flask) -> None:
     from exhibitors import api as exhibitors_api
     from fair import api as fair_api
     from fair.accounts import api as accounts_api
+    from livehalls import api as livehalls_api
 
     for blp in (accounts_api.blp, fair_api.blp, exhibitors_api.blp, exhibitors_api.media_blp,
-                deals_api.blp):
+                deals_api.blp, livehalls_api.blp):
         extensions.csrf.exempt(blp)  # fair.auth checks CSRF for cookie-authenticated API calls
         extensions.api.register_blueprint(blp)
 
@@ -103,8 +104,10 @@ def register_blueprints(app: Flask) -> None:
     from exhibitors import views as exhibitors_views
     from fair import views as fair_views
     from fair.accounts import views as accounts_views
+    from livehalls import views as livehalls_views
 
-    for bp in (fair_views.bp, accounts_views.bp, exhibitors_views.bp, deals_views.bp):
+    for bp in (fair_views.bp, accounts_views.bp, exhibitors_views.bp, deals_views.bp,
+               livehalls_views.bp):
         app.register_blueprint(bp)
 
     from deals import webhooks
@@ -114,9 +117,10 @@ def register_blueprints(app: Flask) -> None:
 
 def register_socketio_handlers(app: Flask) -> None:
     """Socket.IO handlers and the after-commit broadcasting hooks."""
-    from livehalls import broadcast, events
+    from livehalls import broadcast, events, presence
 
     events.register(extensions.socketio)
+    presence.init_app(app)
     broadcast.init_app(app)
 
 

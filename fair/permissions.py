@@ -125,3 +125,18 @@ def require_booth_fee_paid(fair: Fair, exhibitor: Exhibitor) -> None:
 def can_view_payment(user: User | None, payment: Payment) -> bool:
     """A payment is seen by whoever paid it and by organisers."""
     return user is not None and (user.id == payment.payer_id or is_organiser(user))
+
+
+def require_hall_manager(user: User | None) -> User:
+    """Organisers open halls, schedule showcases and put them on air."""
+    return require_organiser(user)
+
+
+def require_chatter(user: User | None) -> User:
+    """Anyone may watch a hall; only a signed-in user may chat in it."""
+    return require_user(user)
+
+
+def require_chat_moderator(user: User | None) -> User:
+    """Organisers hide chat lines."""
+    return require_organiser(user)

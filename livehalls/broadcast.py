@@ -21,9 +21,9 @@ import atexit
 import logging
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from flask import Flask, current_app
 from sqlalchemy import event
@@ -40,6 +40,9 @@ WINDOW = 0.1
 #: Where the news of the open transaction waits: ``db.session.info[QUEUE_KEY]``.
 QUEUE_KEY = "fair.broadcasts"
 EXTENSION_KEY = "fair.broadcast"
+#: Hall news of the open transaction (on air, chat): one message to one hall each, rare next
+#: to deals, so they leave right after commit without the coalescer.
+HALL_QUEUE_KEY = "fair.hall_broadcasts"
 
 
 class ProjectRef(TypedDict):
@@ -96,6 +99,63 @@ def totals_changed(fair_id: int, *, totals: TotalsPayload) -> None:
     _queue(_News(fair_id, None, totals))
 
 
+class FiguresPayload(TypedDict):
+    viewers: int
+    visits: int
+    peak_viewers: int
+
+
+class ViewersPayload(TypedDict):
+    """The ``viewers`` event: one hall's viewer figures, and its fair's under ``fair``."""
+
+    hall_id: int
+    fair_id: int
+    viewers: int
+    visits: int
+    peak_viewers: int
+    fair: FiguresPayload
+
+
+class ChatUserRef(TypedDict):
+    id: int
+    name: str
+
+
+class ChatPayload(TypedDict):
+    """The ``chat`` event: one line, plain text, for the pages to insert as text."""
+
+    hall_id: int
+    id: int
+    user: ChatUserRef
+    text: str
+    at: str
+
+
+def on_air_changed(hall_id: int, *, showcase: Mapping[str, Any] | None) -> None:
+    """An organiser put a showcase on air in the hall (its ShowcaseSchema dump), or none."""
+    _queue_hall("on_air", hall_id, {"hall_id": hall_id, "showcase": showcase})
+
+
+def chat_posted(message: ChatPayload) -> None:
+    """Someone said something in a hall's chat."""
+    _queue_hall("chat", message["hall_id"], message)
+
+
+def chat_hidden(hall_id: int, *, message_id: int) -> None:
+    """An organiser hid a chat line: every page removes it."""
+    _queue_hall("chat_hidden", hall_id, {"hall_id": hall_id, "id": message_id})
+
+
+def viewers_changed(figures: ViewersPayload) -> None:
+    """A hall's viewer figures moved: tell the hall and the fair's dashboards now.
+
+    Viewer counts belong to no transaction, and livehalls.presence already calls this at most
+    once per hall per window, so it skips the after-commit queue and the coalescer.
+    """
+    to = [rooms.hall_room(figures["hall_id"]), rooms.dashboard_room(figures["fair_id"])]
+    socketio.emit("viewers", figures, to=to, namespace=rooms.NAMESPACE)
+
+
 def flush() -> None:
     """Send everything the coalescer of the current app holds, now."""
     coalescer().flush()
@@ -127,11 +187,17 @@ def _queue(news: _News) -> None:
     db.session.info.setdefault(QUEUE_KEY, []).append(news)
 
 
+def _queue_hall(event_name: str, hall_id: int, payload: Mapping[str, Any]) -> None:
+    db.session.info.setdefault(HALL_QUEUE_KEY, []).append((event_name, hall_id, payload))
+
+
 def _after_commit(session: Session) -> None:
     # No SQL may run here (the transaction is over); the payloads were built inside it.
     news = session.info.pop(QUEUE_KEY, None)
     if news:
         coalescer().submit(news)
+    for event_name, hall_id, payload in session.info.pop(HALL_QUEUE_KEY, []):
+        socketio.emit(event_name, payload, to=rooms.hall_room(hall_id), namespace=rooms.NAMESPACE)
 
 
 def _after_rollback(session: Session) -> None:
@@ -139,6 +205,7 @@ def _after_rollback(session: Session) -> None:
     # deal, at worst a missed message that the next totals snapshot repairs. So use cases
     # queue their news last, after any savepoint.
     session.info.pop(QUEUE_KEY, None)
+    session.info.pop(HALL_QUEUE_KEY, None)
 
 
 @dataclass

@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import session
-from flask_socketio import SocketIO, join_room
+from flask import request, session
+from flask_socketio import SocketIO, join_room, leave_room
 from marshmallow import ValidationError
 from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
 
@@ -23,8 +23,17 @@ from fair import auth
 from fair.accounts import service as account_service
 from fair.accounts.models import User
 from fair.errors import FairError, InvalidInput, Unauthorized
-from livehalls import rooms, service
-from livehalls.schemas import ConnectAuthSchema, HallSummarySchema, JoinDashboardSchema
+from livehalls import presence, rooms, service
+from livehalls.schemas import (
+    ChatInputSchema,
+    ChatMessageEventSchema,
+    ConnectAuthSchema,
+    HallSchema,
+    HallSummarySchema,
+    JoinDashboardSchema,
+    JoinHallSchema,
+    LeaveHallSchema,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,26 +63,85 @@ def connect(credentials: Any = None) -> None:
 
 
 def join_dashboard(data: Any) -> Ack:
-    """An organiser's dashboard opens a fair: `{fair_id}` -> `{ok, totals, halls}`.
+    """An organiser's dashboard opens a fair: `{fair_id}` -> `{ok, totals, halls, viewers}`.
 
-    From then on the client hears the fair's `deals` and `totals` in the dashboard room.
+    From then on the client hears the fair's `deals` and `totals`, and every hall's `viewers`,
+    in the dashboard room.
     """
     fair_id = JoinDashboardSchema().load(data)["fair_id"]
     fair = service.access_dashboard(current_viewer(), fair_id)
     # Join before reading the totals: a change in between then arrives as a newer `totals`
     # message, never in a gap the client cannot see.
     join_room(rooms.dashboard_room(fair.id))
+    halls = service.list_halls(fair)
     return {
         "ok": True,
         "totals": deal_totals.read_totals(fair.id),
-        "halls": HallSummarySchema(many=True).dump(service.list_halls(fair)),
+        "halls": HallSummarySchema(many=True).dump(halls),
+        # Each hall's viewer figures, as its `viewers` messages will bring them from now on.
+        "viewers": [presence.tracker().payload(hall) for hall in halls],
     }
+
+
+def join_hall(data: Any) -> Ack:
+    """Anyone opens a hall, signed in or not: `{hall_id}` -> `{ok, hall, totals, chat}`.
+
+    The connection then hears the hall's `chat`, `chat_hidden`, `on_air` and `viewers`, and its
+    fair's `deals` and `totals`. A client joins again after every reconnect: the acknowledgement
+    is a fresh snapshot, and it counts as a new visit only if the connection is new.
+    """
+    hall = service.access_hall(JoinHallSchema().load(data)["hall_id"])
+    # Rooms first, snapshot second: whatever changes in between arrives as a newer message.
+    join_room(rooms.hall_room(hall.id))
+    join_room(rooms.fair_room(hall.fair_id))
+    presence.tracker().join(request.sid, hall_id=hall.id, fair_id=hall.fair_id)
+    return {
+        "ok": True,
+        "hall": HallSchema().dump(service.view_hall(hall)),
+        "totals": deal_totals.read_totals(hall.fair_id),
+        "chat": ChatMessageEventSchema(many=True).dump(service.recent_chat(hall)),
+    }
+
+
+def leave_hall(data: Any) -> Ack:
+    """A viewer leaves a hall: `{hall_id}`; it stops hearing the hall and stops being counted.
+
+    It keeps hearing the fair's deals and totals while it still watches another of its halls.
+    """
+    hall = service.access_hall(LeaveHallSchema().load(data)["hall_id"])
+    tracker = presence.tracker()
+    tracker.leave(request.sid, hall_id=hall.id)
+    leave_room(rooms.hall_room(hall.id))
+    if hall.fair_id not in tracker.halls_of(request.sid).values():
+        leave_room(rooms.fair_room(hall.fair_id))
+    return {"ok": True}
+
+
+def chat(data: Any) -> Ack:
+    """A signed-in viewer says something: `{hall_id, text}` -> `{ok}`; the hall hears `chat`.
+
+    Anonymous viewers, empty or overlong lines and users posting too fast are refused with
+    `{ok: false, error}`.
+    """
+    payload = ChatInputSchema().load(data)
+    hall = service.access_hall(payload["hall_id"])
+    service.post_chat(hall, user=current_viewer(), text=payload["text"])
+    return {"ok": True}
+
+
+def disconnect(reason: Any = None) -> None:
+    """The connection closed: a goodbye, or Engine.IO's ping timeout for a vanished client."""
+    presence.tracker().disconnect(request.sid)
 
 
 #: Every client-to-server event of /live and its handler.
 HANDLERS: dict[str, Callable[..., Any]] = {
     "connect": connect,
+    "disconnect": disconnect,
     "join_dashboard": join_dashboard,
+    "join_hall": join_hall,
+    "leave_hall": leave_hall,
+    "chat": chat,
 }
 
 

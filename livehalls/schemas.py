@@ -1,4 +1,5 @@
-"""Payloads of the /live namespace: what clients send and what the server sends them.
+"""Payloads of the /live namespace (what clients send and what the server sends them) and of
+the halls API.
 
 Unknown fields are refused (marshmallow's default), so a payload that drifts from DESIGN's table
 fails its tests instead of reaching a browser.
@@ -6,11 +7,15 @@ fails its tests instead of reaching a browser.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Mapping
+from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
+from exhibitors.models import MediaKind, Project
+from fair.database import as_utc
 from fair.money import YuanField
 from fair.reference import PROVINCES
 
@@ -85,9 +90,191 @@ class TotalsSchema(Schema):
     by_exhibitor = _breakdown()
 
 
+
+
+
+# Halls, showcases and chat: the HTTP API and the hall events of /live.
+
+
+class HallInputSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    stream_url = fields.String(
+        load_default="",
+        validate=[validate.Length(max=500),
+                  validate.Regexp(r"^(https?://\S+)?$", error="Give an http(s) address.")],
+        metadata={"description": "an HLS (.m3u8) address; empty plays the project's video"},
+    )
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """Dumps with the UTC offset even where SQLite handed back a naive (UTC) datetime."""
+
+    def _serialize(self, value: dt.datetime | None, attr: str | None, obj: Any,
+                   **kwargs: Any) -> str | None:
+        return None if value is None else super()._serialize(as_utc(value), attr, obj, **kwargs)
+
+
+def _first_media_url(project: Project, kind: MediaKind) -> str | None:
+    return next((f"/media/{media.sha256}" for media in project.media if media.kind is kind), None)
+
+
+class ShowcaseProjectSchema(Schema):
+    """The project on a hall's card: enough to show it and to sign an intent for it."""
+
+    id = fields.Integer(required=True, strict=True)
+    title = fields.String(required=True)
+    summary = fields.String(required=True)
+    category = fields.String(required=True)
+    province = fields.String(required=True)
+    price = YuanField(required=True)
+    organisation = fields.String(required=True)
+    video_url = fields.String(required=True, allow_none=True,
+                              metadata={"description": "the project's uploaded video, if any"})
+    image_url = fields.String(required=True, allow_none=True)
+
+    @pre_dump
+    def from_project(self, project: Project, **kwargs: Any) -> dict[str, Any]:
+        return {
+            "id": project.id, "title": project.title, "summary": project.summary,
+            "category": project.category, "province": project.province,
+            "price": project.price_fen, "organisation": project.exhibitor.organisation.name,
+            "video_url": _first_media_url(project, MediaKind.video),
+            "image_url": _first_media_url(project, MediaKind.image),
+        }
+
+
+class ShowcaseSchema(Schema):
+    id = fields.Integer(required=True, strict=True)
+    hall_id = fields.Integer(required=True, strict=True)
+    project = fields.Nested(ShowcaseProjectSchema, required=True)
+    starts_at = UtcDateTime(required=True, format="iso")
+    ends_at = UtcDateTime(required=True, format="iso")
+
+
+class ShowcaseInputSchema(Schema):
+    project_id = fields.Integer(required=True, strict=True)
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+
+    @validates_schema
+    def check_slot(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["ends_at"] <= data["starts_at"]:
+            raise ValidationError("The showcase must end after it starts.", "ends_at")
+
+
+class OnAirInputSchema(Schema):
+    showcase_id = fields.Integer(required=True, strict=True, allow_none=True,
+                                 metadata={"description": "null takes the hall off air"})
+
+
+class FiguresSchema(Schema):
+    viewers = fields.Integer()
+    visits = fields.Integer()
+    peak_viewers = fields.Integer()
+
+
+class HallSchema(Schema):
+    """A hall with what is on air and its viewer figures (a ``service.HallView``)."""
+
+    id = fields.Integer(attribute="hall.id")
+    fair_id = fields.Integer(attribute="hall.fair_id")
+    name = fields.String(attribute="hall.name")
+    stream_url = fields.String(attribute="hall.stream_url")
+    on_air = fields.Nested(ShowcaseSchema, attribute="hall.on_air", allow_none=True)
+    viewers = fields.Integer(attribute="figures.viewers")
+    visits = fields.Integer(attribute="figures.visits")
+    peak_viewers = fields.Integer(attribute="figures.peak_viewers")
+    fair = fields.Nested(FiguresSchema, attribute="fair_figures",
+                         metadata={"description": "the whole fair's viewer figures"})
+
+
+class ChatUserSchema(Schema):
+    id = fields.Integer(required=True, strict=True)
+    name = fields.String(required=True)
+
+
+class ChatMessageEventSchema(Schema):
+    """The `chat` event, and each line of `chat` in the join_hall acknowledgement."""
+
+    hall_id = fields.Integer(required=True, strict=True)
+    id = fields.Integer(required=True, strict=True)
+    user = fields.Nested(ChatUserSchema, required=True)
+    text = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    at = UtcDateTime(required=True, attribute="created_at", format="iso")
+
+
+class ChatLineSchema(ChatMessageEventSchema):
+    """A chat line as the moderation API answers: with when it was hidden, if it was."""
+
+    hidden_at = UtcDateTime(allow_none=True, format="iso")
+
+
+class ChatHiddenMessageSchema(Schema):
+    """The `chat_hidden` event: an organiser hid the line `id` from everyone."""
+
+    hall_id = fields.Integer(required=True, strict=True)
+    id = fields.Integer(required=True, strict=True)
+
+
+class OnAirMessageSchema(Schema):
+    """The `on_air` event: the hall's showcase now, or null."""
+
+    hall_id = fields.Integer(required=True, strict=True)
+    showcase = fields.Nested(ShowcaseSchema, required=True, allow_none=True)
+
+
+class ViewersFiguresSchema(Schema):
+    viewers = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    visits = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    peak_viewers = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+
+
+class ViewersMessageSchema(ViewersFiguresSchema):
+    """The `viewers` event: a hall's figures, and its fair's under `fair`."""
+
+    hall_id = fields.Integer(required=True, strict=True)
+    fair_id = fields.Integer(required=True, strict=True)
+    fair = fields.Nested(ViewersFiguresSchema, required=True)
+
+
+class JoinHallSchema(Schema):
+    hall_id = fields.Integer(required=True, strict=True)
+
+
+class LeaveHallSchema(Schema):
+    hall_id = fields.Integer(required=True, strict=True)
+
+
+class ChatInputSchema(Schema):
+    hall_id = fields.Integer(required=True, strict=True)
+    # The length rule lives in the service, which counts after trimming.
+    text = fields.String(required=True, validate=validate.Length(max=2000))
+
+
+class QueueHealthSchema(Schema):
+    kind = fields.String(metadata={"description": "redis, or none without REDIS_URL"})
+    channel = fields.String(allow_none=True)
+    subscribed = fields.Boolean(allow_none=True, metadata={
+        "description": "Redis lists this process's listener as subscribed to the channel"})
+    subscribers = fields.Integer(allow_none=True, metadata={
+        "description": "PUBSUB NUMSUB: at least one per server process when healthy"})
+    processes = fields.Integer(allow_none=True, metadata={
+        "description": "server processes with viewers, each of which must be subscribed"})
+
+
+class HealthSchema(Schema):
+    ok = fields.Boolean()
+    database = fields.String()
+    redis = fields.String(metadata={"description": "ok, off (no REDIS_URL) or the error"})
+    queue = fields.Nested(QueueHealthSchema)
+
+
 #: The schema of every server-to-client event that livehalls.broadcast sends.
 MESSAGE_SCHEMAS: Mapping[str, type[Schema]] = {
     "deals": DealsMessageSchema,
     "totals": TotalsSchema,
+    "viewers": ViewersMessageSchema,
+    "on_air": OnAirMessageSchema,
+    "chat": ChatMessageEventSchema,
+    "chat_hidden": ChatHiddenMessageSchema,
 }
-

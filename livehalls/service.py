@@ -1,17 +1,48 @@
-"""Live-hall use cases: who may watch what, and the halls of a fair."""
+"""Live-hall use cases: halls, the showcase schedule, on-air control, chat, who may watch what."""
 
 from __future__ import annotations
 
+import datetime as dt
+import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
+from exhibitors.models import Project
 from fair import permissions
 from fair import service as fair_service
 from fair.accounts.models import User
+from fair.database import as_utc, transactional, utcnow
+from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair
-from livehalls.models import Hall
+from livehalls import broadcast, presence, schemas
+from livehalls.models import ChatMessage, Hall, Showcase
+
+#: The longest chat line, in characters.
+MAX_CHAT_LENGTH = 300
+#: A user may post at most CHAT_BURST lines in any CHAT_PERIOD, across all halls.
+CHAT_BURST = 5
+CHAT_PERIOD = dt.timedelta(seconds=10)
+#: How many lines a viewer gets on joining a hall.
+CHAT_HISTORY = 50
+
+
+class ChatTooFast(FairError):
+    status = 429
+    code = "too_fast"
+    message = "You are sending messages too fast; wait a few seconds."
+
+
+@dataclass(frozen=True)
+class HallView:
+    """A hall with its viewer figures and its fair's, as the API and join_hall show it."""
+
+    hall: Hall
+    figures: presence.Figures
+    fair_figures: presence.Figures
 
 
 def access_dashboard(user: User | None, fair_id: int) -> Fair:
@@ -20,5 +51,166 @@ def access_dashboard(user: User | None, fair_id: int) -> Fair:
     return fair_service.access_fair(fair_id)
 
 
+def access_hall(hall_id: int) -> Hall:
+    """A hall; anyone may watch one, signed in or not."""
+    hall = db.session.get(Hall, hall_id)
+    if hall is None:
+        raise NotFound("No such hall.")
+    return hall
+
+
+def access_chat_message(message_id: int) -> ChatMessage:
+    message = db.session.get(ChatMessage, message_id)
+    if message is None:
+        raise NotFound("No such chat message.")
+    return message
+
+
 def list_halls(fair: Fair) -> Sequence[Hall]:
     return db.session.scalars(select(Hall).where(Hall.fair_id == fair.id).order_by(Hall.id)).all()
+
+
+def view_hall(hall: Hall) -> HallView:
+    """The hall, what is on air and the viewer figures across every server process."""
+    hall_figures, fair_figures = presence.tracker().figures(hall)
+    return HallView(hall, hall_figures, fair_figures)
+
+
+def list_showcases(hall: Hall) -> Sequence[Showcase]:
+    """The hall's schedule, in time order."""
+    return db.session.scalars(
+        select(Showcase).where(Showcase.hall_id == hall.id).order_by(Showcase.starts_at)
+    ).all()
+
+
+def recent_chat(hall: Hall, *, limit: int = CHAT_HISTORY) -> list[ChatMessage]:
+    """The hall's last visible chat lines, oldest first."""
+    newest_first = db.session.scalars(
+        select(ChatMessage)
+        .where(ChatMessage.hall_id == hall.id, ChatMessage.hidden_at.is_(None))
+        .order_by(ChatMessage.id.desc())
+        .limit(limit)
+    ).all()
+    return list(reversed(newest_first))
+
+
+@transactional
+def create_hall(fair: Fair, *, organiser: User | None, name: str, stream_url: str = "") -> Hall:
+    """Open a live hall in a fair."""
+    permissions.require_hall_manager(organiser)
+    name = name.strip()
+    if not name:
+        raise InvalidInput(fields={"name": ["Give the hall a name."]})
+    hall = Hall(fair_id=fair.id, name=name, stream_url=stream_url.strip())
+    db.session.add(hall)
+    db.session.flush()
+    return hall
+
+
+@transactional
+def schedule_showcase(hall: Hall, *, organiser: User | None, project_id: int,
+                      starts_at: dt.datetime, ends_at: dt.datetime) -> Showcase:
+    """Put a published project of the hall's fair into a free time slot of the hall."""
+    permissions.require_hall_manager(organiser)
+    # SQLite keeps no offset: every slot is stored, and compared, in UTC.
+    starts_at, ends_at = as_utc(starts_at).astimezone(dt.UTC), as_utc(ends_at).astimezone(dt.UTC)
+    if ends_at <= starts_at:
+        raise InvalidInput(fields={"ends_at": ["The showcase must end after it starts."]})
+    project = db.session.get(Project, project_id)
+    if project is None or project.fair_id != hall.fair_id:
+        raise InvalidInput(fields={"project_id": ["No such project in this hall's fair."]})
+    if not project.is_published:
+        raise Conflict("Only a published project can be showcased.",
+                       code="project_not_published")
+    # Two slots overlap when each starts before the other ends; touching slots are fine.
+    clash = db.session.scalar(
+        select(Showcase).where(
+            Showcase.hall_id == hall.id,
+            Showcase.starts_at < ends_at,
+            Showcase.ends_at > starts_at,
+        ).limit(1)
+    )
+    if clash is not None:
+        raise _slot_taken(clash)
+    showcase = Showcase(hall_id=hall.id, project=project, starts_at=starts_at, ends_at=ends_at)
+    db.session.add(showcase)
+    try:
+        db.session.flush()
+    except IntegrityError as error:
+        # PostgreSQL's exclusion constraint caught a slot scheduled at the same moment.
+        raise Conflict("Another showcase was scheduled in that slot just now.",
+                       code="slot_taken") from error
+    return showcase
+
+
+@transactional
+def put_on_air(hall: Hall, *, organiser: User | None, showcase_id: int | None) -> Hall:
+    """Stream one of the hall's showcases now, or nothing (None); viewers hear it at once."""
+    permissions.require_hall_manager(organiser)
+    if showcase_id is None:
+        hall.on_air = None
+    else:
+        showcase = db.session.get(Showcase, showcase_id)
+        if showcase is None or showcase.hall_id != hall.id:
+            raise InvalidInput(fields={"showcase_id": ["No such showcase in this hall."]})
+        hall.on_air = showcase
+    db.session.flush()
+    broadcast.on_air_changed(
+        hall.id,
+        showcase=None if hall.on_air is None else schemas.ShowcaseSchema().dump(hall.on_air),
+    )
+    return hall
+
+
+@transactional
+def post_chat(hall: Hall, *, user: User | None, text: str) -> ChatMessage:
+    """Say something in a hall's chat: plain text, short, a few lines at a time."""
+    user = permissions.require_chatter(user)
+    text = _clean_chat(text)
+    now = utcnow()
+    recent = db.session.scalar(
+        select(func.count()).select_from(ChatMessage).where(
+            ChatMessage.user_id == user.id, ChatMessage.created_at > now - CHAT_PERIOD
+        )
+    ) or 0
+    if recent >= CHAT_BURST:
+        raise ChatTooFast()
+    message = ChatMessage(hall_id=hall.id, user=user, text=text, created_at=now)
+    db.session.add(message)
+    db.session.flush()
+    broadcast.chat_posted(schemas.ChatMessageEventSchema().dump(message))
+    return message
+
+
+@transactional
+def hide_chat(message: ChatMessage, *, organiser: User | None) -> ChatMessage:
+    """Hide a chat line from everyone; hiding it again changes nothing."""
+    organiser = permissions.require_chat_moderator(organiser)
+    if message.hidden_at is None:
+        message.hidden_at = utcnow()
+        message.hidden_by_id = organiser.id
+        broadcast.chat_hidden(message.hall_id, message_id=message.id)
+    return message
+
+
+def _clean_chat(text: str) -> str:
+    """Keep printable text on one line; refuse an empty or overlong line."""
+    if not isinstance(text, str):
+        raise InvalidInput(fields={"text": ["Send text."]})
+    # Control characters (new lines included) would let one line pose as several.
+    text = "".join(" " if unicodedata.category(char).startswith("C") else char for char in text)
+    text = " ".join(text.split())
+    if not text:
+        raise InvalidInput(fields={"text": ["Write something first."]})
+    if len(text) > MAX_CHAT_LENGTH:
+        raise InvalidInput(code="too_long",
+                           fields={"text": [f"At most {MAX_CHAT_LENGTH} characters."]})
+    return text
+
+
+def _slot_taken(clash: Showcase) -> Conflict:
+    return Conflict(
+        "That slot overlaps another showcase in this hall "
+        f"({as_utc(clash.starts_at).isoformat()} to {as_utc(clash.ends_at).isoformat()}).",
+        code="slot_taken",
+    )

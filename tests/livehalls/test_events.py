@@ -15,9 +15,9 @@ from exhibitors.models import Project
 from fair.accounts.models import Role, User
 from fair.extensions import db
 from fair.models import Fair
-from livehalls import rooms, service
-from livehalls.models import Hall
-from livehalls.schemas import DealsMessageSchema, TotalsSchema
+from livehalls import presence, rooms, service
+from livehalls.models import Hall, Showcase
+from livehalls.schemas import ChatMessageEventSchema, DealsMessageSchema, TotalsSchema
 
 LiveClient = Callable[..., SocketIOTestClient]
 Headers = Callable[[User], dict[str, str]]
@@ -246,3 +246,187 @@ def test_a_burst_reaches_each_dashboard_as_fewer_messages_than_intents(
         assert totals[-1]["amount"] == "465.00"
         assert len(deals) < burst
         assert len(totals) < burst
+
+
+# Halls: join_hall, leave_hall, chat and what a hall's viewers hear.
+
+
+def enter(live: SocketIOTestClient, payload: Any) -> dict[str, Any]:
+    ack: dict[str, Any] = live.emit("join_hall", payload, namespace=rooms.NAMESPACE,
+                                    callback=True)
+    return ack
+
+
+def say(live: SocketIOTestClient, hall: Hall, text: Any) -> dict[str, Any]:
+    ack: dict[str, Any] = live.emit("chat", {"hall_id": hall.id, "text": text},
+                                    namespace=rooms.NAMESPACE, callback=True)
+    return ack
+
+
+def token_of(token_for: Headers, user: User) -> dict[str, str]:
+    return {"token": token_for(user)["Authorization"].removeprefix("Bearer ")}
+
+
+def test_anyone_joins_a_hall_and_gets_a_snapshot(
+    live_client: LiveClient, hall: Hall, buyer: User, organiser: User,
+    tracker: presence.Presence, make_showcase: Callable[..., Showcase],
+) -> None:
+    showcase = make_showcase(hall)
+    service.put_on_air(hall, organiser=organiser, showcase_id=showcase.id)
+    lines = [service.post_chat(hall, user=buyer, text=f"第{number}条") for number in range(3)]
+    service.hide_chat(lines[1], organiser=organiser)
+
+    ack = enter(live_client(), {"hall_id": hall.id})
+
+    assert ack["ok"] is True
+    assert ack["hall"]["id"] == hall.id
+    assert ack["hall"]["on_air"]["id"] == showcase.id
+    assert (ack["hall"]["viewers"], ack["hall"]["visits"], ack["hall"]["peak_viewers"]) == (1, 1, 1)
+    assert not TotalsSchema().validate(ack["totals"])
+    assert [line["text"] for line in ack["chat"]] == ["第0条", "第2条"]
+    assert not ChatMessageEventSchema(many=True).validate(ack["chat"])
+
+
+@pytest.mark.parametrize(("payload", "code"), [
+    ({"hall_id": 999}, "not_found"), ({}, "invalid"), ({"hall_id": "1"}, "invalid"),
+    ({"hall_id": 1, "fair_id": 1}, "invalid"),
+])
+def test_join_hall_refuses_unknown_halls_and_malformed_payloads(
+    live_client: LiveClient, hall: Hall, payload: Any, code: str, tracker: presence.Presence
+) -> None:
+    ack = enter(live_client(), payload)
+    assert ack["ok"] is False
+    assert ack["error"]["code"] == code
+    assert tracker.figures(hall)[0].visits == 0
+
+
+def test_a_signed_in_viewer_chats_and_the_hall_hears_it_as_text(
+    fair: Fair, live_client: LiveClient, token_for: Headers, hall: Hall, buyer: User,
+    make_hall: Callable[..., Hall],
+) -> None:
+    other_hall = make_hall(fair, name="二号直播厅")
+    speaker = live_client(token_of(token_for, buyer))
+    listener = live_client()
+    elsewhere = live_client()
+    enter(speaker, {"hall_id": hall.id})
+    enter(listener, {"hall_id": hall.id})
+    enter(elsewhere, {"hall_id": other_hall.id})
+    text = '<img src=x onerror="alert(1)">好节目'
+
+    assert say(speaker, hall, text) == {"ok": True}
+
+    heard = received(listener, "chat")
+    assert [(line["text"], line["user"]["name"]) for line in heard] == [(text, buyer.name)]
+    assert not ChatMessageEventSchema().validate(heard[0])
+    assert received(elsewhere, "chat") == []
+
+
+def test_anonymous_viewers_may_not_chat(live_client: LiveClient, hall: Hall) -> None:
+    anonymous = live_client()
+    enter(anonymous, {"hall_id": hall.id})
+    ack = say(anonymous, hall, "你好")
+    assert ack["ok"] is False
+    assert ack["error"]["code"] == "unauthorized"
+    assert service.recent_chat(hall) == []
+
+
+@pytest.mark.parametrize(("text", "code"), [("长" * 301, "too_long"), ("   ", "invalid"),
+                                            (42, "invalid"), ("x" * 2001, "invalid")])
+def test_chat_refuses_empty_long_or_malformed_lines(
+    live_client: LiveClient, token_for: Headers, hall: Hall, buyer: User, text: Any, code: str
+) -> None:
+    speaker = live_client(token_of(token_for, buyer))
+    ack = say(speaker, hall, text)
+    assert ack["ok"] is False
+    assert ack["error"]["code"] == code
+
+
+def test_chat_refuses_a_user_posting_too_fast(
+    live_client: LiveClient, token_for: Headers, hall: Hall, buyer: User
+) -> None:
+    speaker = live_client(token_of(token_for, buyer))
+    acks = [say(speaker, hall, f"第{number}条") for number in range(service.CHAT_BURST + 1)]
+    assert all(ack["ok"] for ack in acks[:-1])
+    assert acks[-1]["ok"] is False
+    assert acks[-1]["error"]["code"] == "too_fast"
+
+
+def test_a_hidden_line_leaves_every_page_and_the_next_snapshot(
+    client: FlaskClient, live_client: LiveClient, token_for: Headers, hall: Hall, buyer: User,
+    organiser: User,
+) -> None:
+    viewer = live_client()
+    enter(viewer, {"hall_id": hall.id})
+    line = service.post_chat(hall, user=buyer, text="加微信买便宜票")
+
+    response = client.post(f"/api/v1/chat/{line.id}/hide", headers=token_for(organiser))
+
+    assert response.status_code == 200
+    assert received(viewer, "chat_hidden") == [{"hall_id": hall.id, "id": line.id}]
+    assert enter(live_client(), {"hall_id": hall.id})["chat"] == []
+
+
+def test_viewer_figures_count_connections_and_joins(
+    live_client: LiveClient, hall: Hall, organiser: User, token_for: Headers, fair: Fair,
+    tracker: presence.Presence,
+) -> None:
+    dashboard = live_client(token_of(token_for, organiser))
+    dashboard_ack = join(dashboard, {"fair_id": fair.id})
+    assert dashboard_ack["viewers"][0]["viewers"] == 0
+    first, second = live_client(), live_client()
+    enter(first, {"hall_id": hall.id})
+    enter(second, {"hall_id": hall.id})
+    enter(second, {"hall_id": hall.id})  # joining again on one connection: no new visit
+    tracker.tick()
+    figures = received(first, "viewers")[-1]
+    assert (figures["viewers"], figures["visits"], figures["peak_viewers"]) == (2, 2, 2)
+    assert received(dashboard, "viewers")[-1] == figures
+
+    second.emit("leave_hall", {"hall_id": hall.id}, namespace=rooms.NAMESPACE)
+    tracker.tick()
+    assert received(first, "viewers")[-1]["viewers"] == 1
+    enter(second, {"hall_id": hall.id})
+    first.disconnect(namespace=rooms.NAMESPACE)
+    tracker.tick()
+    figures = received(second, "viewers")[-1]
+    assert (figures["viewers"], figures["visits"], figures["peak_viewers"]) == (1, 3, 2)
+    assert figures["fair"] == {"viewers": 1, "visits": 3, "peak_viewers": 2}
+
+
+def test_hall_viewers_hear_deals_on_air_and_nothing_after_leaving(
+    client: FlaskClient, live_client: LiveClient, token_for: Headers, hall: Hall, buyer: User,
+    organiser: User, make_showcase: Callable[..., Showcase],
+) -> None:
+    showcase = make_showcase(hall)
+    viewer, leaver = live_client(), live_client()
+    enter(viewer, {"hall_id": hall.id})
+    enter(leaver, {"hall_id": hall.id})
+    leaver.emit("leave_hall", {"hall_id": hall.id}, namespace=rooms.NAMESPACE)
+
+    service.put_on_air(hall, organiser=organiser, showcase_id=showcase.id)
+    assert [message["showcase"]["id"] for message in received(viewer, "on_air")] == [
+        showcase.id]
+    deal = sign(client, token_for(buyer), showcase.project, "5000.00", hall_id=hall.id)
+    deals, totals = wait_for_totals(viewer, 1)
+
+    assert [d["id"] for message in deals for d in message["deals"]] == [deal["id"]]
+    assert deals[0]["deals"][0]["hall_id"] == hall.id
+    assert totals[-1]["by_hall"] == {str(hall.id): {"amount": "5000.00", "deal_count": 1}}
+    assert leaver.get_received(rooms.NAMESPACE) == []
+
+
+def test_a_reconnecting_viewer_gets_the_totals_it_missed(
+    client: FlaskClient, live_client: LiveClient, token_for: Headers, hall: Hall, buyer: User,
+    project: Project,
+) -> None:
+    viewer = live_client()
+    first = enter(viewer, {"hall_id": hall.id})
+    viewer.disconnect(namespace=rooms.NAMESPACE)
+    sign(client, token_for(buyer), project, "800.00", hall_id=hall.id)
+
+    again = live_client()
+    snapshot = enter(again, {"hall_id": hall.id})
+
+    assert snapshot["totals"]["seq"] == first["totals"]["seq"] + 1
+    assert snapshot["totals"]["amount"] == "800.00"
+    assert snapshot["hall"]["visits"] == 2
