@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from flask import current_app
 from sqlalchemy import Select, false, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -25,7 +26,7 @@ from fair.accounts.models import Role, User
 from fair.database import transactional, utcnow
 from fair.errors import Conflict, InvalidInput, NotFound
 from fair.extensions import db
-from fair.models import Fair
+from fair.models import Fair, FairStatus
 from fair.money import MAX_DEAL_FEN
 from livehalls import broadcast
 from livehalls.models import Hall
@@ -65,9 +66,32 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def record_intent(
+    project: Project,
+    *,
+    buyer: User | None,
+    amount_fen: int,
+    idempotency_key: str,
+    hall_id: int | None = None,
+    note: str = "",
+) -> Intent:
+    """Record a buyer's intent to sign; see _record_intent for the rules.
+
+    The intent comes back as it was written, not reloaded after the commit: the answer to
+    every signing shows exactly it, and the hot path spares a round trip to the database.
+    """
+    session = db.session()
+    expiring, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        return _record_intent(project, buyer=buyer, amount_fen=amount_fen,
+                              idempotency_key=idempotency_key, hall_id=hall_id, note=note)
+    finally:
+        session.expire_on_commit = expiring
+
+
 @retrying
 @transactional
-def record_intent(
+def _record_intent(
     project: Project,
     *,
     buyer: User | None,
@@ -80,9 +104,11 @@ def record_intent(
 
     The Idempotency-Key makes the request safe to send again: the same key with the same
     request answers with the intent it made the first time and changes nothing; the same key
-    with another request is refused. Two requests with one key at the same moment make one
-    intent: both queue on the fair's totals lock, and the second's key then collides with the
-    first's committed one (unique per buyer), so it rolls back and answers with that intent.
+    with another request is refused. The key is written with the intent, under a unique
+    index per buyer, before anything else is checked against the database: a request that
+    collides with an earlier one (or with one still in flight, which it then waits for)
+    rolls back and answers with that request's intent, whatever happened since. So two
+    requests with one key at the same moment make one intent.
     """
     buyer = permissions.require_buyer(buyer)
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
@@ -92,15 +118,10 @@ def record_intent(
             fields={"Idempotency-Key": ["1 to 100 visible ASCII characters."]},
         )
     note = note.strip()
-    fingerprint = _fingerprint(project.id, amount_fen, hall_id, note)
-    replayed = _replay(buyer, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    _check_intent(project, amount_fen=amount_fen, hall_id=hall_id, note=note)
+    _check_request(project, amount_fen=amount_fen, hall_id=hall_id, note=note)
     organisation = buyer.organisation
     assert organisation is not None  # noqa: S101 - buyers always register with one
-
-    deal_totals.lock(project.fair_id)
+    fingerprint = _fingerprint(project.id, amount_fen, hall_id, note)
     intent = Intent(
         fair_id=project.fair_id,
         project=project,
@@ -126,29 +147,45 @@ def record_intent(
         if replayed is None:
             raise
         return replayed
+    _check_open(project)
     totals = deal_totals.apply_intent(intent)
     broadcast.deal_recorded(intent.fair_id, deal=schemas.DealEventSchema().dump(intent),
                             totals=totals)
     return intent
 
 
-def _check_intent(project: Project, *, amount_fen: int, hall_id: int | None, note: str) -> None:
-    """The rules an intent must meet; the API's schema has already refused malformed input."""
-    if not project.is_published:
-        raise Conflict("Only a published project can be signed.", code="project_not_published")
-    fair = db.session.get(Fair, project.fair_id)
-    if fair is None or not fair.is_open:
-        raise Conflict("Intents can be signed only while the fair is open.", code="fair_not_open")
+def _check_request(project: Project, *, amount_fen: int, hall_id: int | None, note: str
+                   ) -> None:
+    """What a request must be, whenever it is sent; the API's schema refused malformed ones."""
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or not (
         0 < amount_fen <= MAX_DEAL_FEN
     ):
         raise InvalidInput(fields={"amount": ["Must be more than 0 and at most 100000000.00."]})
-    if hall_id is not None:
-        hall = db.session.get(Hall, hall_id)
-        if hall is None or hall.fair_id != project.fair_id:
-            raise InvalidInput(fields={"hall_id": ["No such hall in this fair."]})
     if len(note) > MAX_NOTE_LENGTH:
         raise InvalidInput(fields={"note": [f"At most {MAX_NOTE_LENGTH} characters."]})
+    if hall_id is not None and _fair_of_hall(hall_id) != project.fair_id:
+        raise InvalidInput(fields={"hall_id": ["No such hall in this fair."]})
+
+
+def _fair_of_hall(hall_id: int) -> int | None:
+    """The fair a hall belongs to, which never changes: each process asks once per hall."""
+    known: dict[int, int] = current_app.extensions.setdefault("deals.hall_fairs", {})
+    if hall_id not in known:
+        fair_id = db.session.scalar(select(Hall.fair_id).where(Hall.id == hall_id))
+        if fair_id is None:
+            return None
+        known[hall_id] = fair_id
+    return known[hall_id]
+
+
+def _check_open(project: Project) -> None:
+    """What may have changed since an earlier request with the same key: checked after it."""
+    if not project.is_published:
+        raise Conflict("Only a published project can be signed.", code="project_not_published")
+    if db.session.scalar(select(Fair.status).where(Fair.id == project.fair_id)) is not (
+        FairStatus.open
+    ):
+        raise Conflict("Intents can be signed only while the fair is open.", code="fair_not_open")
 
 
 def _fingerprint(project_id: int, amount_fen: int, hall_id: int | None, note: str) -> str:
@@ -183,8 +220,8 @@ def withdraw_intent(intent: Intent, *, buyer: User | None) -> Intent:
     permissions.require_intent_buyer(buyer, intent)
     if not intent.is_active:
         return intent
-    deal_totals.lock(intent.fair_id)
-    # Whoever withdrew it first while we waited for the lock has already reverted it.
+    # The intent's row is locked first, as when it was recorded (see deals.totals); whoever
+    # withdrew it first while this request waited for that lock has already reverted it.
     withdrawn = db.session.execute(
         update(Intent)
         .where(Intent.id == intent.id, Intent.status == IntentStatus.active)

@@ -85,6 +85,7 @@ def upgrade():
     sa.Column('key', sa.String(length=30), nullable=False),
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
     sa.Column('deal_count', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.CheckConstraint('amount_fen >= 0', name=op.f('ck_fair_totals_breakdown_amount_not_negative')),
     sa.CheckConstraint('deal_count >= 0', name=op.f('ck_fair_totals_breakdown_deal_count_not_negative')),
     sa.ForeignKeyConstraint(['fair_id'], ['fairs.id'], name=op.f('fk_fair_totals_breakdown_fair_id_fairs')),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from flask import Flask, current_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, event
@@ -14,12 +17,15 @@ from deals import service
 from deals import totals as deal_totals
 from deals.models import FairTotals, FairTotalsBreakdown, FairTotalsMember, IdempotencyKey, Intent
 from exhibitors.models import Exhibitor, Project
+from fair import create_app
 from fair.accounts.models import User
 from fair.errors import InvalidInput
 from fair.extensions import db
 from fair.models import Fair
 from fair.money import MAX_DEAL_FEN, format_yuan
+from livehalls import broadcast
 from livehalls.models import Hall
+from tests.conftest import base_config
 
 Sign = Callable[..., Intent]
 
@@ -182,6 +188,8 @@ def _start_afresh() -> None:
     for instance in list(db.session.identity_map.values()):
         if isinstance(instance, IdempotencyKey | Intent):
             db.session.expunge(instance)
+    # The seq starts again from zero, which a process's snapshot cannot tell from before.
+    current_app.extensions.pop(deal_totals.SNAPSHOTS_KEY, None)
 
 
 @settings(max_examples=40, deadline=None,
@@ -250,3 +258,39 @@ def test_every_total_is_the_sum_over_the_active_intents(
     assert totals["by_hall"] == expected(
         lambda s: None if s.hall is None else str(halls[s.hall].id))
     assert totals["by_exhibitor"] == expected(lambda s: str(projects[s.project].exhibitor_id))
+
+
+def test_each_process_builds_the_full_totals_from_the_rows_changed_since_it_last_looked(
+    app: Flask, tmp_path: Path, fair: Fair, make_exhibitor: Callable[..., tuple[Exhibitor, User]],
+    make_project: Callable[..., Project], make_buyer: Callable[..., User],
+    make_hall: Callable[..., Hall], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A second app on the same database file stands for a second server process.
+    other = create_app(base_config(tmp_path, tmp_path / "fair.sqlite"))
+    projects = [make_project(fair, province=province) for province in ("CN-SC", "CN-BJ")]
+    buyers = [make_buyer(province=province) for province in ("CN-XZ", "CN-GD", "CN-SC")]
+    halls = [make_hall(fair).id, None]
+    ids = [(project.id, buyer.id) for project in projects for buyer in buyers]
+    payloads: list[dict[str, object]] = []
+    monkeypatch.setattr(broadcast, "deal_recorded",
+                        lambda fair_id, *, deal, totals: payloads.append(totals))
+    monkeypatch.setattr(broadcast, "totals_changed",
+                        lambda fair_id, *, totals: payloads.append(totals))
+    rng = random.Random(3)
+    signed: list[tuple[int, int]] = []
+    for step in range(30):
+        with (other if step % 3 else app).app_context():
+            if signed and step % 4 == 0:
+                intent_id, buyer_id = signed.pop(rng.randrange(len(signed)))
+                service.withdraw_intent(db.session.get(Intent, intent_id),
+                                        buyer=db.session.get(User, buyer_id))
+            else:
+                project_id, buyer_id = rng.choice(ids)
+                intent = service.record_intent(
+                    db.session.get(Project, project_id), buyer=db.session.get(User, buyer_id),
+                    amount_fen=rng.randint(1, 10**9), idempotency_key=f"step-{step}",
+                    hall_id=rng.choice(halls))
+                signed.append((intent.id, buyer_id))
+            assert payloads[-1] == deal_totals.read_totals(fair.id)
+    with other.app_context():
+        db.engine.dispose()

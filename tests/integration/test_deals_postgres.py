@@ -1,0 +1,301 @@
+"""Intents on PostgreSQL: many threads signing at once, with repeated keys and withdrawals.
+
+Each thread runs in its own app context (its own session and connection), as gunicorn's
+greenlets do; two apps stand for two server processes, each with its own totals snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from argon2 import PasswordHasher
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import func, select
+
+from deals import service as deal_service
+from deals import totals as deal_totals
+from deals.models import Intent, IntentStatus
+from exhibitors import service as exhibitor_service
+from exhibitors.models import Project
+from fair import create_app
+from fair import service as fair_service
+from fair.accounts import service as account_service
+from fair.accounts.models import Role, User
+from fair.errors import FairError
+from fair.extensions import db
+from fair.models import FairStatus
+from fair.money import format_yuan
+from livehalls import broadcast
+from livehalls.models import Hall
+from tests.conftest import PASSWORD, base_config
+
+pytestmark = pytest.mark.integration
+
+THREADS = 12
+#: Each request is sent this many times, by different threads at about the same moment.
+COPIES = 3
+REQUESTS = 240
+
+
+@dataclass(frozen=True)
+class Request:
+    buyer: int
+    project: int
+    amount_fen: int
+    hall: int | None
+    key: str
+
+
+@dataclass(frozen=True)
+class Stage:
+    fair_id: int
+    buyers: list[int]
+    projects: list[int]
+    halls: list[int]
+
+
+@pytest.fixture
+def apps(tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+         ) -> Iterator[list[Flask]]:
+    """Two apps on one fresh database built from the migrations: two server processes."""
+    monkeypatch.setattr(account_service, "_hasher",
+                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    config = base_config(tmp_path, tmp_path / "unused.sqlite")
+    config["SQLALCHEMY_DATABASE_URI"] = postgres_url
+    made = [create_app(config), create_app(config)]
+    with made[0].app_context():
+        upgrade()
+    yield made
+    for app in made:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def stage(apps: list[Flask]) -> Stage:
+    """An open fair, three halls, twelve projects of four exhibitors, eight buyers."""
+    with apps[0].app_context():
+        organiser = account_service.create_organiser(email="organiser@example.com",
+                                                     password=PASSWORD)
+        starts = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+        fair = fair_service.create_fair(organiser=organiser, name="并发签约测试",
+                                        starts_at=starts, ends_at=starts + dt.timedelta(days=3))
+        fair_service.update_fair(fair, organiser=organiser, changes={"status": FairStatus.open})
+        projects = []
+        for number, province in enumerate(("CN-SC", "CN-CQ", "CN-XZ", "CN-BJ")):
+            owner = _user(Role.exhibitor, province, f"exhibitor{number}")
+            stand = exhibitor_service.apply_to_fair(fair, user=owner)
+            exhibitor_service.approve_exhibitor(stand, organiser=organiser)
+            for category in ("performance", "tourism", "digital"):
+                project = exhibitor_service.create_project(
+                    fair, user=owner, title=f"项目{number}{category}", category=category,
+                    price_fen=100_000)
+                exhibitor_service.publish_project(project, user=owner)
+                projects.append(project.id)
+        buyers = [_user(Role.buyer, province, f"buyer{number}").id for number, province
+                  in enumerate(("CN-SC", "CN-SC", "CN-GD", "CN-HN", "CN-SH", "CN-XZ", "CN-YN",
+                                "CN-GZ"))]
+        halls = [Hall(fair_id=fair.id, name=f"{number}号厅") for number in (1, 2, 3)]
+        db.session.add_all(halls)
+        db.session.commit()
+        return Stage(fair.id, buyers, projects, [hall.id for hall in halls])
+
+
+def _user(role: Role, province: str, name: str) -> User:
+    return account_service.register_user(
+        email=f"{name}@example.com", password=PASSWORD, name=name, role=role,
+        organisation_name=f"{name} 机构", province=province)
+
+
+def _requests(stage: Stage, rng: random.Random) -> list[Request]:
+    return [
+        Request(buyer=rng.choice(stage.buyers), project=rng.choice(stage.projects),
+                amount_fen=rng.randint(1, 20_000_000_00),
+                hall=rng.choice([None, *stage.halls]), key=f"key-{number}")
+        for number in range(REQUESTS)
+    ]
+
+
+def _sign(request: Request) -> int:
+    project = db.session.get(Project, request.project)
+    buyer = db.session.get(User, request.buyer)
+    assert project is not None
+    return deal_service.record_intent(
+        project, buyer=buyer, amount_fen=request.amount_fen, idempotency_key=request.key,
+        hall_id=request.hall).id
+
+
+def _run_threads(apps: list[Flask], work: list[list[Any]], act: Any) -> list[BaseException]:
+    """Run `act(item)` for each item of each thread's list, all threads starting at once."""
+    barrier = threading.Barrier(len(work))
+    errors: list[BaseException] = []
+
+    def run(number: int) -> None:
+        with apps[number % len(apps)].app_context():
+            barrier.wait()
+            for item in work[number]:
+                try:
+                    act(item)
+                except BaseException as error:  # reported by the test, not lost in a thread
+                    errors.append(error)
+            db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(number,)) for number in range(len(work))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+@pytest.fixture
+def payloads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every totals payload the service hands to the broadcaster, from any thread."""
+    seen: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    deal_recorded, totals_changed = broadcast.deal_recorded, broadcast.totals_changed
+
+    def record_deal(fair_id: int, *, deal: Any, totals: Any) -> None:
+        with lock:
+            seen.append(totals)
+        deal_recorded(fair_id, deal=deal, totals=totals)
+
+    def record_totals(fair_id: int, *, totals: Any) -> None:
+        with lock:
+            seen.append(totals)
+        totals_changed(fair_id, totals=totals)
+
+    monkeypatch.setattr(broadcast, "deal_recorded", record_deal)
+    monkeypatch.setattr(broadcast, "totals_changed", record_totals)
+    return seen
+
+
+def test_many_threads_signing_with_repeated_keys_keep_exact_totals(
+    apps: list[Flask], stage: Stage, postgres_url: str, payloads: list[dict[str, Any]]
+) -> None:
+    rng = random.Random(4)
+    requests = _requests(stage, rng)
+    # Every request goes to COPIES different threads, as a client's retries would.
+    work: list[list[Request]] = [[] for _ in range(THREADS)]
+    for request in requests:
+        for thread in rng.sample(range(THREADS), COPIES):
+            work[thread].append(request)
+    for items in work:
+        rng.shuffle(items)
+    answers: dict[str, set[int]] = {request.key: set() for request in requests}
+    answers_lock = threading.Lock()
+
+    def sign(request: Request) -> None:
+        intent_id = _sign(request)
+        with answers_lock:
+            answers[request.key].add(intent_id)
+
+    assert _run_threads(apps, work, sign) == []
+    # Every copy of a request got the same intent, and no two requests share one.
+    assert all(len(ids) == 1 for ids in answers.values())
+    assert len({next(iter(ids)) for ids in answers.values()}) == REQUESTS
+
+    # Then half of them are withdrawn, each by two threads at once.
+    withdrawn = rng.sample(sorted(next(iter(ids)) for ids in answers.values()), REQUESTS // 2)
+    work = [[] for _ in range(THREADS)]
+    for intent_id in withdrawn:
+        for thread in rng.sample(range(THREADS), 2):
+            work[thread].append(intent_id)
+
+    def withdraw(intent_id: int) -> None:
+        intent = db.session.get(Intent, intent_id)
+        assert intent is not None
+        deal_service.withdraw_intent(intent, buyer=db.session.get(User, intent.buyer_id))
+
+    assert _run_threads(apps, work, withdraw) == []
+
+    with apps[0].app_context():
+        assert db.session.scalar(select(func.count()).select_from(Intent)) == REQUESTS
+        statuses = Counter(db.session.scalars(select(Intent.status)))
+        assert statuses == {IntentStatus.active: REQUESTS // 2,
+                            IntentStatus.withdrawn: REQUESTS // 2}
+        totals = deal_totals.read_totals(stage.fair_id)
+    active = [request for request in requests
+              if next(iter(answers[request.key])) not in set(withdrawn)]
+    # Exactly one change per intent and per withdrawal, whichever thread made it.
+    assert totals["seq"] == REQUESTS + REQUESTS // 2
+    assert totals["deal_count"] == len(active)
+    assert totals["project_count"] == len({request.project for request in active})
+    assert totals["buyer_count"] == len({request.buyer for request in active})
+    _assert_sums(postgres_url, stage.fair_id, totals)
+    # The last payload handed to the broadcaster, from whichever app, is the final state.
+    assert max(payloads, key=lambda payload: payload["seq"]) == totals
+    assert len({payload["seq"] for payload in payloads}) == totals["seq"]
+    with psycopg.connect(postgres_url) as connection:
+        deadlocks = connection.execute(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    assert deadlocks == (0,)
+
+
+def _assert_sums(postgres_url: str, fair_id: int, totals: dict[str, Any]) -> None:
+    """Every total and breakdown equals SUM/COUNT over the active intents, in SQL."""
+    columns = {
+        "by_buyer_province": "buyer_province", "by_exhibitor_province": "exhibitor_province",
+        "by_category": "category", "by_hall": "CAST(hall_id AS TEXT)",
+        "by_exhibitor": "CAST(exhibitor_id AS TEXT)",
+    }
+    with psycopg.connect(postgres_url) as connection:
+        amount, count = connection.execute(
+            "SELECT COALESCE(SUM(amount_fen), 0)::bigint, COUNT(*) FROM intents "
+            "WHERE fair_id = %s AND status = 'active'", (fair_id,)).fetchone() or (0, 0)
+        assert (totals["amount"], totals["deal_count"]) == (format_yuan(amount), count)
+        for name, column in columns.items():
+            rows = connection.execute(
+                f"SELECT {column}, SUM(amount_fen)::bigint, COUNT(*) FROM intents "  # noqa: S608
+                f"WHERE fair_id = %s AND status = 'active' AND {column} IS NOT NULL "
+                f"GROUP BY {column}", (fair_id,)).fetchall()
+            assert totals[name] == {
+                key: {"amount": format_yuan(fen), "deal_count": deals}
+                for key, fen, deals in sorted(rows)
+            }, name
+
+
+def test_two_requests_with_one_key_at_the_same_moment_make_one_intent(
+    apps: list[Flask], stage: Stage
+) -> None:
+    request = Request(buyer=stage.buyers[0], project=stage.projects[0], amount_fen=5_000_00,
+                      hall=None, key="same-moment")
+    ids: list[int] = []
+    assert _run_threads(apps, [[request] for _ in range(8)],
+                        lambda item: ids.append(_sign(item))) == []
+    assert len(set(ids)) == 1
+    with apps[1].app_context():
+        assert db.session.scalar(select(func.count()).select_from(Intent)) == 1
+        assert deal_totals.read_totals(stage.fair_id)["seq"] == 1
+
+
+def test_the_same_key_with_another_body_at_the_same_moment_is_refused_once(
+    apps: list[Flask], stage: Stage
+) -> None:
+    first, second = (Request(buyer=stage.buyers[0], project=stage.projects[0],
+                             amount_fen=amount, hall=None, key="contested")
+                     for amount in (100, 200))
+    outcomes: list[str] = []
+
+    def sign(request: Request) -> None:
+        try:
+            _sign(request)
+            outcomes.append("signed")
+        except FairError as refused:
+            outcomes.append(refused.code)
+
+    assert _run_threads(apps, [[first], [second]], sign) == []
+    assert sorted(outcomes) == ["idempotency_key_reused", "signed"]
+    with apps[0].app_context():
+        assert db.session.scalar(select(func.count()).select_from(Intent)) == 1
