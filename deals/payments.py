@@ -165,8 +165,9 @@ def stripe_client() -> stripe.StripeClient:
 
 
 def init_app(app: Flask) -> None:
-    """Offer the payment settings to templates; send refunds once their transaction commits."""
+    """Offer payments to templates; send refunds once their transaction commits."""
     app.context_processor(lambda: {"payment_settings": settings(app.config)})
+    app.add_template_filter(deposit_fen, "deposit")
     # One listener serves every app, as db.session is shared (compare livehalls.broadcast).
     if not event.contains(db.session, "after_commit", _send_requested_refunds):
         event.listen(db.session, "after_commit", _send_requested_refunds)

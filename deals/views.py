@@ -12,7 +12,8 @@ from fair import service as fair_service
 from fair.accounts.models import Role
 from fair.auth import current_user
 
-bp = Blueprint("deal_pages", __name__, template_folder="templates")
+bp = Blueprint("deal_pages", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static/deals")
 
 PER_PAGE = 50
 

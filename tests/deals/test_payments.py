@@ -22,6 +22,7 @@ from exhibitors import service as exhibitor_service
 from exhibitors.models import Exhibitor, Project
 from fair import service as fair_service
 from fair.accounts.models import User
+from fair.auth import SESSION_KEY
 from fair.errors import Forbidden
 from fair.extensions import db
 from fair.models import Fair
@@ -586,3 +587,70 @@ def test_a_payment_pays_for_one_thing(fair: Fair, buyer: User) -> None:
     with pytest.raises(IntegrityError, match="pays_for_one_thing"):
         db.session.flush()
     db.session.rollback()
+
+
+# --- Pages -------------------------------------------------------------------------------------
+
+
+def sign_in(client: FlaskClient, user: User) -> None:
+    with client.session_transaction() as session:
+        session[SESSION_KEY] = user.id
+
+
+def test_without_stripe_the_intents_page_says_why_there_is_no_deposit_button(
+    client: FlaskClient, intent: Intent, buyer: User
+) -> None:
+    sign_in(client, buyer)
+    page = client.get("/my/intents").text
+    assert "在线支付暂未开通" in page
+    assert "card-payment" not in page
+    assert "js.stripe.com" not in page
+
+
+def test_the_intents_page_offers_the_deposit_on_unsecured_intents(
+    app: Flask, client: FlaskClient, fake_stripe: FakeStripe, project: Project, buyer: User,
+    sign: Callable[..., Intent], buyer_headers: dict[str, str]
+) -> None:
+    app.config["STRIPE_JS_URL"] = "https://stripe.example/v3/"
+    open_intent = sign(project, buyer, 2_000_000)
+    secured = sign(project, buyer, 3_000_000)
+    paid = deposit(client, buyer_headers, secured)
+    deliver(client, "payment_intent.succeeded", fake_stripe.intents[paid.json["payment_intent"]])
+    sign_in(client, buyer)
+    page = client.get("/my/intents").text
+    assert 'data-publishable-key="pk_test_fair"' in page
+    assert '<script src="https://stripe.example/v3/"></script>' in page
+    assert f'value="/api/v1/deals/{open_intent.id}/deposit"' in page
+    assert f'value="/api/v1/deals/{secured.id}/deposit"' not in page
+    assert "意向金 2,000.00" in page  # 10 % of 20,000.00
+    assert page.count("已付意向金") >= 1
+
+
+def test_the_portal_offers_the_booth_fee_until_it_is_paid(
+    client: FlaskClient, fake_stripe: FakeStripe, fee_fair: Fair,
+    make_exhibitor: Callable[..., tuple[Exhibitor, User]], token_for: Headers
+) -> None:
+    _, user = make_exhibitor(fee_fair)
+    headers = token_for(user)
+    sign_in(client, user)
+    page = client.get("/portal").text
+    assert "5,000.00" in page
+    assert f'value="/api/v1/fairs/{fee_fair.id}/booth-fee"' in page
+    paid = pay_fee(client, headers, fee_fair)
+    deliver(client, "payment_intent.succeeded", fake_stripe.intents[paid.json["payment_intent"]])
+    after = client.get("/portal").text
+    assert "已支付" in after
+    assert "card-payment" not in after
+
+
+def test_the_portal_without_stripe_says_why_there_is_no_booth_fee_button(
+    client: FlaskClient, fee_fair: Fair, make_exhibitor: Callable[..., tuple[Exhibitor, User]]
+) -> None:
+    _, user = make_exhibitor(fee_fair)
+    sign_in(client, user)
+    page = client.get("/portal").text
+    assert "展位费" in page
+    assert "在线支付暂未开通" in page
+    english = client.get("/portal?lang=en").text
+    assert "Booth fee" in english
+    assert "Online payment is not available" in english
