@@ -284,6 +284,21 @@
     fitTicker();
   });
 
+  // ---- audience: viewers of the fair's halls ------------------------------------------
+
+  const hallViewers = new Map();
+
+  /** A `viewers` message: one hall's figures, and the whole fair's as of that moment. */
+  function applyViewers(figures) {
+    hallViewers.set(figures.hall_id, figures.viewers);
+    document.getElementById("audience-viewers").textContent = String(figures.fair.viewers);
+    document.getElementById("audience-visits").textContent = figures.fair.visits.toLocaleString();
+    document.getElementById("audience-peak").textContent = String(figures.fair.peak_viewers);
+    document.getElementById("audience-halls").textContent = halls
+      .map((hall) => hall.name + " " + (hallViewers.get(hall.id) || 0))
+      .join(" · ");
+  }
+
   // ---- connection ----------------------------------------------------------------------
 
   const statusText = document.getElementById("dash-status-text");
@@ -305,6 +320,7 @@
       }
       halls = ack.halls;
       renameHalls();
+      (ack.viewers || []).forEach(applyViewers);
       applyTotals(ack.totals);
       drawCharts();
       setState("live");
@@ -326,6 +342,7 @@
     else setState("refused", text.refused);
   });
   socket.on("totals", applyTotals);
+  socket.on("viewers", applyViewers);
   socket.on("deals", (message) => {
     if (message.fair_id === fairId) addDeals(message.deals);
   });

@@ -109,3 +109,29 @@ def test_an_organiser_puts_the_next_show_on_air_and_viewers_follow(
     expect(viewer.get_by_test_id("on-air")).to_be_hidden()
     director.screenshot(path=artifacts / "halls-organiser.png", full_page=True)
     director_context.close()
+
+
+def test_the_dashboard_shows_how_many_watch_the_halls(
+    browser: object, live_server: object, hall_on_air: Hall, organiser: User,
+    signed_in: Callable[[BrowserContext, User], None], artifacts: Path,
+) -> None:
+    from playwright.sync_api import Browser
+
+    assert isinstance(browser, Browser)
+    contexts = [browser.new_context(base_url=live_server.url)  # type: ignore[attr-defined]
+                for _ in range(3)]
+    for context in contexts[:2]:
+        open_hall(context, hall_on_air)
+    signed_in(contexts[2], organiser)
+    dashboard = contexts[2].new_page()
+    dashboard.set_viewport_size({"width": 1920, "height": 1080})
+    dashboard.goto(f"/fairs/{hall_on_air.fair_id}/dashboard")
+
+    expect(dashboard.get_by_test_id("audience-viewers")).to_have_text("2", timeout=10_000)
+    expect(dashboard.get_by_test_id("audience-visits")).to_have_text("2")
+    expect(dashboard.locator("#audience-halls")).to_have_text("一号直播厅 2")
+    contexts[0].close()  # a viewer leaves: the engine.io connection closes
+    expect(dashboard.get_by_test_id("audience-viewers")).to_have_text("1", timeout=10_000)
+    dashboard.screenshot(path=artifacts / "halls-dashboard.png")
+    for context in contexts[1:]:
+        context.close()

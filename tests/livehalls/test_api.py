@@ -151,3 +151,11 @@ def test_the_openapi_document_lists_the_halls_api(client: FlaskClient) -> None:
     assert {"/api/v1/fairs/{fair_id}/halls", "/api/v1/halls/{hall_id}",
             "/api/v1/halls/{hall_id}/showcases", "/api/v1/halls/{hall_id}/on-air",
             "/api/v1/chat/{message_id}/hide"} <= set(paths)
+
+
+def test_health_in_the_embedded_deployment(client: FlaskClient) -> None:
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.json == {"ok": True, "database": "ok", "redis": "off", "queue": {
+        "kind": "none", "channel": None, "subscribed": None, "subscribers": None,
+        "processes": None}}

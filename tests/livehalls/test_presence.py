@@ -17,7 +17,7 @@ from flask import Flask
 
 from fair.extensions import db
 from fair.models import Fair
-from livehalls import presence, rooms
+from livehalls import health, presence, rooms
 from livehalls.models import FairAudience, Hall
 from livehalls.presence import Figures, LocalStore, Presence, RedisStore
 from tests.conftest import BroadcastRecorder
@@ -226,7 +226,7 @@ def test_an_unreachable_redis_leaves_each_process_its_own_counts(
 @pytest.mark.integration
 def test_processes_recover_after_a_redis_restart(
     hall: Hall, shared: Callable[..., Presence], private_redis: PrivateRedis,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first, second = shared(url=private_redis.url), shared(url=private_redis.url)
     first.join("a", hall_id=hall.id, fair_id=hall.fair_id)
@@ -235,6 +235,8 @@ def test_processes_recover_after_a_redis_restart(
     second.tick()
     assert first.figures(hall)[0].viewers == 2
 
+    resent: list[set[int]] = []
+    monkeypatch.setattr(health, "resend_totals", lambda app, fair_ids: resent.append(fair_ids))
     private_redis.stop()
     # While Redis is down each process goes on with what it knows.
     first.join("c", hall_id=hall.id, fair_id=hall.fair_id)
@@ -247,6 +249,11 @@ def test_processes_recover_after_a_redis_restart(
     second.tick()
     assert first.figures(hall)[0].viewers == second.figures(hall)[0].viewers == 3
     assert any("answers again" in record.getMessage() for record in caplog.records)
+    # The process that saw the outage sends its viewers' fair totals again.
+    deadline = time.monotonic() + 5
+    while not resent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert resent == [{hall.fair_id}]
 
 
 def _free_port() -> int:

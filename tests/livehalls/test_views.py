@@ -109,3 +109,15 @@ def test_an_unknown_hall_is_not_found(client: FlaskClient, fair: Fair) -> None:
 
 def test_the_halls_page_without_a_fair(client: FlaskClient) -> None:
     assert "还没有开放的直播大厅" in client.get("/halls").get_data(as_text=True)
+
+
+def test_the_hall_page_speaks_english_too(client: FlaskClient, hall: Hall, organiser: User,
+                                          make_showcase: Callable[..., Showcase]) -> None:
+    make_showcase(hall)
+    sign_in(client, organiser)
+
+    html = client.get(f"/halls/{hall.id}?lang=en").get_data(as_text=True)
+
+    for text in ("Schedule", "Put on air", "Take off air", "Off air", "Intents at the fair"):
+        assert text in html
+    assert "节目单" not in html

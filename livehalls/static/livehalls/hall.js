@@ -224,7 +224,8 @@
       status.textContent = "";
       socket.timeout(5000).emit("chat", { hall_id: hallId, text: words }, (timedOut, ack) => {
         if (timedOut || !ack.ok) {
-          status.textContent = text.chat_failed + (timedOut ? text.offline : ack.error.message);
+          status.textContent = text.chat_failed + (timedOut ? text.offline
+            : text.errors[ack.error.code] || ack.error.message);
           return;
         }
         input.value = "";

@@ -1,0 +1,66 @@
+"""Live halls on PostgreSQL: the database itself refuses overlapping showcases in one hall."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask_migrate import upgrade
+
+from exhibitors.models import Project
+from fair import create_app
+from fair.accounts.models import User
+from fair.errors import Conflict
+from fair.extensions import db
+from fair.models import Fair
+from livehalls import service
+from livehalls.models import Showcase
+from tests.conftest import base_config
+
+pytestmark = pytest.mark.integration
+
+START = dt.datetime(2026, 12, 1, 2, tzinfo=dt.UTC)
+HOUR = dt.timedelta(hours=1)
+
+
+@pytest.fixture
+def app(tmp_path: Path, postgres_url: str) -> Iterator[Flask]:
+    app = create_app({**base_config(tmp_path, tmp_path / "unused.sqlite"),
+                      "SQLALCHEMY_DATABASE_URI": postgres_url})
+    with app.app_context():
+        upgrade()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_overlapping_showcases_are_refused_by_the_service_and_the_database(
+    fair: Fair, organiser: User, make_project: Callable[..., Project]
+) -> None:
+    project = make_project(fair)
+    hall = service.create_hall(fair, organiser=organiser, name="一号直播厅")
+    other = service.create_hall(fair, organiser=organiser, name="二号直播厅")
+    service.schedule_showcase(hall, organiser=organiser, project_id=project.id,
+                              starts_at=START, ends_at=START + HOUR)
+
+    with pytest.raises(Conflict):
+        service.schedule_showcase(hall, organiser=organiser, project_id=project.id,
+                                  starts_at=START + HOUR / 2, ends_at=START + 2 * HOUR)
+
+    # Around the service, as two organisers racing past its check would: the constraint holds.
+    db.session.add(Showcase(hall_id=hall.id, project_id=project.id, starts_at=START + HOUR / 2,
+                            ends_at=START + 2 * HOUR))
+    with pytest.raises(sa.exc.IntegrityError, match="ex_showcases_no_overlap"):
+        db.session.commit()
+    db.session.rollback()
+
+    # Touching slots, and the same slot in another hall, are fine.
+    service.schedule_showcase(hall, organiser=organiser, project_id=project.id,
+                              starts_at=START + HOUR, ends_at=START + 2 * HOUR)
+    service.schedule_showcase(other, organiser=organiser, project_id=project.id,
+                              starts_at=START, ends_at=START + HOUR)
+    assert len(service.list_showcases(hall)) == 2
