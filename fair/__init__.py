@@ -54,6 +54,9 @@ def register_extensions(app: Flask) -> None:
     extensions.api.init_app(app)
     extensions.csrf.init_app(app)
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)
+    # The SocketIO object is shared by every app made in this process (tests make many); it keeps
+    # the previous app's message queue in server_options unless told otherwise.
+    extensions.socketio.server_options.pop("client_manager", None)
     extensions.socketio.init_app(
         app,
         message_queue=app.config["REDIS_URL"],
