@@ -59,7 +59,6 @@ logger = logging.getLogger(__name__)
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,100}", re.ASCII)
 #: Without these, payments are off and the fair runs as it would without Stripe.
 REQUIRED_SETTINGS = ("STRIPE_API_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
-CURRENCY = "cny"
 CLIENT_KEY = "fair.stripe"
 #: Where the refunds decided in the open transaction wait: ``session.info[REFUND_QUEUE]``.
 REFUND_QUEUE = "fair.refunds"
@@ -227,16 +226,6 @@ def access_payment(payment_id: int, user: User | None) -> Payment:
     return payment
 
 
-def payments_of(user: User | None, *, fair: Fair) -> list[Payment]:
-    """The user's own payments in a fair, newest first (for the pages)."""
-    if user is None:
-        return []
-    return list(db.session.scalars(
-        select(Payment).where(Payment.fair_id == fair.id, Payment.payer_id == user.id)
-        .order_by(Payment.id.desc())
-    ))
-
-
 def _check_key(key: str) -> None:
     if not isinstance(key, str) or not IDEMPOTENCY_KEY.fullmatch(key):
         raise InvalidInput(
@@ -335,23 +324,25 @@ def _charge(payment: Payment, *, client: stripe.StripeClient, payment_method: st
                 options={"idempotency_key": payment.stripe_idempotency_key},
             )
             _store_payment_intent(payment, created.id)
-            intent = created
+            stripe_intent = created
         else:
-            intent = client.v1.payment_intents.retrieve(payment.payment_intent)
-        if intent.status == "requires_confirmation":
-            intent = client.v1.payment_intents.confirm(
-                intent.id, options={"idempotency_key": f"{payment.stripe_idempotency_key}-confirm"}
+            stripe_intent = client.v1.payment_intents.retrieve(payment.payment_intent)
+        if stripe_intent.status == "requires_confirmation":
+            stripe_intent = client.v1.payment_intents.confirm(
+                stripe_intent.id,
+                options={"idempotency_key": f"{payment.stripe_idempotency_key}-confirm"},
             )
     except stripe.CardError as error:
         _record_failure(payment, error.user_message or "The card was declined.")
         return Checkout(payment)
     except stripe.StripeError as error:
         raise PaymentProviderError() from error
-    if intent.status == "requires_action":
-        return Checkout(payment, client_secret=intent.client_secret)
-    if intent.status == "requires_payment_method":
-        error_message = (intent.to_dict().get("last_payment_error") or {}).get("message")
-        _record_failure(payment, error_message or "The payment was not authenticated.")
+    if stripe_intent.status == "requires_action":
+        return Checkout(payment, client_secret=stripe_intent.client_secret)
+    if stripe_intent.status == "requires_payment_method":
+        last_error = stripe_intent.to_dict().get("last_payment_error") or {}
+        _record_failure(payment,
+                        last_error.get("message") or "The payment was not authenticated.")
     return Checkout(payment)
 
 
