@@ -7,6 +7,7 @@ through the environment, on a free local port.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 #: The secret of the tests' own apps, so that a cookie signed there is valid on the servers.
 SECRET_KEY = "test-secret"
+_LISTENING = re.compile(rb"Listening at: (http://\S+)")
 
 
 @dataclass(frozen=True)
@@ -41,19 +43,19 @@ def serve(database_file: Path, *, log: Path, redis_url: str | None = None,
           media_root: Path | None = None,
           environment: Mapping[str, str] | None = None) -> Iterator[Server]:
     """Run the fair on `database_file` until the block ends; `environment` adds settings."""
-    port = free_port()
     env = {key: value for key, value in os.environ.items()
            if key not in {"REDIS_URL", "DATABASE_URL", "SOCKETIO_ASYNC_MODE"}}
     env.update({
         "DATABASE_URL": f"sqlite:///{database_file}",
         "SECRET_KEY": SECRET_KEY,
         "MEDIA_ROOT": str(media_root or database_file.parent / "media"),
-        "FAIR_BIND": f"127.0.0.1:{port}",
+        # Port 0: gunicorn takes a free port itself and logs it, so two servers never race
+        # for one that a probe found free.
+        "FAIR_BIND": "127.0.0.1:0",
     })
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
     env.update(environment or {})
-    url = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
         process = subprocess.Popen(
             # Several servers run at once here; gunicorn's control socket has one fixed path.
@@ -62,8 +64,7 @@ def serve(database_file: Path, *, log: Path, redis_url: str | None = None,
             cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_up(url, process, log)
-            yield Server(url, log)
+            yield Server(_wait_until_up(process, log), log)
         finally:
             process.terminate()
             try:
@@ -73,15 +74,21 @@ def serve(database_file: Path, *, log: Path, redis_url: str | None = None,
                 process.wait()
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_until_up(process: subprocess.Popen[bytes], log: Path) -> str:
+    """The server's address, once it answers."""
     deadline = time.monotonic() + 30
+    url: str | None = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited:\n{log.read_text(errors='replace')}")
-        try:
-            if requests.get(f"{url}/api/v1/fairs", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
+        if url is None:
+            listening = _LISTENING.search(log.read_bytes())
+            url = listening.group(1).decode() if listening else None
+        else:
+            try:
+                if requests.get(f"{url}/api/v1/fairs", timeout=2).status_code == 200:
+                    return url
+            except requests.RequestException:
+                pass
         time.sleep(0.1)
     raise RuntimeError(f"the server did not answer in 30 s:\n{log.read_text(errors='replace')}")
