@@ -26,9 +26,7 @@ from fair.errors import FairError, InvalidInput, Unauthorized
 from livehalls import presence, rooms, service
 from livehalls.schemas import (
     ChatInputSchema,
-    ChatMessageEventSchema,
     ConnectAuthSchema,
-    HallSchema,
     HallSummarySchema,
     JoinDashboardSchema,
     JoinHallSchema,
@@ -90,16 +88,24 @@ def join_hall(data: Any) -> Ack:
     fair's `deals` and `totals`. A client joins again after every reconnect: the acknowledgement
     is a fresh snapshot, and it counts as a new visit only if the connection is new.
     """
-    hall = service.access_hall(JoinHallSchema().load(data)["hall_id"])
+    hall_id = JoinHallSchema().load(data)["hall_id"]
     # Rooms first, snapshot second: whatever changes in between arrives as a newer message.
-    join_room(rooms.hall_room(hall.id))
-    join_room(rooms.fair_room(hall.fair_id))
-    presence.tracker().join(request.sid, hall_id=hall.id, fair_id=hall.fair_id)
+    join_room(rooms.hall_room(hall_id))
+    try:
+        snapshot = service.hall_snapshot(hall_id)
+    except FairError:
+        leave_room(rooms.hall_room(hall_id))
+        raise
+    join_room(rooms.fair_room(snapshot.fair_id))
+    tracker = presence.tracker()
+    tracker.join(request.sid, hall_id=hall_id, fair_id=snapshot.fair_id)
+    hall_figures, fair_figures = tracker.figures(hall_id, snapshot.fair_id, recent=True)
     return {
         "ok": True,
-        "hall": HallSchema().dump(service.view_hall(hall)),
-        "totals": deal_totals.read_totals(hall.fair_id),
-        "chat": ChatMessageEventSchema(many=True).dump(service.recent_chat(hall)),
+        "hall": {**snapshot.payload, **hall_figures.as_payload(),
+                 "fair": fair_figures.as_payload()},
+        "totals": deal_totals.read_totals(snapshot.fair_id),
+        "chat": snapshot.chat,
     }
 
 

@@ -225,6 +225,8 @@ class Presence:
         self._peaks: dict[str, int] = {}
         # Other processes' viewers as last read: a join raises the peak without asking Redis.
         self._others_seen: dict[str, int] = {}
+        # Per hall: when, what the other processes held, what the database held.
+        self._recent: dict[int, tuple[float, Shared, StoredFigures]] = {}
         self._dirty: set[int] = set()
         self._published = False
         self._running = False
@@ -286,11 +288,23 @@ class Presence:
 
     # Reading.
 
-    def figures(self, hall: Hall) -> tuple[Figures, Figures]:
-        """The hall's figures and its fair's, across every process."""
-        hall_key, fair_key = hall_scope(hall.id), fair_scope(hall.fair_id)
-        shared = self._others([hall_key, fair_key])
-        stored_hall, stored_fair_visits, stored_fair_peak = _stored_figures(hall)
+    def figures(self, hall_id: int, fair_id: int, *, recent: bool = False
+                ) -> tuple[Figures, Figures]:
+        """The hall's figures and its fair's, across every process.
+
+        With `recent`, what other processes and the database said within the last window
+        will do: thousands of viewers joining at once then cost no query each.
+        """
+        hall_key, fair_key = hall_scope(hall_id), fair_scope(fair_id)
+        now = time.monotonic()
+        cached = self._recent.get(hall_id) if recent else None
+        if cached is not None and now - cached[0] < self.window:
+            shared, stored = cached[1], cached[2]
+        else:
+            shared = self._others([hall_key, fair_key])
+            stored = _stored_figures(hall_id, fair_id)
+            self._recent[hall_id] = (now, shared, stored)
+        stored_hall, stored_fair_visits, stored_fair_peak = stored
         with self._lock:
             result = []
             for key, visits, peak in ((hall_key, stored_hall[0], stored_hall[1]),
@@ -309,7 +323,7 @@ class Presence:
         return result[0], result[1]
 
     def payload(self, hall: Hall) -> ViewersPayload:
-        hall_figures, fair_figures = self.figures(hall)
+        hall_figures, fair_figures = self.figures(hall.id, hall.fair_id)
         return {"hall_id": hall.id, "fair_id": hall.fair_id, **hall_figures.as_payload(),
                 "fair": fair_figures.as_payload()}
 
@@ -342,6 +356,7 @@ class Presence:
                 logger.exception("Could not write viewer figures to the database.")
                 db.session.rollback()
             else:
+                self._recent.clear()  # the database now holds what was pending
                 with self._lock:
                     self._pending_visits.subtract(visits)
                     for key, peak in peaks.items():
@@ -435,16 +450,19 @@ class Presence:
                     return
 
 
-def _stored_figures(hall: Hall) -> tuple[tuple[int, int], int, int]:
+StoredFigures = tuple[tuple[int, int], int, int]
+
+
+def _stored_figures(hall_id: int, fair_id: int) -> StoredFigures:
     """(hall visits, hall peak), fair visits and fair peak as the database has them."""
     hall_row = db.session.execute(
-        select(Hall.visits, Hall.peak_viewers).where(Hall.id == hall.id)
+        select(Hall.visits, Hall.peak_viewers).where(Hall.id == hall_id)
     ).one()
     fair_visits = db.session.scalar(
-        select(func.coalesce(func.sum(Hall.visits), 0)).where(Hall.fair_id == hall.fair_id)
+        select(func.coalesce(func.sum(Hall.visits), 0)).where(Hall.fair_id == fair_id)
     )
     fair_peak = db.session.scalar(
-        select(FairAudience.peak_viewers).where(FairAudience.fair_id == hall.fair_id)
+        select(FairAudience.peak_viewers).where(FairAudience.fair_id == fair_id)
     )
     return (hall_row.visits, hall_row.peak_viewers), int(fair_visits or 0), fair_peak or 0
 

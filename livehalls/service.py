@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +31,9 @@ CHAT_BURST = 5
 CHAT_PERIOD = dt.timedelta(seconds=10)
 #: How many lines a viewer gets on joining a hall.
 CHAT_HISTORY = 50
+#: How long a process reuses a hall's snapshot for the viewers joining it.
+SNAPSHOT_SECONDS = 1.0
+SNAPSHOTS_KEY = "fair.hall_snapshots"
 
 
 class ChatTooFast(FairError):
@@ -72,8 +78,53 @@ def list_halls(fair: Fair) -> Sequence[Hall]:
 
 def view_hall(hall: Hall) -> HallView:
     """The hall, what is on air and the viewer figures across every server process."""
-    hall_figures, fair_figures = presence.tracker().figures(hall)
+    hall_figures, fair_figures = presence.tracker().figures(hall.id, hall.fair_id)
     return HallView(hall, hall_figures, fair_figures)
+
+
+@dataclass(frozen=True)
+class HallSnapshot:
+    """What a joining viewer is sent about a hall: the hall as dumped, and its last chat."""
+
+    hall_id: int
+    fair_id: int
+    on_air_id: int | None
+    payload: dict[str, Any]
+    chat: list[dict[str, Any]]
+
+
+def hall_snapshot(hall_id: int) -> HallSnapshot:
+    """The hall and its chat for a joining viewer, shared by those joining within a second.
+
+    One cheap query checks what is on air, so a viewer never joins with a stale card; a chat
+    line posted in another process during that second may be missing from the history (this
+    process forgets its snapshot whenever its own use cases change the hall).
+    """
+    on_air_id = db.session.execute(
+        select(Hall.on_air_showcase_id).where(Hall.id == hall_id)
+    ).first()
+    if on_air_id is None:
+        raise NotFound("No such hall.")
+    snapshots: dict[int, tuple[float, HallSnapshot]] = current_app.extensions.setdefault(
+        SNAPSHOTS_KEY, {})
+    cached = snapshots.get(hall_id)
+    now = time.monotonic()
+    if cached is not None and now < cached[0] and cached[1].on_air_id == on_air_id[0]:
+        return cached[1]
+    hall = access_hall(hall_id)
+    snapshot = HallSnapshot(
+        hall_id=hall.id,
+        fair_id=hall.fair_id,
+        on_air_id=hall.on_air_showcase_id,
+        payload=schemas.HallSchema(exclude=_FIGURES).dump(HallView(hall, _NONE, _NONE)),
+        chat=schemas.ChatMessageEventSchema(many=True).dump(recent_chat(hall)),
+    )
+    snapshots[hall_id] = (now + SNAPSHOT_SECONDS, snapshot)
+    return snapshot
+
+
+def _forget_snapshot(hall_id: int) -> None:
+    current_app.extensions.get(SNAPSHOTS_KEY, {}).pop(hall_id, None)
 
 
 def list_showcases(hall: Hall) -> Sequence[Showcase]:
@@ -155,6 +206,7 @@ def put_on_air(hall: Hall, *, organiser: User | None, showcase_id: int | None) -
             raise InvalidInput(fields={"showcase_id": ["No such showcase in this hall."]})
         hall.on_air = showcase
     db.session.flush()
+    _forget_snapshot(hall.id)
     broadcast.on_air_changed(
         hall.id,
         showcase=None if hall.on_air is None else schemas.ShowcaseSchema().dump(hall.on_air),
@@ -178,6 +230,7 @@ def post_chat(hall: Hall, *, user: User | None, text: str) -> ChatMessage:
     message = ChatMessage(hall_id=hall.id, user=user, text=text, created_at=now)
     db.session.add(message)
     db.session.flush()
+    _forget_snapshot(hall.id)
     broadcast.chat_posted(schemas.ChatMessageEventSchema().dump(message))
     return message
 
@@ -189,8 +242,13 @@ def hide_chat(message: ChatMessage, *, organiser: User | None) -> ChatMessage:
     if message.hidden_at is None:
         message.hidden_at = utcnow()
         message.hidden_by_id = organiser.id
+        _forget_snapshot(message.hall_id)
         broadcast.chat_hidden(message.hall_id, message_id=message.id)
     return message
+
+
+_FIGURES = ("viewers", "visits", "peak_viewers", "fair")
+_NONE = presence.Figures(0, 0, 0)
 
 
 def _clean_chat(text: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from flask_socketio.test_client import SocketIOTestClient
+from sqlalchemy import update
 
 from exhibitors.models import Project
 from fair.accounts.models import Role, User
@@ -297,7 +298,7 @@ def test_join_hall_refuses_unknown_halls_and_malformed_payloads(
     ack = enter(live_client(), payload)
     assert ack["ok"] is False
     assert ack["error"]["code"] == code
-    assert tracker.figures(hall)[0].visits == 0
+    assert tracker.figures(hall.id, hall.fair_id)[0].visits == 0
 
 
 def test_a_signed_in_viewer_chats_and_the_hall_hears_it_as_text(
@@ -430,3 +431,21 @@ def test_a_reconnecting_viewer_gets_the_totals_it_missed(
     assert snapshot["totals"]["seq"] == first["totals"]["seq"] + 1
     assert snapshot["totals"]["amount"] == "800.00"
     assert snapshot["hall"]["visits"] == 2
+
+
+def test_joiners_share_a_snapshot_that_never_shows_a_stale_card_or_own_chat(
+    live_client: LiveClient, hall: Hall, buyer: User, make_showcase: Callable[..., Showcase],
+) -> None:
+    showcase = make_showcase(hall)
+    assert enter(live_client(), {"hall_id": hall.id})["hall"]["on_air"] is None
+
+    # Another server process puts the showcase on air: only the database knows.
+    db.session.execute(update(Hall).where(Hall.id == hall.id)
+                       .values(on_air_showcase_id=showcase.id))
+    db.session.commit()
+    assert enter(live_client(), {"hall_id": hall.id})["hall"]["on_air"]["id"] == showcase.id
+
+    # This process's own changes replace the snapshot at once.
+    service.post_chat(hall, user=buyer, text="刚刚说的")
+    assert [line["text"] for line in enter(live_client(), {"hall_id": hall.id})["chat"]] == [
+        "刚刚说的"]

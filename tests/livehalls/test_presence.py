@@ -28,13 +28,13 @@ __all__ = ["redis_url"]  # a fixture, for the Redis variants below
 
 def test_a_join_counts_a_viewer_and_a_visit(hall: Hall, tracker: Presence) -> None:
     assert tracker.join("sid-1", hall_id=hall.id, fair_id=hall.fair_id)
-    assert tracker.figures(hall) == (Figures(1, 1, 1), Figures(1, 1, 1))
+    assert tracker.figures(hall.id, hall.fair_id) == (Figures(1, 1, 1), Figures(1, 1, 1))
 
 
 def test_joining_the_same_hall_twice_counts_once(hall: Hall, tracker: Presence) -> None:
     tracker.join("sid-1", hall_id=hall.id, fair_id=hall.fair_id)
     assert not tracker.join("sid-1", hall_id=hall.id, fair_id=hall.fair_id)
-    assert tracker.figures(hall)[0] == Figures(1, 1, 1)
+    assert tracker.figures(hall.id, hall.fair_id)[0] == Figures(1, 1, 1)
 
 
 def test_a_connection_in_two_halls_is_one_viewer_of_the_fair(
@@ -44,7 +44,7 @@ def test_a_connection_in_two_halls_is_one_viewer_of_the_fair(
     tracker.join("sid-1", hall_id=hall.id, fair_id=fair.id)
     tracker.join("sid-1", hall_id=other.id, fair_id=fair.id)
     tracker.join("sid-2", hall_id=other.id, fair_id=fair.id)
-    hall_figures, fair_figures = tracker.figures(other)
+    hall_figures, fair_figures = tracker.figures(other.id, other.fair_id)
     assert hall_figures == Figures(viewers=2, visits=2, peak_viewers=2)
     assert fair_figures == Figures(viewers=2, visits=3, peak_viewers=2)
 
@@ -56,13 +56,13 @@ def test_leaving_and_disconnecting_keep_visits_and_peak(
     for sid in ("a", "b", "c"):
         tracker.join(sid, hall_id=hall.id, fair_id=fair.id)
     tracker.join("a", hall_id=other.id, fair_id=fair.id)
-    tracker.figures(hall)
+    tracker.figures(hall.id, hall.fair_id)
     assert tracker.leave("b", hall_id=hall.id)
     assert not tracker.leave("b", hall_id=hall.id)
     assert sorted(tracker.disconnect("a")) == sorted([hall.id, other.id])
     assert tracker.disconnect("a") == []
-    assert tracker.figures(hall) == (Figures(1, 3, 3), Figures(1, 4, 3))
-    assert tracker.figures(other)[0] == Figures(0, 1, 1)
+    assert tracker.figures(hall.id, hall.fair_id) == (Figures(1, 3, 3), Figures(1, 4, 3))
+    assert tracker.figures(other.id, other.fair_id)[0] == Figures(0, 1, 1)
 
 
 def test_flushing_writes_visits_and_peaks_without_counting_them_twice(
@@ -70,18 +70,18 @@ def test_flushing_writes_visits_and_peaks_without_counting_them_twice(
 ) -> None:
     for sid in ("a", "b"):
         tracker.join(sid, hall_id=hall.id, fair_id=fair.id)
-    before = tracker.figures(hall)
+    before = tracker.figures(hall.id, hall.fair_id)
     tracker.leave("b", hall_id=hall.id)
     tracker.flush()
     db.session.expire_all()
     assert (hall.visits, hall.peak_viewers) == (2, 2)
     assert db.session.get(FairAudience, fair.id).peak_viewers == 2
-    assert tracker.figures(hall) == (Figures(1, 2, 2), Figures(1, 2, 2))
+    assert tracker.figures(hall.id, hall.fair_id) == (Figures(1, 2, 2), Figures(1, 2, 2))
     assert before == (Figures(2, 2, 2), Figures(2, 2, 2))
 
     # A restarted process starts from what the database kept.
     restarted = Presence(app, LocalStore())
-    assert restarted.figures(hall) == (Figures(0, 2, 2), Figures(0, 2, 2))
+    assert restarted.figures(hall.id, hall.fair_id) == (Figures(0, 2, 2), Figures(0, 2, 2))
 
 
 def test_halls_made_without_the_service_get_their_fair_figures_on_first_flush(
@@ -91,7 +91,7 @@ def test_halls_made_without_the_service_get_their_fair_figures_on_first_flush(
     db.session.add(hall)
     db.session.commit()
     tracker.join("a", hall_id=hall.id, fair_id=fair.id)
-    tracker.figures(hall)
+    tracker.figures(hall.id, hall.fair_id)
     tracker.flush()
     assert db.session.get(FairAudience, fair.id).peak_viewers == 1
 
@@ -168,12 +168,13 @@ def test_processes_on_one_redis_add_up(hall: Hall, shared: Callable[..., Presenc
         second.join(f"b{number}", hall_id=hall.id, fair_id=hall.fair_id)
     first.tick()
     second.tick()
-    assert first.figures(hall) == second.figures(hall) == (Figures(5, 5, 5), Figures(5, 5, 5))
+    both = (Figures(5, 5, 5), Figures(5, 5, 5))
+    assert first.figures(hall.id, hall.fair_id) == second.figures(hall.id, hall.fair_id) == both
 
     # One process writes its visits to the database; nobody counts them twice.
     first.flush()
     second.tick()
-    assert second.figures(hall) == (Figures(5, 5, 5), Figures(5, 5, 5))
+    assert second.figures(hall.id, hall.fair_id) == (Figures(5, 5, 5), Figures(5, 5, 5))
 
 
 @pytest.mark.integration
@@ -184,11 +185,11 @@ def test_a_dead_process_viewers_age_out(hall: Hall, shared: Callable[..., Presen
         dying.join(f"d{number}", hall_id=hall.id, fair_id=hall.fair_id)
     alive.tick()
     dying.tick()
-    assert alive.figures(hall)[0].viewers == 5
+    assert alive.figures(hall.id, hall.fair_id)[0].viewers == 5
     # `dying` stops its heartbeat without a goodbye, as a killed process would.
     time.sleep(1.3)
     alive.tick()
-    hall_figures, _ = alive.figures(hall)
+    hall_figures, _ = alive.figures(hall.id, hall.fair_id)
     assert hall_figures.viewers == 1
     assert hall_figures.peak_viewers == 5
 
@@ -205,9 +206,9 @@ def test_figures_are_rebuilt_when_redis_lost_everything(
     store = first.store
     assert isinstance(store, RedisStore)
     client.delete(*client.keys(f"{store.prefix}:*"))
-    assert second.figures(hall)[0].viewers == 0
+    assert second.figures(hall.id, hall.fair_id)[0].viewers == 0
     first.tick()
-    assert second.figures(hall)[0].viewers == 3
+    assert second.figures(hall.id, hall.fair_id)[0].viewers == 3
 
 
 @pytest.mark.integration
@@ -218,7 +219,7 @@ def test_an_unreachable_redis_leaves_each_process_its_own_counts(
     with caplog.at_level(logging.ERROR, logger="livehalls.presence"):
         lonely.join("a", hall_id=hall.id, fair_id=hall.fair_id)
         lonely.tick()
-        assert lonely.figures(hall)[0] == Figures(1, 1, 1)
+        assert lonely.figures(hall.id, hall.fair_id)[0] == Figures(1, 1, 1)
         lonely.tick()
     assert len([r for r in caplog.records if "unreachable" in r.getMessage()]) == 1
 
@@ -233,7 +234,7 @@ def test_processes_recover_after_a_redis_restart(
     second.join("b", hall_id=hall.id, fair_id=hall.fair_id)
     first.tick()
     second.tick()
-    assert first.figures(hall)[0].viewers == 2
+    assert first.figures(hall.id, hall.fair_id)[0].viewers == 2
 
     resent: list[set[int]] = []
     monkeypatch.setattr(health, "resend_totals", lambda app, fair_ids: resent.append(fair_ids))
@@ -241,13 +242,14 @@ def test_processes_recover_after_a_redis_restart(
     # While Redis is down each process goes on with what it knows.
     first.join("c", hall_id=hall.id, fair_id=hall.fair_id)
     first.tick()
-    assert first.figures(hall)[0].viewers == 2
+    assert first.figures(hall.id, hall.fair_id)[0].viewers == 2
     private_redis.start()
 
     # Redis came back empty; one heartbeat of each process rebuilds the shared figures.
     first.tick()
     second.tick()
-    assert first.figures(hall)[0].viewers == second.figures(hall)[0].viewers == 3
+    assert first.figures(hall.id, hall.fair_id)[0].viewers == 3
+    assert second.figures(hall.id, hall.fair_id)[0].viewers == 3
     assert any("answers again" in record.getMessage() for record in caplog.records)
     # The process that saw the outage sends its viewers' fair totals again.
     deadline = time.monotonic() + 5
