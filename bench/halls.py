@@ -189,6 +189,12 @@ def worker_of(master_pid: int) -> int:
     return int(children[0]) if children else 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -416,9 +422,12 @@ def run(*, viewers: int, rate: float, processes: int, seconds: float, redis_rest
                                          kwargs={"after": seconds / 3, "log": restart_log})
             restarter.start()
         signing = Signing(fixture, servers, rate, seconds)
+        cpu_before = [cpu_seconds(server.worker_pid) for server in servers]
         began = time.monotonic()
         signing.run()
         posting_seconds = time.monotonic() - began
+        cpu_share = [round(100 * (cpu_seconds(server.worker_pid) - before) / posting_seconds)
+                     for server, before in zip(servers, cpu_before, strict=True)]
         if restarter is not None:
             restarter.join()
         totals = requests.get(f"{servers[0].url}/api/v1/fairs/{fixture.fair_id}/totals",
@@ -434,6 +443,8 @@ def run(*, viewers: int, rate: float, processes: int, seconds: float, redis_rest
         "posting_seconds": round(posting_seconds, 1),
         "post_p50_ms": percentile(signing.post_ms, 0.5),
         "report": report,
+        "cpu_percent": cpu_share,
+        "load_average": round(os.getloadavg()[0], 1),
         "rss_mb": [round(server.peak_kb / 1024, 1) for server in servers],
         "baseline_mb": [round(server.baseline_kb / 1024, 1) for server in servers],
         "kb_per_viewer": [round((server.peak_kb - server.baseline_kb) / (viewers / processes), 1)
@@ -469,6 +480,8 @@ def show(name: str, result: dict[str, Any], target_ms: float | None) -> None:
           f"{report['on_latest_totals']}/{report['viewers']}; reconnects {report['reconnects']}")
     print(f"  worker RSS peak {result['rss_mb']} MB (before viewers {result['baseline_mb']} MB);"
           f" memory per viewer {result['kb_per_viewer']} KB")
+    print(f"  worker CPU while signing {result['cpu_percent']} % of a core; machine load "
+          f"average {result['load_average']} (two cores)")
     for line in result["redis_restart"]:
         print(f"  redis: {line}")
 

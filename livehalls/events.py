@@ -77,7 +77,7 @@ def join_dashboard(data: Any) -> Ack:
         "totals": deal_totals.read_totals(fair.id),
         "halls": HallSummarySchema(many=True).dump(halls),
         # Each hall's viewer figures, as its `viewers` messages will bring them from now on.
-        "viewers": [presence.tracker().payload(hall) for hall in halls],
+        "viewers": [presence.tracker().payload(hall.id, hall.fair_id) for hall in halls],
     }
 
 

@@ -219,6 +219,7 @@ class Presence:
         self.autotick = True
         # Each connection's halls, with the fair of each.
         self._halls: dict[str, dict[int, int]] = {}
+        #: The fair of every hall this process has seen a viewer of.
         self._fair_of: dict[int, int] = {}
         self._viewers: Counter[str] = Counter()
         self._pending_visits: Counter[str] = Counter()
@@ -322,9 +323,10 @@ class Presence:
                 ))
         return result[0], result[1]
 
-    def payload(self, hall: Hall) -> ViewersPayload:
-        hall_figures, fair_figures = self.figures(hall.id, hall.fair_id)
-        return {"hall_id": hall.id, "fair_id": hall.fair_id, **hall_figures.as_payload(),
+    def payload(self, hall_id: int, fair_id: int) -> ViewersPayload:
+        """The `viewers` message of a hall."""
+        hall_figures, fair_figures = self.figures(hall_id, fair_id)
+        return {"hall_id": hall_id, "fair_id": fair_id, **hall_figures.as_payload(),
                 "fair": fair_figures.as_payload()}
 
     # The ticker.
@@ -334,9 +336,7 @@ class Presence:
         with self._lock:
             dirty, self._dirty = self._dirty, set()
         for hall_id in sorted(dirty):
-            hall = db.session.get(Hall, hall_id)
-            if hall is not None:
-                broadcast.viewers_changed(self.payload(hall))
+            broadcast.viewers_changed(self.payload(hall_id, self._fair_of[hall_id]))
         if time.monotonic() - self._last_flush >= self.flush_every:
             self.flush()
         else:
