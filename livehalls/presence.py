@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two ticks: mirror this process's counts, send changed halls' figures.
 WINDOW = 1.0
+#: A hall's figures go out at most once a window, and in a big hall at most once per this many
+#: viewers a second: figures every second to 5,000 viewers would cost more than the deals do.
+VIEWERS_PER_SECOND = 1000
 #: Seconds between two writes of visits and peaks to the database.
 FLUSH = 5.0
 #: Seconds a process's counts stay in Redis after its last heartbeat (one per tick).
@@ -217,6 +220,7 @@ class Presence:
         self.flush_every = flush_every
         #: Off, nothing runs in the background; tests call ``tick()`` and ``flush()``.
         self.autotick = True
+        self.clock = time.monotonic
         # Each connection's halls, with the fair of each.
         self._halls: dict[str, dict[int, int]] = {}
         #: The fair of every hall this process has seen a viewer of.
@@ -229,6 +233,8 @@ class Presence:
         # Per hall: when, what the other processes held, what the database held.
         self._recent: dict[int, tuple[float, Shared, StoredFigures]] = {}
         self._dirty: set[int] = set()
+        #: When each hall's next `viewers` message may go out.
+        self._next_figures: dict[int, float] = {}
         self._published = False
         self._running = False
         self._last_flush = time.monotonic()
@@ -333,10 +339,16 @@ class Presence:
 
     def tick(self) -> None:
         """Send the figures of every changed hall (once a window at most) and publish."""
+        now = self.clock()
         with self._lock:
-            dirty, self._dirty = self._dirty, set()
-        for hall_id in sorted(dirty):
-            broadcast.viewers_changed(self.payload(hall_id, self._fair_of[hall_id]))
+            due = {hall_id for hall_id in self._dirty
+                   if self._next_figures.get(hall_id, 0) <= now}
+            self._dirty -= due
+        for hall_id in sorted(due):
+            payload = self.payload(hall_id, self._fair_of[hall_id])
+            self._next_figures[hall_id] = now + max(
+                self.window, payload["viewers"] / VIEWERS_PER_SECOND)
+            broadcast.viewers_changed(payload)
         if time.monotonic() - self._last_flush >= self.flush_every:
             self.flush()
         else:

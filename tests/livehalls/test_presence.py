@@ -118,6 +118,26 @@ def test_a_tick_sends_each_changed_hall_once(
         tracker.tick()
 
 
+def test_a_big_hall_hears_its_figures_less_often(
+    hall: Hall, tracker: Presence, broadcasts: BroadcastRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(presence, "VIEWERS_PER_SECOND", 2)
+    for sid in ("a", "b", "c", "d"):
+        tracker.join(sid, hall_id=hall.id, fair_id=hall.fair_id)
+    with broadcasts.expect(1):
+        tracker.tick()
+    tracker.leave("d", hall_id=hall.id)
+    # Four viewers at two a second: the next figures are due two seconds later, not one.
+    clock = time.monotonic()
+    tracker.clock = lambda: clock + 1.5
+    with broadcasts.expect(0):
+        tracker.tick()
+    tracker.clock = lambda: clock + 2.1
+    with broadcasts.expect(1) as sent:
+        tracker.tick()
+    assert sent[0].payload["viewers"] == 3
+
+
 def test_the_ticker_runs_while_there_are_viewers(app: Flask, hall: Hall,
                                                  broadcasts: BroadcastRecorder,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
