@@ -331,15 +331,24 @@ class Signing:
                 project = self.fixture.projects[number % len(self.fixture.projects)]
                 token = self.fixture.tokens[number % len(self.fixture.tokens)]
                 began = time.monotonic()
-                try:
-                    response = session.post(
-                        f"{server.url}/api/v1/projects/{project}/deals",
-                        json={"amount": f"{1000 + number}.00", "hall_id": self.fixture.hall_id},
-                        headers={"Authorization": f"Bearer {token}",
-                                 "Idempotency-Key": uuid.uuid4().hex}, timeout=30)
-                except requests.RequestException as error:
-                    with lock:
-                        self.failures.append(str(error))
+                key = uuid.uuid4().hex
+                response = None
+                # A keep-alive connection the server has just closed fails at once; the same
+                # request again, with the same Idempotency-Key, records one intent at most.
+                for attempt in range(3):
+                    try:
+                        response = session.post(
+                            f"{server.url}/api/v1/projects/{project}/deals",
+                            json={"amount": f"{1000 + number}.00",
+                                  "hall_id": self.fixture.hall_id},
+                            headers={"Authorization": f"Bearer {token}",
+                                     "Idempotency-Key": key}, timeout=30)
+                        break
+                    except requests.ConnectionError as error:
+                        if attempt == 2:
+                            with lock:
+                                self.failures.append(str(error))
+                if response is None:
                     continue
                 with lock:
                     self.post_ms.append(1000 * (time.monotonic() - began))
