@@ -11,3 +11,6 @@ timeout = 60
 graceful_timeout = 20
 accesslog = os.environ.get("FAIR_ACCESS_LOG") or None
 errorlog = "-"
+# gunicorn 27's control socket has one fixed path per host; several processes behind nginx would
+# fight over it, and nothing here uses it.
+control_socket_disable = True
