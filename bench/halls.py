@@ -432,11 +432,14 @@ def run(*, viewers: int, rate: float, processes: int, seconds: float, redis_rest
             restarter.start()
         signing = Signing(fixture, servers, rate, seconds)
         cpu_before = [cpu_seconds(server.worker_pid) for server in servers]
+        viewers_cpu_before = cpu_seconds(crowd.process.pid)
         began = time.monotonic()
         signing.run()
         posting_seconds = time.monotonic() - began
         cpu_share = [round(100 * (cpu_seconds(server.worker_pid) - before) / posting_seconds)
                      for server, before in zip(servers, cpu_before, strict=True)]
+        viewers_cpu = round(100 * (cpu_seconds(crowd.process.pid) - viewers_cpu_before)
+                            / posting_seconds)
         if restarter is not None:
             restarter.join()
         totals = requests.get(f"{servers[0].url}/api/v1/fairs/{fixture.fair_id}/totals",
@@ -453,6 +456,7 @@ def run(*, viewers: int, rate: float, processes: int, seconds: float, redis_rest
         "post_p50_ms": percentile(signing.post_ms, 0.5),
         "report": report,
         "cpu_percent": cpu_share,
+        "viewers_cpu_percent": viewers_cpu,
         "load_average": round(os.getloadavg()[0], 1),
         "rss_mb": [round(server.peak_kb / 1024, 1) for server in servers],
         "baseline_mb": [round(server.baseline_kb / 1024, 1) for server in servers],
@@ -489,8 +493,9 @@ def show(name: str, result: dict[str, Any], target_ms: float | None) -> None:
           f"{report['on_latest_totals']}/{report['viewers']}; reconnects {report['reconnects']}")
     print(f"  worker RSS peak {result['rss_mb']} MB (before viewers {result['baseline_mb']} MB);"
           f" memory per viewer {result['kb_per_viewer']} KB")
-    print(f"  worker CPU while signing {result['cpu_percent']} % of a core; machine load "
-          f"average {result['load_average']} (two cores)")
+    print(f"  CPU while signing: workers {result['cpu_percent']} %, the viewers' Node process "
+          f"{result['viewers_cpu_percent']} % of a core; load average {result['load_average']}"
+          " (two cores)")
     for line in result["redis_restart"]:
         print(f"  redis: {line}")
 
