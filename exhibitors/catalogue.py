@@ -1,32 +1,54 @@
 """The catalogue: search terms for projects (write side) and search with facets (read side).
 
-Chinese has no spaces, so the index holds every pair of adjacent CJK characters (川剧, 非遗,
-蜀绣) and the last character of each run of them, plus each lower-cased Latin word and number.
-A query is cut into the same kind of terms and a project matches when it holds every one:
-a word of two or more Chinese characters needs its bigrams; a lone Chinese character and a
-Latin word match as prefixes of terms (剧 finds 剧场 and the final 剧 of 川剧; "oper" finds
-"opera"), because every character of a run starts one of its terms. A prefix is a range scan
-(term >= "剧" and term < the next character) on one B-tree index on (term, project_id), which
-SQLite and PostgreSQL serve alike; PostgreSQL compares terms with the "C" collation so that the
-range holds exactly the terms with that prefix.
+Chinese has no spaces, so the index holds every CJK character and every pair of adjacent ones
+(川, 剧, 川剧), plus each lower-cased Latin word and number. A query is cut into the same kind of
+terms and a project matches when it holds every one: a Chinese word of two or more characters
+needs its bigrams (川剧, 非遗, 蜀绣), a lone character itself; a Latin word matches as a prefix
+("oper" finds "opera"), a range scan (term >= "oper" and term < "opes") that PostgreSQL makes
+with the "C" collation so that the range holds exactly the terms with that prefix.
+
+Speed at 89,000 projects comes from two tables that index_projects keeps in step with the
+projects, in the transaction that changes them:
+
+- ``project_terms``: one posting per (project, term), carrying a copy of the project's status,
+  category, province, price and publication time, so that a search reads one narrow index and
+  never the wide project rows. Every project also has the term "" (no words).
+- ``catalogue_counts``: published projects per (term, category, province, price range). The
+  facets of a query with no words or one term are read from it, however many projects match.
 
 Facets are counted the usual way for faceted search: each facet counts the projects that match
-the text and every *other* filter. One GROUP BY over (category, province, price range, inside
-the price filter) gives a small cube from which the total and all three facets are added up.
+the words and every *other* filter. Queries of several terms, and price filters that cut
+through a price range, count their matches from the postings instead, starting from the
+rarest term.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TypedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
-from sqlalchemy import ColumnElement, case, delete, func, insert, literal, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Subquery,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased, join, selectinload
 
-from exhibitors.models import Exhibitor, Project, ProjectStatus, ProjectTerm
+from exhibitors.models import CatalogueCount, Exhibitor, Project, ProjectStatus, ProjectTerm
 from fair import permissions
 from fair.accounts.models import Role, User
 from fair.extensions import db
@@ -39,12 +61,18 @@ _WORD = re.compile(r"[a-z0-9]+", re.ASCII)
 MAX_TERM_LENGTH = 40
 #: A long query (a pasted title) is cut to this many terms; the rest only narrow it further.
 MAX_QUERY_TERMS = 12
+#: The term every project holds: a query with no words reads it.
+EVERYTHING = ""
 
 SORTS = ("relevance", "newest", "price_asc", "price_desc")
 MAX_PER_PAGE = 100
+#: A query of several terms with at most this many matches is counted and ordered in Python
+#: from one fetch, rather than joined twice in the database.
+MAX_MATCHES_IN_MEMORY = 10_000
 
 #: The price facet's ranges: each holds prices from its lower bound up to, not including, the
-#: next range's lower bound; the last has no upper bound.
+#: next range's lower bound; the last has no upper bound. catalogue_counts is kept by these
+#: ranges: rebuild_counts() after changing them.
 PRICE_BOUNDS: tuple[int, ...] = tuple(
     parse_yuan(yuan, allow_zero=True)
     for yuan in ("0.00", "10000.00", "50000.00", "100000.00", "500000.00")
@@ -52,11 +80,11 @@ PRICE_BOUNDS: tuple[int, ...] = tuple(
 
 
 def terms_of(text: str) -> set[str]:
-    """Cut text into index terms: CJK bigrams, each CJK run's last character, Latin words."""
+    """Cut text into index terms: CJK characters and bigrams, lower-cased Latin words."""
     terms: set[str] = set()
     for run in _CJK_RUN.findall(text):
+        terms.update(run)
         terms.update(run[i : i + 2] for i in range(len(run) - 1))
-        terms.add(run[-1])
     terms.update(word[:MAX_TERM_LENGTH] for word in _WORD.findall(text.lower()))
     return terms
 
@@ -67,52 +95,117 @@ class QueryTerms:
 
     exact: frozenset[str] = frozenset()
     prefixes: frozenset[str] = frozenset()
-    #: The query's Chinese runs and Latin words, to rank projects whose title holds them.
-    words: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.exact or self.prefixes)
 
 
 def query_terms(query: str) -> QueryTerms:
-    """Cut a query: bigrams of Chinese words, prefixes for lone characters and Latin words."""
+    """Cut a query: bigrams of Chinese words, lone characters, Latin words as prefixes."""
     exact: list[str] = []
-    prefixes: list[str] = []
-    runs = _CJK_RUN.findall(query)
-    for run in runs:
-        if len(run) == 1:
-            prefixes.append(run)
-        else:
-            exact.extend(run[i : i + 2] for i in range(len(run) - 1))
-    latin = [word[:MAX_TERM_LENGTH] for word in _WORD.findall(query.lower())]
-    prefixes.extend(latin)
+    for run in _CJK_RUN.findall(query):
+        exact.extend([run] if len(run) == 1 else (run[i : i + 2] for i in range(len(run) - 1)))
+    prefixes = [word[:MAX_TERM_LENGTH] for word in _WORD.findall(query.lower())]
     exact = list(dict.fromkeys(exact))[:MAX_QUERY_TERMS]
     prefixes = list(dict.fromkeys(prefixes))[: max(0, MAX_QUERY_TERMS - len(exact))]
-    return QueryTerms(exact=frozenset(exact), prefixes=frozenset(prefixes),
-                      words=tuple(dict.fromkeys([*runs, *latin])))
+    return QueryTerms(exact=frozenset(exact), prefixes=frozenset(prefixes))
 
 
 def project_text(project: Project) -> str:
+    """Everything of a project that search looks at."""
     return " ".join((project.title, project.summary, project.tags.replace(",", " "),
-                     _strip_tags(project.description_html)))
+                     _TAG.sub(" ", project.description_html)))
 
 
-def index_project(project: Project) -> None:
-    """Rewrite the project's search terms; call inside the project's transaction."""
-    db.session.flush()
-    db.session.execute(delete(ProjectTerm).where(ProjectTerm.project_id == project.id))
-    terms = terms_of(project_text(project))
-    if terms:
-        db.session.execute(
-            insert(ProjectTerm), [{"project_id": project.id, "term": term} for term in terms]
-        )
+def price_bucket(price_fen: int) -> int:
+    """The index in PRICE_BOUNDS of the price facet's range that holds the price."""
+    return bisect.bisect_right(PRICE_BOUNDS, price_fen) - 1
 
 
 _TAG = re.compile(r"<[^>]+>")
 
 
-def _strip_tags(html: str) -> str:
-    return _TAG.sub(" ", html)
+# --- The write side ------------------------------------------------------------------------
+
+
+def index_project(project: Project) -> None:
+    """Rewrite a project's postings and the counts; call in the transaction that changed it."""
+    index_projects([project])
+
+
+def index_projects(projects: Sequence[Project]) -> None:
+    """Rewrite the postings of several projects at once, and move the counts with them."""
+    db.session.flush()
+    counts: Counter[tuple[int, str, str, str, int]] = Counter()
+    ids = [project.id for project in projects]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        old = db.session.execute(
+            select(ProjectTerm.fair_id, ProjectTerm.term, ProjectTerm.category,
+                   ProjectTerm.province, ProjectTerm.price_fen)
+            .where(ProjectTerm.project_id.in_(chunk),
+                   ProjectTerm.status == ProjectStatus.published)
+        )
+        for fair_id, term, category, province, price_fen in old:
+            counts[(fair_id, term, category, province, price_bucket(price_fen))] -= 1
+        db.session.execute(delete(ProjectTerm).where(ProjectTerm.project_id.in_(chunk)))
+    rows = [row for project in projects for row in posting_rows(project)]
+    for row in rows:
+        if row["status"] is ProjectStatus.published:
+            counts[(row["fair_id"], row["term"], row["category"], row["province"],
+                    price_bucket(row["price_fen"]))] += 1
+    if rows:
+        db.session.execute(insert(ProjectTerm), rows)
+    _add_counts(counts)
+
+
+def posting_rows(project: Project) -> list[dict[str, Any]]:
+    """The project's postings: its terms and "", each with a copy of what search needs."""
+    in_title = terms_of(project.title)
+    copied = {
+        "project_id": project.id, "fair_id": project.fair_id,
+        "exhibitor_id": project.exhibitor_id, "status": project.status,
+        "category": project.category, "province": project.province,
+        "price_fen": project.price_fen, "published_at": project.published_at,
+    }
+    terms = sorted(terms_of(project_text(project)) | {EVERYTHING})
+    return [{**copied, "term": term, "in_title": term in in_title} for term in terms]
+
+
+def rebuild_counts(fair: Fair) -> None:
+    """Count the fair's published postings afresh (after bulk loads); the caller commits."""
+    db.session.execute(delete(CatalogueCount).where(CatalogueCount.fair_id == fair.id))
+    bucket = _bucket(ProjectTerm.price_fen)
+    grouped = (
+        select(ProjectTerm.fair_id, ProjectTerm.term, ProjectTerm.category, ProjectTerm.province,
+               bucket, func.count())
+        .where(ProjectTerm.fair_id == fair.id, ProjectTerm.status == ProjectStatus.published)
+        .group_by(ProjectTerm.fair_id, ProjectTerm.term, ProjectTerm.category,
+                  ProjectTerm.province, bucket)
+    )
+    db.session.execute(insert(CatalogueCount).from_select(
+        ["fair_id", "term", "category", "province", "price_bucket", "projects"], grouped))
+
+
+def _add_counts(counts: Counter[tuple[int, str, str, str, int]]) -> None:
+    """Add to catalogue_counts; keys in sorted order, so concurrent writers lock alike."""
+    rows = [
+        {"fair_id": fair_id, "term": term, "category": category, "province": province,
+         "price_bucket": bucket, "projects": change}
+        for (fair_id, term, category, province, bucket), change in sorted(counts.items())
+        if change
+    ]
+    if not rows:
+        return
+    dialect = db.session.get_bind().dialect.name
+    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CatalogueCount)
+    db.session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["fair_id", "term", "category", "province", "price_bucket"],
+            set_={"projects": CatalogueCount.projects + upsert.excluded.projects},
+        ),
+        rows,
+    )
 
 
 # --- The read side -------------------------------------------------------------------------
@@ -136,6 +229,29 @@ class CatalogueQuery:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}")
         if self.page < 1 or not 1 <= self.per_page <= MAX_PER_PAGE:
             raise ValueError(f"page starts at 1 and per_page is 1 to {MAX_PER_PAGE}")
+
+    @property
+    def priced(self) -> bool:
+        return self.min_price_fen is not None or self.max_price_fen is not None
+
+    def in_price(self, price_fen: ColumnElement[int]) -> ColumnElement[bool]:
+        """SQL: the price passes the filter."""
+        return _between(price_fen, self.min_price_fen, self.max_price_fen)
+
+    def admits(self, price_fen: int) -> bool:
+        """The price passes the filter (in_price, in Python)."""
+        return ((self.min_price_fen is None or price_fen >= self.min_price_fen)
+                and (self.max_price_fen is None or price_fen <= self.max_price_fen))
+
+    def prices_in(self, bucket: int) -> tuple[int, int | None] | None:
+        """The lowest and highest price of the range (None: no limit) that pass the filter,
+        or None when none does."""
+        low, high = _bucket_prices(bucket)
+        if self.min_price_fen is not None:
+            low = max(low, self.min_price_fen)
+        if self.max_price_fen is not None:
+            high = self.max_price_fen if high is None else min(high, self.max_price_fen)
+        return None if high is not None and low > high else (low, high)
 
 
 class PriceRange(TypedDict):
@@ -161,66 +277,80 @@ class CataloguePage:
     facets: Facets
 
 
+@dataclass
+class _Tally:
+    """Matches counted two ways: per (category, province, price range) ignoring the price
+    filter, for the price facet; and per (category, province) inside it, for the rest."""
+
+    cells: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    priced: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def __iadd__(self, other: _Tally) -> _Tally:
+        self.cells.update(other.cells)
+        self.priced.update(other.priced)
+        return self
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to find the published matches: terms ordered rarest first, or nothing at all."""
+
+    exact: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    nothing: bool = False
+
+    @property
+    def single(self) -> str | None:
+        """The one term to read counts for ("" for no words), if there is one."""
+        if not self.prefixes and len(self.exact) <= 1:
+            return self.exact[0] if self.exact else EVERYTHING
+        return None
+
+
+Visible = Callable[[Any], ColumnElement[bool]]
+
+
 def search(fair: Fair, *, viewer: User | None, query: CatalogueQuery) -> CataloguePage:
     """Search the fair's catalogue: published projects, and the viewer's own drafts."""
     terms = query_terms(query.q)
-    matching = [*_visible(fair, viewer), *_text_match(terms)]
-    price_ok = _price_filter(query)
-    in_price = case((price_ok, 1), else_=0) if price_ok is not None else literal(1)
-    bucket = _price_bucket()
-    cube = db.session.execute(
-        select(Project.category, Project.province, bucket, in_price, func.count())
-        .where(*matching)
-        .group_by(Project.category, Project.province, bucket, in_price)
-    ).all()
-
-    total = 0
-    categories: Counter[str] = Counter()
-    provinces: Counter[str] = Counter()
-    prices: Counter[int] = Counter()
-    for category, province, price_range, price_matches, count in cube:
-        category_matches = query.category in (None, category)
-        province_matches = query.province in (None, province)
-        if category_matches and province_matches and price_matches:
-            total += count
-        if province_matches and price_matches:
-            categories[category] += count
-        if category_matches and price_matches:
-            provinces[province] += count
-        if category_matches and province_matches:
-            prices[price_range] += count
-
+    own = _own_exhibitor_id(fair, viewer)
+    plan = _plan(fair, terms)
     offset = (query.page - 1) * query.per_page
+    if own is None and not plan.nothing and plan.single is None:
+        # Several terms: find the matches once, and count and order them here, unless
+        # there are so many that the database should do it.
+        rows = db.session.execute(
+            select(_matches(fair, plan, _published)).limit(MAX_MATCHES_IN_MEMORY + 1)
+        ).tuples().all()
+        if len(rows) <= MAX_MATCHES_IN_MEMORY:
+            return _page_of(rows, query, offset=offset)
+    tally = _published_tally(fair, plan, query)
+    visible = _published
+    if own is not None:
+        # Drafts are not in the counts: count them one by one, with the query's own terms.
+        # Their terms may be no published project's, so the page is found the same way.
+        def drafts(postings: Any) -> ColumnElement[bool]:
+            return and_(postings.status == ProjectStatus.draft, postings.exhibitor_id == own)
+
+        def visible(postings: Any) -> ColumnElement[bool]:
+            return or_(_published(postings), drafts(postings))
+
+        plan = _Plan(exact=tuple(sorted(terms.exact)), prefixes=tuple(sorted(terms.prefixes)))
+        tally += _scan(fair, plan, query, drafts)
+    total, facets = _add_up(tally, query)
     items: list[Project] = []
     if offset < total:
-        filters = [*matching, *_filters(query, price_ok)]
-        statement = (
-            select(Project)
-            .where(*filters)
-            .order_by(*_order(query.sort, terms))
-            .limit(query.per_page)
-            .offset(offset)
-            .options(selectinload(Project.media))
-        )
-        items = list(db.session.scalars(statement))
-    return CataloguePage(items=items, total=total,
-                         facets=_facets(query, categories, provinces, prices))
+        items = _page(fair, plan if terms else None, query, visible, offset=offset,
+                      own=own is not None)
+    return CataloguePage(items=items, total=total, facets=facets)
 
 
-def _visible(fair: Fair, viewer: User | None) -> list[ColumnElement[bool]]:
-    """Everyone sees published projects; an exhibitor also sees its own drafts."""
-    clauses: list[ColumnElement[bool]] = [Project.fair_id == fair.id]
-    own = _own_exhibitor(fair, viewer)
-    published = Project.status == ProjectStatus.published
-    if own is None:
-        clauses.append(published)
-    else:
-        clauses.append(or_(published, (Project.exhibitor_id == own.id)
-                           & (Project.status == ProjectStatus.draft)))
-    return clauses
+def _published(postings: Any) -> ColumnElement[bool]:
+    return postings.status == ProjectStatus.published
 
 
-def _own_exhibitor(fair: Fair, viewer: User | None) -> Exhibitor | None:
+def _own_exhibitor_id(fair: Fair, viewer: User | None) -> int | None:
+    """The viewer's exhibitor in the fair, if the catalogue shows it its own drafts."""
     if viewer is None or viewer.role is not Role.exhibitor:
         return None
     exhibitor = db.session.scalar(
@@ -229,91 +359,258 @@ def _own_exhibitor(fair: Fair, viewer: User | None) -> Exhibitor | None:
     )
     if exhibitor is None or not permissions.catalogue_shows_drafts_of(viewer, exhibitor):
         return None
-    return exhibitor
+    return exhibitor.id
 
 
-def _text_match(terms: QueryTerms) -> list[ColumnElement[bool]]:
-    """One condition per term: the project holds it (or a term starting with the prefix)."""
-    clauses: list[ColumnElement[bool]] = []
-    for term in sorted(terms.exact):
-        clauses.append(Project.id.in_(
-            select(ProjectTerm.project_id).where(ProjectTerm.term == term)
-        ))
+def _published_tally(fair: Fair, plan: _Plan, query: CatalogueQuery) -> _Tally:
+    if plan.nothing:
+        return _Tally()
+    term = plan.single
+    if term is None:
+        return _scan(fair, plan, query, _published)
+    tally = _Tally()
+    rows = db.session.execute(
+        select(CatalogueCount.category, CatalogueCount.province, CatalogueCount.price_bucket,
+               CatalogueCount.projects)
+        .where(CatalogueCount.fair_id == fair.id, CatalogueCount.term == term,
+               CatalogueCount.projects > 0)
+    )
+    cut: set[tuple[int, int | None]] = set()
+    for category, province, bucket, count in rows:
+        tally.cells[(category, province, bucket)] += count
+        prices = query.prices_in(bucket)
+        if prices == _bucket_prices(bucket):
+            tally.priced[(category, province)] += count
+        elif prices is not None:
+            cut.add(prices)
+    if cut:
+        # The price filter cuts through a range or two: count the projects in those parts.
+        tally.priced.update(_priced_counts(fair, term, list(cut)))
+    return tally
+
+
+def _plan(fair: Fair, terms: QueryTerms) -> _Plan:
+    """Order the terms rarest first from the counts; a prefix that only one term has becomes
+    that term. A term no published project holds means nothing matches."""
+    if not terms:
+        return _Plan()
+    exact = set(terms.exact)
+    prefixes = []
     for prefix in sorted(terms.prefixes):
-        clauses.append(Project.id.in_(
-            select(ProjectTerm.project_id).where(ProjectTerm.term >= prefix,
-                                                 ProjectTerm.term < _successor(prefix))
-        ))
-    return clauses
+        found = db.session.scalars(
+            select(CatalogueCount.term)
+            .where(CatalogueCount.fair_id == fair.id, CatalogueCount.term >= prefix,
+                   CatalogueCount.term < _successor(prefix), CatalogueCount.projects > 0)
+            .group_by(CatalogueCount.term)
+            .limit(2)
+        ).all()
+        if not found:
+            return _Plan(nothing=True)
+        if len(found) == 1:
+            exact.add(found[0])
+        else:
+            prefixes.append(prefix)
+    frequency = dict(db.session.execute(
+        select(CatalogueCount.term, func.sum(CatalogueCount.projects))
+        .where(CatalogueCount.fair_id == fair.id, CatalogueCount.term.in_(exact),
+               CatalogueCount.projects > 0)
+        .group_by(CatalogueCount.term)
+    ).tuples().all())
+    if len(frequency) < len(exact):
+        return _Plan(nothing=True)
+    return _Plan(exact=tuple(sorted(exact, key=lambda term: (frequency[term], term))),
+                 prefixes=tuple(prefixes))
 
 
-def _successor(prefix: str) -> str:
-    """The smallest string above every string starting with the prefix (code point order)."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+def _priced_counts(fair: Fair, term: str, parts: Sequence[tuple[int, int | None]]
+                   ) -> Counter[tuple[str, str]]:
+    if term == EVERYTHING:
+        # ix_projects_fair_price holds the projects of each part in a row.
+        source: Any = Project
+        where = [Project.fair_id == fair.id, _published(Project)]
+    else:
+        source = ProjectTerm
+        where = [ProjectTerm.term == term, ProjectTerm.fair_id == fair.id,
+                 _published(ProjectTerm)]
+    rows = db.session.execute(
+        select(source.category, source.province, func.count())
+        .where(*where, or_(*(_between(source.price_fen, low, high) for low, high in parts)))
+        .group_by(source.category, source.province)
+    )
+    return Counter({(category, province): count for category, province, count in rows})
 
 
-def _price_filter(query: CatalogueQuery) -> ColumnElement[bool] | None:
-    clauses = []
-    if query.min_price_fen is not None:
-        clauses.append(Project.price_fen >= query.min_price_fen)
-    if query.max_price_fen is not None:
-        clauses.append(Project.price_fen <= query.max_price_fen)
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else clauses[0] & clauses[1]
+def _scan(fair: Fair, plan: _Plan, query: CatalogueQuery, visible: Visible) -> _Tally:
+    """Count the matches one by one, from their postings."""
+    matches = _matches(fair, plan, visible)
+    labelled = select(
+        matches.c.category, matches.c.province,
+        _bucket(matches.c.price_fen).label("bucket"),
+        (case((query.in_price(matches.c.price_fen), 1), else_=0) if query.priced
+         else literal_column("1")).label("priced"),
+    ).subquery()
+    rows = db.session.execute(
+        select(labelled.c.category, labelled.c.province, labelled.c.bucket,
+               labelled.c.priced, func.count())
+        .group_by(labelled.c.category, labelled.c.province, labelled.c.bucket,
+                  labelled.c.priced)
+    )
+    tally = _Tally()
+    for category, province, bucket, priced, count in rows:
+        tally.cells[(category, province, bucket)] += count
+        if priced:
+            tally.priced[(category, province)] += count
+    return tally
 
 
-def _price_bucket() -> ColumnElement[int]:
-    """The index in PRICE_BOUNDS of the range that holds the project's price."""
-    return case(
-        *[(Project.price_fen >= bound, index)
-          for index, bound in reversed(list(enumerate(PRICE_BOUNDS))) if index > 0],
-        else_=0,
+def _matches(fair: Fair, plan: _Plan, visible: Visible) -> Subquery:
+    """One row per matching project: the postings of the rarest term, the other terms joined
+    by their primary key (project, term), prefixes looked up the same way.
+
+    Columns: project_id, category, province, price_fen, published_at and score, the number of
+    query terms in the project's title.
+    """
+    scores: list[ColumnElement[Any]] = []
+    prefixes = plan.prefixes
+    if plan.exact or not prefixes:
+        driver: Any = aliased(ProjectTerm)
+        source: Any = driver
+        conditions = [driver.term == (plan.exact[0] if plan.exact else EVERYTHING),
+                      driver.fair_id == fair.id, visible(driver)]
+        scores.append(driver.in_title)
+        for term in plan.exact[1:]:
+            other = aliased(ProjectTerm)
+            source = join(source, other, and_(other.project_id == driver.project_id,
+                                              other.term == term))
+            scores.append(other.in_title)
+    else:
+        # Only prefixes: a project holds several terms with the first one, so group them.
+        first, prefixes = prefixes[0], prefixes[1:]
+        source = (
+            select(ProjectTerm.project_id,
+                   func.min(ProjectTerm.category).label("category"),
+                   func.min(ProjectTerm.province).label("province"),
+                   func.min(ProjectTerm.price_fen).label("price_fen"),
+                   func.min(ProjectTerm.published_at).label("published_at"),
+                   func.max(cast(ProjectTerm.in_title, Integer)).label("in_title"))
+            .where(ProjectTerm.term >= first, ProjectTerm.term < _successor(first),
+                   ProjectTerm.fair_id == fair.id, visible(ProjectTerm))
+            .group_by(ProjectTerm.project_id)
+            .subquery()
+        )
+        driver = source.c
+        conditions = []
+        scores.append(driver.in_title)
+    for prefix in prefixes:
+        other = aliased(ProjectTerm)
+        best = (
+            select(func.max(cast(other.in_title, Integer)))
+            .where(other.project_id == driver.project_id, other.term >= prefix,
+                   other.term < _successor(prefix))
+            .scalar_subquery()
+        )
+        conditions.append(best.is_not(None))
+        scores.append(best)
+    # One term ranks by its own column, so that its index gives the order without sorting.
+    score = scores[0] if len(scores) == 1 else sum(
+        (cast(part, Integer) for part in scores[1:]), start=cast(scores[0], Integer))
+    return (
+        select(driver.project_id, driver.category, driver.province, driver.price_fen,
+               driver.published_at, score.label("score"))
+        .select_from(source)
+        .where(*conditions)
+        .subquery()
     )
 
 
-def _filters(query: CatalogueQuery, price_ok: ColumnElement[bool] | None
-             ) -> list[ColumnElement[bool]]:
-    clauses = []
+def _page(fair: Fair, plan: _Plan | None, query: CatalogueQuery, visible: Visible, *,
+          offset: int, own: bool) -> list[Project]:
+    """The page's projects, in order; ids come from the narrowest index that has them."""
+    source: Any = Project
+    where = [Project.fair_id == fair.id, visible(Project)]
+    key = Project.id
+    if plan is not None:
+        source = _matches(fair, plan, visible).c
+        where = []
+        key = source.project_id
     if query.category is not None:
-        clauses.append(Project.category == query.category)
+        where.append(source.category == query.category)
     if query.province is not None:
-        clauses.append(Project.province == query.province)
-    if price_ok is not None:
-        clauses.append(price_ok)
-    return clauses
+        where.append(source.province == query.province)
+    if query.priced:
+        where.append(query.in_price(source.price_fen))
+    newest = source.published_at.desc().nulls_first() if own else source.published_at.desc()
+    order: list[Any] = [newest, key.desc()]
+    if query.sort == "price_asc":
+        order = [source.price_fen.asc(), key.asc()]
+    elif query.sort == "price_desc":
+        order = [source.price_fen.desc(), key.desc()]
+    elif query.sort == "relevance" and plan is not None:
+        # Projects whose title holds more of the query's terms come first.
+        order = [source.score.desc(), *order]
+    return _load(db.session.scalars(
+        select(key).where(*where).order_by(*order).limit(query.per_page).offset(offset)
+    ).all())
 
 
-def _order(sort: str, terms: QueryTerms) -> Sequence[ColumnElement[object]]:
-    """The page's order, always ending with the id so that pages never overlap."""
-    newest = (Project.published_at.desc(), Project.id.desc())
-    if sort == "price_asc":
-        return (Project.price_fen.asc(), Project.id.asc())
-    if sort == "price_desc":
-        return (Project.price_fen.desc(), Project.id.desc())
-    if sort == "relevance" and terms.words:
-        # Projects whose title holds more of the query's words come first.
-        title = func.lower(Project.title)
-        score = sum(
-            (case((title.contains(word, autoescape=True), 1), else_=0) for word in terms.words),
-            start=literal(0),
-        )
-        return (score.desc(), *newest)
-    return newest
+def _page_of(rows: Sequence[tuple[int, str, str, int, Any, int]], query: CatalogueQuery, *,
+             offset: int) -> CataloguePage:
+    """Count and order matches fetched whole, as the database would (see _page)."""
+    tally = _Tally()
+    chosen = []
+    for row in rows:
+        _, category, province, price_fen, _, _ = row
+        tally.cells[(category, province, price_bucket(price_fen))] += 1
+        if query.admits(price_fen):
+            tally.priced[(category, province)] += 1
+            if query.category in (None, category) and query.province in (None, province):
+                chosen.append(row)
+    total, facets = _add_up(tally, query)
+    if query.sort in ("price_asc", "price_desc"):
+        chosen.sort(key=lambda row: (row[3], row[0]), reverse=query.sort == "price_desc")
+    elif query.sort == "newest":
+        chosen.sort(key=lambda row: (row[4], row[0]), reverse=True)
+    else:
+        chosen.sort(key=lambda row: (row[5], row[4], row[0]), reverse=True)
+    page = chosen[offset : offset + query.per_page]
+    return CataloguePage(items=_load([row[0] for row in page]), total=total, facets=facets)
 
 
-def _facets(query: CatalogueQuery, categories: Counter[str], provinces: Counter[str],
-            prices: Counter[int]) -> Facets:
-    category_counts = {code: categories.get(code, 0) for code in CATEGORIES}
-    shown_provinces = set(provinces)
+def _load(ids: Sequence[int]) -> list[Project]:
+    """The projects, with their media, in the order of the ids."""
+    projects = db.session.scalars(
+        select(Project).where(Project.id.in_(ids)).options(selectinload(Project.media))
+    ).all()
+    by_id = {project.id: project for project in projects}
+    return [by_id[project_id] for project_id in ids if project_id in by_id]
+
+
+def _add_up(tally: _Tally, query: CatalogueQuery) -> tuple[int, Facets]:
+    total = 0
+    categories: Counter[str] = Counter()
+    provinces: Counter[str] = Counter()
+    prices: Counter[int] = Counter()
+    for (category, province), count in tally.priced.items():
+        category_matches = query.category in (None, category)
+        province_matches = query.province in (None, province)
+        if category_matches and province_matches:
+            total += count
+        if province_matches:
+            categories[category] += count
+        if category_matches:
+            provinces[province] += count
+    for (category, province, bucket), count in tally.cells.items():
+        if query.category in (None, category) and query.province in (None, province):
+            prices[bucket] += count
+    shown = {code for code, count in provinces.items() if count}
     if query.province is not None:
-        shown_provinces.add(query.province)
-    province_counts = {
-        code: provinces.get(code, 0)
-        for code in sorted(shown_provinces, key=lambda code: (-provinces.get(code, 0), code))
-    }
-    return Facets(category=category_counts, province=province_counts,
-                  price=_price_ranges(prices))
+        shown.add(query.province)
+    return total, Facets(
+        category={code: categories.get(code, 0) for code in CATEGORIES},
+        province={code: provinces.get(code, 0)
+                  for code in sorted(shown, key=lambda code: (-provinces.get(code, 0), code))},
+        price=_price_ranges(prices),
+    )
 
 
 def _price_ranges(counts: Counter[int]) -> list[PriceRange]:
@@ -325,3 +622,35 @@ def _price_ranges(counts: Counter[int]) -> list[PriceRange]:
                                  count=counts.get(index, 0)))
     return ranges
 
+
+def _bucket(price_fen: ColumnElement[int]) -> ColumnElement[int]:
+    """SQL for price_bucket(); the bounds are written out so that GROUP BY sees one
+    expression on PostgreSQL."""
+    return case(
+        *[(price_fen >= _number(bound), _number(index))
+          for index, bound in reversed(list(enumerate(PRICE_BOUNDS))) if index > 0],
+        else_=_number(0),
+    )
+
+
+def _bucket_prices(bucket: int) -> tuple[int, int | None]:
+    """The lowest and highest price of a range of the price facet (None: no limit)."""
+    following = bucket + 1
+    return PRICE_BOUNDS[bucket], (
+        PRICE_BOUNDS[following] - 1 if following < len(PRICE_BOUNDS) else None)
+
+
+def _between(price_fen: ColumnElement[int], low: int | None, high: int | None
+             ) -> ColumnElement[bool]:
+    clause = price_fen >= _number(PRICE_BOUNDS[0] if low is None else low)
+    return clause if high is None else clause & (price_fen <= _number(high))
+
+
+def _number(value: int) -> ColumnElement[int]:
+    """An integer written into the SQL text (never user text: amounts are checked ints)."""
+    return literal_column(str(int(value)), Integer)
+
+
+def _successor(prefix: str) -> str:
+    """The smallest string above every string starting with the prefix (code point order)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)

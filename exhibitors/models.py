@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -74,8 +75,12 @@ class Project(Base):
         CheckConstraint("price_fen > 0", "positive_price"),
         #: Covers the catalogue's facet counts, so they never read the table's rows.
         Index("ix_projects_catalogue", "fair_id", "status", "category", "province", "price_fen"),
-        Index("ix_projects_fair_price", "fair_id", "status", "price_fen", "id"),
-        Index("ix_projects_fair_published", "fair_id", "status", "published_at", "id"),
+        #: Price order, and counts within a price range without reading the rows.
+        Index("ix_projects_fair_price", "fair_id", "status", "price_fen", "id", "category",
+              "province"),
+        #: Newest first, filtered by category, province and price without reading the rows.
+        Index("ix_projects_fair_published", "fair_id", "status", "published_at", "id",
+              "category", "province", "price_fen"),
     )
 
     id: Mapped[IntPK]
@@ -119,19 +124,71 @@ class Project(Base):
 
 
 class ProjectTerm(Base):
-    """The catalogue's inverted index: one row per search term of a project."""
+    """The catalogue's inverted index: one row (a posting) per search term of a project.
+
+    Each posting carries a copy of what the catalogue filters, counts and sorts by, so that a
+    search reads one narrow index and never the wide project rows; catalogue.index_projects
+    rewrites a project's postings whenever the project changes.
+    """
 
     __tablename__ = "project_terms"
-    __table_args__ = (Index("ix_project_terms_term_project", "term", "project_id"),)
-
-    project_id: Mapped[int] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    __table_args__ = (
+        #: A term's postings in the fair, published first, title matches and newest last
+        #: (read backwards for relevance order), with every column a search needs.
+        Index("ix_project_terms_search", "term", "fair_id", "status", "in_title", "published_at",
+              "project_id", "category", "province", "price_fen", "exhibitor_id"),
+        # Looking up another term of a matching project also reads whether it is in the
+        # title, from the key alone (SQLite keeps the whole row in its key anyway).
+        PrimaryKeyConstraint("project_id", "term", postgresql_include=["in_title"]),
+        {"sqlite_with_rowid": False},
     )
-    #: A lower-cased word, two adjacent CJK characters, or the last one of a run. Compared
-    #: by code point ("C" collation on PostgreSQL) so that a prefix search is a range scan.
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    #: A lower-cased word, a CJK character or two adjacent ones, or "" (every project has that
+    #: one). Compared by code point ("C" collation on PostgreSQL) so that a prefix search is a
+    #: range scan.
+    term: Mapped[str] = mapped_column(
+        String(40).with_variant(String(40, collation="C"), "postgresql")
+    )
+    #: The term is in the project's title, which ranks it first.
+    in_title: Mapped[bool] = mapped_column(Boolean)
+    # Copies of the project's columns.
+    fair_id: Mapped[int] = mapped_column(Integer)
+    exhibitor_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[ProjectStatus] = mapped_column(enum_column(ProjectStatus, "project_status"))
+    category: Mapped[str] = mapped_column(String(30))
+    province: Mapped[str] = mapped_column(String(5))
+    price_fen: Mapped[Fen]
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<ProjectTerm {self.project_id} {self.term!r}>"
+
+
+class CatalogueCount(Base):
+    """How many published projects of a fair hold a term, per category, province, price range.
+
+    The catalogue's facets for no words or one word are read from here instead of counted
+    project by project; catalogue.index_projects keeps it in step in the same transaction.
+    """
+
+    __tablename__ = "catalogue_counts"
+
+    fair_id: Mapped[int] = mapped_column(
+        ForeignKey("fairs.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: As in project_terms; "" counts every published project.
     term: Mapped[str] = mapped_column(
         String(40).with_variant(String(40, collation="C"), "postgresql"), primary_key=True
     )
+    category: Mapped[str] = mapped_column(String(30), primary_key=True)
+    province: Mapped[str] = mapped_column(String(5), primary_key=True)
+    #: Index of the price range in catalogue.PRICE_BOUNDS.
+    price_bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    projects: Mapped[int] = mapped_column(Integer)
+
+    def __repr__(self) -> str:
+        return f"<CatalogueCount {self.fair_id} {self.term!r} {self.projects}>"
 
 
 class Media(Base):

@@ -224,6 +224,7 @@ def publish_project(project: Project, *, user: User | None) -> Project:
         permissions.require_booth_fee_paid(fair, project.exhibitor)
         project.status = ProjectStatus.published
         project.published_at = utcnow()
+        catalogue.index_project(project)
     return project
 
 
@@ -232,6 +233,7 @@ def withdraw_project(project: Project, *, user: User | None) -> Project:
     """Take a project out of the catalogue for good."""
     permissions.require_project_editor(user, project)
     project.status = ProjectStatus.withdrawn
+    catalogue.index_project(project)
     return project
 
 

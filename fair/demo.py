@@ -30,7 +30,6 @@ from exhibitors.models import (
     Media,
     Project,
     ProjectStatus,
-    ProjectTerm,
 )
 from fair import service as fair_service
 from fair.accounts import service as account_service
@@ -299,13 +298,8 @@ def _add_projects(rng: random.Random, fair: Fair, stands: Sequence[Exhibitor], c
     ]
     db.session.add_all(projects)
     db.session.flush()
-    # One bulk insert of the search terms that catalogue.index_project would write one by one.
-    rows = [
-        {"project_id": project.id, "term": term}
-        for project in projects
-        for term in catalogue.terms_of(catalogue.project_text(project))
-    ]
-    db.session.execute(insert(ProjectTerm), rows)
+    # The search postings and counts of all of them, in bulk.
+    catalogue.index_projects(projects)
     # Posters are shared: a stored file is named by its hash, so one file serves many rows.
     db.session.execute(insert(Media), [
         {"project_id": project.id, "kind": poster.kind, "sha256": poster.sha256,

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from exhibitors import catalogue
 from exhibitors import service as exhibitor_service
 from exhibitors.catalogue import CatalogueQuery, query_terms, search, terms_of
-from exhibitors.models import Exhibitor, Project
+from exhibitors.models import CatalogueCount, Exhibitor, Project
 from fair.accounts.models import Role, User
+from fair.extensions import db
 from fair.models import Fair
 
 MakeProject = Callable[..., Project]
@@ -43,15 +47,16 @@ def stage(fair: Fair, make_project: MakeProject, make_exhibitor: MakeExhibitor) 
     return fair
 
 
-def test_terms_are_bigrams_last_characters_and_lower_case_words() -> None:
-    assert terms_of("川剧变脸 Opera 2020") == {"川剧", "剧变", "变脸", "脸", "opera", "2020"}
+def test_terms_are_characters_bigrams_and_lower_case_words() -> None:
+    assert terms_of("川剧变脸 Opera 2020") == {"川", "剧", "变", "脸", "川剧", "剧变", "变脸",
+                                              "opera", "2020"}
     assert terms_of("川 x") == {"川", "x"}
 
 
-def test_query_cuts_words_to_bigrams_and_lone_characters_to_prefixes() -> None:
+def test_query_cuts_words_to_bigrams_and_latin_words_to_prefixes() -> None:
     terms = query_terms("川剧变 剧 Opera")
-    assert terms.exact == {"川剧", "剧变"}
-    assert terms.prefixes == {"剧", "opera"}
+    assert terms.exact == {"川剧", "剧变", "剧"}
+    assert terms.prefixes == {"opera"}
     assert not query_terms(" ,.!")
 
 
@@ -67,8 +72,8 @@ def test_chinese_words_match_by_bigrams(stage: Fair, word: str, expected: list[s
 
 
 @pytest.mark.parametrize(("character", "expected"), [
-    ("剧", ["京剧名段数字音乐会", "川剧变脸专场演出"]),  # first of 剧变, and inside 京剧名
-    ("展", ["巴渝民俗文化展"]),  # the last character of its run
+    ("剧", ["京剧名段数字音乐会", "川剧变脸专场演出"]),
+    ("展", ["巴渝民俗文化展"]),
     ("渝", ["巴渝民俗文化展"]),
     ("猫", []),
 ])
@@ -273,3 +278,100 @@ def test_openapi_documents_the_catalogue(client: FlaskClient) -> None:
     assert {"q", "category", "province", "min_price", "max_price", "sort", "page",
             "per_page"} <= names
 
+
+
+def test_a_word_only_in_a_draft_finds_it_for_its_exhibitor(
+    fair: Fair, make_project: MakeProject, make_exhibitor: MakeExhibitor
+) -> None:
+    _, owner = make_exhibitor(fair)
+    make_project(fair, user=owner, title="羌绣草稿 Qiang", summary="", publish=False)
+    make_project(fair, user=owner, title="川剧专场", summary="")
+    for query in ("羌绣", "羌", "qiang", "羌绣 qia"):
+        assert titles(fair, owner, q=query) == ["羌绣草稿 Qiang"]
+        assert titles(fair, None, q=query) == []
+
+
+def test_a_prefix_of_one_word_or_of_none(stage: Fair) -> None:
+    assert titles(stage, q="digi") == ["京剧名段数字音乐会"]  # only "digital" starts so
+    assert titles(stage, q="zzz") == []
+    assert search(stage, viewer=None, query=CatalogueQuery(q="zzz")).facets["price"][0][
+        "count"] == 0
+
+
+@pytest.mark.parametrize(("low", "high", "expected"), [
+    (1_000_000, 4_999_999, 1),  # exactly the 10,000-50,000 range
+    (1_000_000, 5_000_000, 1),
+    (1_000_000, 15_000_000, 2),  # cuts through the 100,000-500,000 range
+    (None, 880_000, 2),
+    (880_001, None, 3),
+    (0, None, 5),
+])
+def test_price_filters_whether_or_not_they_follow_the_ranges(
+    stage: Fair, low: int | None, high: int | None, expected: int
+) -> None:
+    page = search(stage, viewer=None, query=CatalogueQuery(min_price_fen=low,
+                                                           max_price_fen=high))
+    assert page.total == expected == len(page.items)
+    assert sum(page.facets["category"].values()) == expected
+    assert sum(page.facets["province"].values()) == expected
+
+
+QUERIES = [
+    CatalogueQuery(),
+    CatalogueQuery(sort="price_desc", per_page=2, page=2),
+    CatalogueQuery(q="非遗", sort="newest"),
+    CatalogueQuery(q="opera", sort="price_asc"),
+    CatalogueQuery(q="非遗"),
+    CatalogueQuery(q="opera"),
+    CatalogueQuery(q="opera", province="CN-SC"),
+    CatalogueQuery(q="剧", category="performance"),
+    CatalogueQuery(q="蜀绣", min_price_fen=500_000, max_price_fen=900_000),
+    CatalogueQuery(category="tourism", min_price_fen=1, max_price_fen=60_000_000),
+    CatalogueQuery(province="CN-BJ", min_price_fen=1_000_000),
+    CatalogueQuery(min_price_fen=880_000, max_price_fen=12_000_000),
+    CatalogueQuery(q="非遗", min_price_fen=880_000, max_price_fen=3_500_000),
+    CatalogueQuery(q="川剧 opera", sort="price_desc"),
+    CatalogueQuery(q="蜀绣非遗", category="intangible-heritage"),
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_counts_read_from_the_table_equal_counting_one_by_one(
+    stage: Fair, monkeypatch: pytest.MonkeyPatch, query: CatalogueQuery
+) -> None:
+    quick = search(stage, viewer=None, query=query)
+    monkeypatch.setattr(catalogue._Plan, "single", property(lambda plan: None))
+    in_memory = search(stage, viewer=None, query=query)
+    monkeypatch.setattr(catalogue, "MAX_MATCHES_IN_MEMORY", 0)
+    in_database = search(stage, viewer=None, query=query)
+    for counted in (in_memory, in_database):
+        assert (quick.total, quick.facets) == (counted.total, counted.facets)
+        assert quick.items == counted.items
+
+
+def test_counts_follow_every_change_of_a_project(
+    fair: Fair, make_project: MakeProject, make_exhibitor: MakeExhibitor
+) -> None:
+    _, user = make_exhibitor(fair)
+    make_project(fair, user=user, title="蜀绣体验课", price_fen=880_000, summary="")
+    edited = make_project(fair, user=user, title="川剧专场", summary="")
+    withdrawn = make_project(fair, user=user, title="川剧巡演", summary="")
+    make_project(fair, user=user, title="川剧草稿", summary="", publish=False)
+    exhibitor_service.update_project(edited, user=user, changes={
+        "title": "非遗展演", "category": "intangible-heritage", "price_fen": 90_000_000})
+    exhibitor_service.withdraw_project(withdrawn, user=user)
+
+    counted = _counts()
+    catalogue.rebuild_counts(fair)
+    db.session.commit()
+    assert counted == _counts()
+    assert counted[(fair.id, "", "intangible-heritage", "CN-SC", 4)] == 1
+    assert counted[(fair.id, "川剧", "performance", "CN-SC", 3)] == 0
+    assert search(fair, viewer=None, query=CatalogueQuery(q="川剧")).total == 0
+
+
+def _counts() -> Counter[tuple[int, str, str, str, int]]:
+    rows = db.session.execute(select(CatalogueCount.fair_id, CatalogueCount.term,
+                                     CatalogueCount.category, CatalogueCount.province,
+                                     CatalogueCount.price_bucket, CatalogueCount.projects))
+    return Counter({tuple(row[:5]): row[5] for row in rows if row[5]})
