@@ -22,12 +22,11 @@ payload costs a few rows, not a scan of the fair's breakdown.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import bindparam, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import TextClause, bindparam, select, text, update
 
 from deals.models import (
     Dimension,
@@ -35,7 +34,6 @@ from deals.models import (
     FairTotalsBreakdown,
     FairTotalsMember,
     Intent,
-    MemberKind,
 )
 from fair.extensions import db
 from fair.money import format_yuan
@@ -89,119 +87,109 @@ def read_totals(fair_id: int) -> TotalsPayload:
 # --- Writing ------------------------------------------------------------------------------
 
 
-def _move(intent: Intent, step: int) -> TotalsPayload:
-    projects, buyers = _count_members(intent, step)
-    scalars = _move_totals(intent, step, projects=projects, buyers=buyers)
-    seq = scalars[0]
-    before = _breakdowns_before(intent.fair_id, seq)
-    keys = breakdown_keys(intent)
-    if step > 0:
-        changed = db.session.execute(_breakdown_upsert(), [
-            {"fair_id": intent.fair_id, "dimension": dimension, "key": key,
-             "amount_fen": intent.amount_fen, "seq": seq}
-            for dimension, key in keys.items()
-        ])
-    else:
-        changed = db.session.execute(
-            update(FairTotalsBreakdown)
-            .where(FairTotalsBreakdown.fair_id == intent.fair_id,
-                   tuple_(FairTotalsBreakdown.dimension, FairTotalsBreakdown.key).in_(
-                       keys.items()))
-            .values(amount_fen=FairTotalsBreakdown.amount_fen - intent.amount_fen,
-                    deal_count=FairTotalsBreakdown.deal_count - 1, seq=seq)
-            .returning(*_BREAKDOWN_ROW)
-            .execution_options(synchronize_session=False)
-        )
-    after = {dimension: dict(entries) for dimension, entries in before.items()}
-    for row in changed:
-        _put(after, *row)
-    return _payload(intent.fair_id, scalars, after)
+# Every intent runs the statements below, so they are built once, here, from bound parameters
+# and table columns: SQLAlchemy then takes each compiled form from its cache and skips the
+# ORM. The UPSERTs are plain SQL because SQLAlchemy cannot cache its ON CONFLICT constructs
+# (it would compile them for every intent); PostgreSQL and SQLite (3.35 and later) read the
+# same INSERT ... ON CONFLICT ... RETURNING.
 
+_TOTALS = FairTotals.__table__.c
+_BREAKDOWN = FairTotalsBreakdown.__table__.c
+_MEMBERS = FairTotalsMember.__table__.c
 
-def _count_members(intent: Intent, step: int) -> tuple[int, int]:
-    """Move the intent's project and buyer counters; say which one crossed zero (as ±1)."""
-    members = {MemberKind.project: intent.project_id, MemberKind.buyer: intent.buyer_id}
-    if step > 0:
-        rows = db.session.execute(_member_upsert(), [
-            {"fair_id": intent.fair_id, "member": member, "member_id": member_id}
-            for member, member_id in members.items()
-        ])
-        crossing = 1
-    else:
-        rows = db.session.execute(
-            update(FairTotalsMember)
-            .where(FairTotalsMember.fair_id == intent.fair_id,
-                   tuple_(FairTotalsMember.member, FairTotalsMember.member_id).in_(
-                       members.items()))
-            .values(intent_count=FairTotalsMember.intent_count - 1)
-            .returning(FairTotalsMember.member, FairTotalsMember.intent_count)
-            .execution_options(synchronize_session=False)
-        )
-        crossing = 0
-    counts = {member: count for member, count in rows}
-    return (step * (counts[MemberKind.project] == crossing),
-            step * (counts[MemberKind.buyer] == crossing))
-
-
-def _move_totals(intent: Intent, step: int, *, projects: int, buyers: int
-                 ) -> tuple[int, int, int, int, int]:
-    """Move the FairTotals row (locking it) and return its new seq, amount and counts."""
-    statement = (
-        update(FairTotals)
-        .where(FairTotals.fair_id == intent.fair_id)
-        .values(
-            seq=FairTotals.seq + 1,
-            amount_fen=FairTotals.amount_fen + step * intent.amount_fen,
-            deal_count=FairTotals.deal_count + step,
-            project_count=FairTotals.project_count + projects,
-            buyer_count=FairTotals.buyer_count + buyers,
-        )
-        .returning(*_SCALARS)
-        .execution_options(synchronize_session=False)
+_MOVE_TOTALS = (
+    update(FairTotals.__table__)
+    .where(_TOTALS.fair_id == bindparam("fair"))
+    .values(
+        seq=_TOTALS.seq + 1,
+        amount_fen=_TOTALS.amount_fen + bindparam("amount"),
+        deal_count=_TOTALS.deal_count + bindparam("deals"),
+        project_count=_TOTALS.project_count + bindparam("projects"),
+        buyer_count=_TOTALS.buyer_count + bindparam("buyers"),
     )
-    moved = db.session.execute(statement).first()
+    .returning(_TOTALS.seq, _TOTALS.amount_fen, _TOTALS.deal_count, _TOTALS.project_count,
+               _TOTALS.buyer_count)
+)
+_CREATE_TOTALS = text(
+    "INSERT INTO fair_totals (fair_id, seq, amount_fen, deal_count, project_count, buyer_count)"
+    " VALUES (:fair, 0, 0, 0, 0, 0) ON CONFLICT (fair_id) DO NOTHING"
+)
+_COUNT_MEMBERS = text(
+    "INSERT INTO fair_totals_members (fair_id, member, member_id, intent_count)"
+    " VALUES (:fair, 'project', :project, 1), (:fair, 'buyer', :buyer, 1)"
+    " ON CONFLICT (fair_id, member, member_id)"
+    " DO UPDATE SET intent_count = fair_totals_members.intent_count + 1"
+    " RETURNING member, intent_count"
+)
+_UNCOUNT_MEMBERS = text(
+    "UPDATE fair_totals_members SET intent_count = intent_count - 1"
+    " WHERE fair_id = :fair AND ((member = 'project' AND member_id = :project)"
+    " OR (member = 'buyer' AND member_id = :buyer))"
+    " RETURNING member, intent_count"
+)
+
+
+def _add_to_breakdown(rows: int) -> TextClause:
+    # Only placeholders are joined in; every value is a bound parameter.
+    values = ", ".join(f"(:fair, :dimension{n}, :key{n}, :amount, 1, :seq)" for n in range(rows))
+    return text(
+        "INSERT INTO fair_totals_breakdown (fair_id, dimension, key, amount_fen, deal_count, seq)"  # noqa: S608 - placeholders only
+        f" VALUES {values} ON CONFLICT (fair_id, dimension, key) DO UPDATE SET"
+        " amount_fen = fair_totals_breakdown.amount_fen + excluded.amount_fen,"
+        " deal_count = fair_totals_breakdown.deal_count + 1, seq = excluded.seq"
+        " RETURNING dimension, key, amount_fen, deal_count"
+    )
+
+
+def _take_from_breakdown(rows: int) -> TextClause:
+    keys = " OR ".join(f"(dimension = :dimension{n} AND key = :key{n})" for n in range(rows))
+    return text(
+        "UPDATE fair_totals_breakdown SET amount_fen = amount_fen - :amount,"  # noqa: S608 - placeholders only
+        f" deal_count = deal_count - 1, seq = :seq WHERE fair_id = :fair AND ({keys})"
+        " RETURNING dimension, key, amount_fen, deal_count"
+    )
+
+
+#: By the number of rows an intent counts in: four, or five when it was signed in a hall.
+_ADD_TO_BREAKDOWN = {rows: _add_to_breakdown(rows) for rows in (4, 5)}
+_TAKE_FROM_BREAKDOWN = {rows: _take_from_breakdown(rows) for rows in (4, 5)}
+_CHANGED_SINCE = (
+    select(_BREAKDOWN.dimension, _BREAKDOWN.key, _BREAKDOWN.amount_fen, _BREAKDOWN.deal_count)
+    .where(_BREAKDOWN.fair_id == bindparam("fair"), _BREAKDOWN.seq > bindparam("seq"))
+)
+
+
+def _move(intent: Intent, step: int) -> TotalsPayload:
+    fair = intent.fair_id
+    members = {"fair": fair, "project": intent.project_id, "buyer": intent.buyer_id}
+    counts = dict(db.session.execute(
+        _COUNT_MEMBERS if step > 0 else _UNCOUNT_MEMBERS, members).tuples().all())
+    # A project or buyer crossed zero when its count became 1 (adding) or 0 (taking away).
+    crossing = 1 if step > 0 else 0
+    moves = {"fair": fair, "amount": step * intent.amount_fen, "deals": step,
+             "projects": step * (counts["project"] == crossing),
+             "buyers": step * (counts["buyer"] == crossing)}
+    moved = db.session.execute(_MOVE_TOTALS, moves).first()
     if moved is None:
         # The fair's first intent. Two first writers may race to create the row: the loser's
         # insert waits for the winner and then does nothing, and both move the one row.
-        db.session.execute(
-            _insert(FairTotals)
-            .values(fair_id=intent.fair_id, seq=0, amount_fen=0, deal_count=0, project_count=0,
-                    buyer_count=0)
-            .on_conflict_do_nothing(index_elements=["fair_id"])
-        )
-        moved = db.session.execute(statement).one()
-    seq, amount_fen, deal_count, project_count, buyer_count = moved
-    return seq, amount_fen, deal_count, project_count, buyer_count
-
-
-# The statements of every intent are built from bound parameters only, so that SQLAlchemy
-# compiles each once and then finds it in its cache; each runs as one statement for its rows.
-
-
-def _member_upsert() -> postgresql.Insert | sqlite.Insert:
-    statement = _insert(FairTotalsMember).values(
-        fair_id=bindparam("fair_id"), member=bindparam("member"),
-        member_id=bindparam("member_id"), intent_count=1,
-    )
-    return statement.on_conflict_do_update(
-        index_elements=["fair_id", "member", "member_id"],
-        set_={"intent_count": FairTotalsMember.intent_count + 1},
-    ).returning(FairTotalsMember.member, FairTotalsMember.intent_count)
-
-
-def _breakdown_upsert() -> postgresql.Insert | sqlite.Insert:
-    statement = _insert(FairTotalsBreakdown).values(
-        fair_id=bindparam("fair_id"), dimension=bindparam("dimension"), key=bindparam("key"),
-        amount_fen=bindparam("amount_fen"), deal_count=1, seq=bindparam("seq"),
-    )
-    return statement.on_conflict_do_update(
-        index_elements=["fair_id", "dimension", "key"],
-        set_={
-            "amount_fen": FairTotalsBreakdown.amount_fen + statement.excluded.amount_fen,
-            "deal_count": FairTotalsBreakdown.deal_count + 1,
-            "seq": statement.excluded.seq,
-        },
-    ).returning(*_BREAKDOWN_ROW)
+        db.session.execute(_CREATE_TOTALS, {"fair": fair})
+        moved = db.session.execute(_MOVE_TOTALS, moves).one()
+    scalars = tuple(moved)
+    seq = scalars[0]
+    before = _breakdowns_before(fair, seq)
+    keys = breakdown_keys(intent)
+    parameters: dict[str, object] = {"fair": fair, "amount": intent.amount_fen, "seq": seq}
+    for number, (dimension, key) in enumerate(keys.items()):
+        parameters[f"dimension{number}"] = dimension.value
+        parameters[f"key{number}"] = key
+    statements = _ADD_TO_BREAKDOWN if step > 0 else _TAKE_FROM_BREAKDOWN
+    after = {dimension: dict(entries) for dimension, entries in before.items()}
+    for dimension, key, amount_fen, deal_count in db.session.execute(
+        statements[len(keys)], parameters
+    ):
+        _put(after, Dimension(dimension), key, amount_fen, deal_count)
+    return _payload(fair, scalars, after)
 
 
 # --- This process's breakdowns as of the last change it saw -----------------------------------
@@ -225,10 +213,7 @@ def _breakdowns_before(fair_id: int, seq: int) -> Breakdowns:
     if snapshot is None or snapshot.seq >= seq:
         # None yet, or a rolled-back change had taken this seq: start from nothing.
         snapshot = _Snapshot(seq=0, breakdowns={dimension: {} for dimension in Dimension})
-    rows = db.session.execute(
-        select(*_BREAKDOWN_ROW)
-        .where(FairTotalsBreakdown.fair_id == fair_id, FairTotalsBreakdown.seq > snapshot.seq)
-    )
+    rows = db.session.execute(_CHANGED_SINCE, {"fair": fair_id, "seq": snapshot.seq})
     for row in rows:
         _put(snapshot.breakdowns, *row)
     snapshot.seq = seq - 1
@@ -263,13 +248,3 @@ def _payload(fair_id: int, scalars: Sequence[int], breakdowns: Breakdowns) -> To
         "by_hall": dict(sorted(breakdowns[Dimension.hall].items())),
         "by_exhibitor": dict(sorted(breakdowns[Dimension.exhibitor].items())),
     }
-
-
-def _insert(
-    table: type[FairTotals | FairTotalsBreakdown | FairTotalsMember],
-) -> postgresql.Insert | sqlite.Insert:
-    """INSERT with ON CONFLICT for the database in use (PostgreSQL or SQLite)."""
-    dialects: dict[str, Callable[..., postgresql.Insert | sqlite.Insert]] = {
-        "postgresql": postgresql.insert, "sqlite": sqlite.insert,
-    }
-    return dialects[db.session.get_bind().dialect.name](table)
