@@ -3,11 +3,12 @@
     .venv/bin/python bench/halls.py                      # every scenario of the issue
     .venv/bin/python bench/halls.py --viewers 1000 --rate 5 [--processes 2] [--redis-restart]
 
-Builds a fresh SQLite database from the migrations (or uses --database-url, an empty
-PostgreSQL database), a fair with a hall and projects, and buyers with tokens. Starts gunicorn
-processes as DESIGN's scaled deployment runs them (one gevent worker each; with Redis of the
-bench's own when there are several, so that no other server hears it), then N viewers in one
-hall (bench/viewers.js: Node's socket.io-client) and posts intents over HTTP at R a second.
+Builds a fresh database from the migrations (SQLite for one process, PostgreSQL at
+127.0.0.1:5432 for several, or --database-url, an empty PostgreSQL database), a fair with a hall,
+projects, and buyers with tokens. Starts gunicorn processes as DESIGN's scaled deployment runs
+them (one gevent worker each; with a Redis of the bench's own when there are several, so that no
+other server hears it), then N viewers in one hall (bench/viewers.js: websockets speaking the
+Socket.IO protocol from Node) and posts intents over HTTP at R a second.
 
 It prints the delivery ratio (every viewer should get every intent), deal-to-screen p50 and
 p99 (from the intent's created_at, set by the server that recorded it, to its arrival at each
@@ -45,6 +46,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+POSTGRES_ADMIN_URL = os.environ.get("FAIR_BENCH_POSTGRES",
+                                    "postgresql://postgres@127.0.0.1:5432/test")
 SECRET_KEY = "bench-secret"  # noqa: S105 - the bench's throwaway servers
 PASSWORD = "bench-password-1"  # noqa: S105 - accounts in a throwaway database
 BUYERS = 20
@@ -402,10 +405,29 @@ def restart_redis(redis_server: RedisServer, servers: list[Server], *, after: fl
 # --- One scenario ------------------------------------------------------------------------------
 
 
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards: several processes write through it."""
+    import psycopg
+
+    name = f"fair_bench_halls_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def run(*, viewers: int, rate: float, processes: int, seconds: float, redis_restart: bool,
         database_url: str | None) -> dict[str, Any]:
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-halls-")))
+        if database_url is None and processes > 1:
+            # DESIGN's scaled deployment; SQLite's writer lock would stall one process's
+            # event loop whenever the other writes.
+            database_url = stack.enter_context(postgres_database())
         url = database_url or f"sqlite:///{folder / 'fair.sqlite'}"
         fixture = build(url, folder)
         redis_server = None
