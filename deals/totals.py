@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import TextClause, bindparam, select, text, update
+from sqlalchemy import bindparam, select, text, update
 
 from deals.models import (
     Dimension,
@@ -129,11 +129,12 @@ _UNCOUNT_MEMBERS = text(
 )
 
 
-def _add_to_breakdown(rows: int) -> TextClause:
+def _add_to_breakdown(rows: int) -> str:
     # Only placeholders are joined in; every value is a bound parameter.
     values = ", ".join(f"(:fair, :dimension{n}, :key{n}, :amount, 1, :seq)" for n in range(rows))
-    return text(
-        "INSERT INTO fair_totals_breakdown (fair_id, dimension, key, amount_fen, deal_count, seq)"  # noqa: S608 - placeholders only
+    return (
+        "INSERT INTO fair_totals_breakdown"  # noqa: S608 - placeholders only
+        " (fair_id, dimension, key, amount_fen, deal_count, seq)"
         f" VALUES {values} ON CONFLICT (fair_id, dimension, key) DO UPDATE SET"
         " amount_fen = fair_totals_breakdown.amount_fen + excluded.amount_fen,"
         " deal_count = fair_totals_breakdown.deal_count + 1, seq = excluded.seq"
@@ -141,22 +142,44 @@ def _add_to_breakdown(rows: int) -> TextClause:
     )
 
 
-def _take_from_breakdown(rows: int) -> TextClause:
+def _take_from_breakdown(rows: int) -> str:
     keys = " OR ".join(f"(dimension = :dimension{n} AND key = :key{n})" for n in range(rows))
-    return text(
-        "UPDATE fair_totals_breakdown SET amount_fen = amount_fen - :amount,"  # noqa: S608 - placeholders only
+    return (
+        "UPDATE fair_totals_breakdown"  # noqa: S608 - placeholders only
+        " SET amount_fen = amount_fen - :amount,"
         f" deal_count = deal_count - 1, seq = :seq WHERE fair_id = :fair AND ({keys})"
         " RETURNING dimension, key, amount_fen, deal_count"
     )
 
 
-#: By the number of rows an intent counts in: four, or five when it was signed in a hall.
-_ADD_TO_BREAKDOWN = {rows: _add_to_breakdown(rows) for rows in (4, 5)}
-_TAKE_FROM_BREAKDOWN = {rows: _take_from_breakdown(rows) for rows in (4, 5)}
+def _and_changed_since(change: str) -> str:
+    # PostgreSQL runs both in one statement, and so one round trip while the lock is held.
+    # The SELECT sees the data as the statement starts: everything committed before this
+    # transaction took the lock, and not the change beside it, which comes back marked own.
+    return (
+        f"WITH changed AS ({change})"  # noqa: S608 - our own statements only
+        " SELECT true AS own, * FROM changed UNION ALL"
+        " SELECT false, dimension, key, amount_fen, deal_count FROM fair_totals_breakdown"
+        " WHERE fair_id = :fair AND seq > :since"
+    )
+
+
+#: The statements that change the breakdown rows, by step (+1 adds an intent, -1 takes one
+#: away) and by the number of rows an intent counts in: four, or five when signed in a hall.
+_CHANGE = {
+    (step, rows): text(make(rows))
+    for step, make in ((1, _add_to_breakdown), (-1, _take_from_breakdown)) for rows in (4, 5)
+}
+_CHANGE_AND_SINCE = {
+    (step, rows): text(_and_changed_since(make(rows)))
+    for step, make in ((1, _add_to_breakdown), (-1, _take_from_breakdown)) for rows in (4, 5)
+}
 _CHANGED_SINCE = (
     select(_BREAKDOWN.dimension, _BREAKDOWN.key, _BREAKDOWN.amount_fen, _BREAKDOWN.deal_count)
-    .where(_BREAKDOWN.fair_id == bindparam("fair"), _BREAKDOWN.seq > bindparam("seq"))
+    .where(_BREAKDOWN.fair_id == bindparam("fair"), _BREAKDOWN.seq > bindparam("since"))
 )
+
+BreakdownRow = tuple[str, str, int, int]
 
 
 def _move(intent: Intent, step: int) -> TotalsPayload:
@@ -177,18 +200,28 @@ def _move(intent: Intent, step: int) -> TotalsPayload:
         moved = db.session.execute(_MOVE_TOTALS, moves).one()
     scalars = tuple(moved)
     seq = scalars[0]
-    before = _breakdowns_before(fair, seq)
+    snapshot = _snapshot(fair, seq)
     keys = breakdown_keys(intent)
-    parameters: dict[str, object] = {"fair": fair, "amount": intent.amount_fen, "seq": seq}
+    parameters: dict[str, object] = {"fair": fair, "amount": intent.amount_fen, "seq": seq,
+                                     "since": snapshot.seq}
     for number, (dimension, key) in enumerate(keys.items()):
         parameters[f"dimension{number}"] = dimension.value
         parameters[f"key{number}"] = key
-    statements = _ADD_TO_BREAKDOWN if step > 0 else _TAKE_FROM_BREAKDOWN
-    after = {dimension: dict(entries) for dimension, entries in before.items()}
-    for dimension, key, amount_fen, deal_count in db.session.execute(
-        statements[len(keys)], parameters
-    ):
-        _put(after, Dimension(dimension), key, amount_fen, deal_count)
+    earlier: list[BreakdownRow]
+    own: list[BreakdownRow]
+    if db.session.get_bind().dialect.name == "postgresql":
+        rows = db.session.execute(_CHANGE_AND_SINCE[step, len(keys)], parameters).all()
+        earlier = [tuple(row[1:]) for row in rows if not row[0]]
+        own = [tuple(row[1:]) for row in rows if row[0]]
+    else:
+        earlier = [tuple(row) for row in db.session.execute(_CHANGED_SINCE, parameters)]
+        own = [tuple(row) for row in db.session.execute(_CHANGE[step, len(keys)], parameters)]
+    for row in earlier:
+        _put(snapshot.breakdowns, *row)
+    snapshot.seq = seq - 1
+    after = {dimension: dict(entries) for dimension, entries in snapshot.breakdowns.items()}
+    for row in own:
+        _put(after, *row)
     return _payload(fair, scalars, after)
 
 
@@ -201,32 +234,29 @@ class _Snapshot:
     breakdowns: Breakdowns
 
 
-def _breakdowns_before(fair_id: int, seq: int) -> Breakdowns:
-    """The fair's breakdowns just before change `seq`, which this transaction is making.
+def _snapshot(fair_id: int, seq: int) -> _Snapshot:
+    """This process's breakdowns of the fair as of the last change it saw before `seq`.
 
-    Called with the FairTotals row locked: every change up to seq - 1 is committed, and none
-    after it exists, so reading the rows changed since the last snapshot brings it to seq - 1.
-    The snapshot never holds this transaction's own change, which could still roll back.
+    The caller holds the FairTotals row lock for change `seq`: every change up to seq - 1 is
+    committed and none after it exists, so the rows whose seq is above the snapshot's bring
+    it to seq - 1. The snapshot never holds a change that could still roll back.
     """
     snapshots: dict[int, _Snapshot] = current_app.extensions.setdefault(SNAPSHOTS_KEY, {})
     snapshot = snapshots.get(fair_id)
     if snapshot is None or snapshot.seq >= seq:
         # None yet, or a rolled-back change had taken this seq: start from nothing.
-        snapshot = _Snapshot(seq=0, breakdowns={dimension: {} for dimension in Dimension})
-    rows = db.session.execute(_CHANGED_SINCE, {"fair": fair_id, "seq": snapshot.seq})
-    for row in rows:
-        _put(snapshot.breakdowns, *row)
-    snapshot.seq = seq - 1
-    snapshots[fair_id] = snapshot
-    return snapshot.breakdowns
+        snapshot = snapshots[fair_id] = _Snapshot(
+            seq=0, breakdowns={dimension: {} for dimension in Dimension})
+    return snapshot
 
 
 # --- Shaping ----------------------------------------------------------------------------------
 
 
-def _put(breakdowns: Breakdowns, dimension: Dimension, key: str, amount_fen: int,
+def _put(breakdowns: Breakdowns, dimension: Dimension | str, key: str, amount_fen: int,
          deal_count: int) -> None:
     # A row stays behind when its last intent is withdrawn; it sums over no intent.
+    dimension = Dimension(dimension)
     if deal_count > 0:
         breakdowns[dimension][key] = {"amount": format_yuan(amount_fen), "deal_count": deal_count}
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ from fair.accounts.models import Role, User
 from fair.errors import FairError
 from fair.extensions import db
 from fair.models import FairStatus
-from fair.money import format_yuan
+from fair.money import format_yuan, parse_yuan
 from livehalls import broadcast
 from livehalls.models import Hall
 from tests.conftest import PASSWORD, base_config
@@ -236,11 +237,23 @@ def test_many_threads_signing_with_repeated_keys_keep_exact_totals(
     # The last payload handed to the broadcaster, from whichever app, is the final state.
     assert max(payloads, key=lambda payload: payload["seq"]) == totals
     assert len({payload["seq"] for payload in payloads}) == totals["seq"]
+    # Every payload, built by either app from its own snapshot, adds up within itself.
+    for payload in payloads:
+        for name in ("by_buyer_province", "by_exhibitor_province", "by_category",
+                     "by_exhibitor"):
+            entries = payload[name].values()
+            assert sum(entry["deal_count"] for entry in entries) == payload["deal_count"]
+            assert format_yuan(sum(_fen(entry["amount"]) for entry in entries)) == (
+                payload["amount"])
     with psycopg.connect(postgres_url) as connection:
         deadlocks = connection.execute(
             "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
         ).fetchone()
     assert deadlocks == (0,)
+
+
+def _fen(yuan: str) -> int:
+    return parse_yuan(yuan, allow_zero=True, maximum_fen=sys.maxsize)
 
 
 def _assert_sums(postgres_url: str, fair_id: int, totals: dict[str, Any]) -> None:
