@@ -338,7 +338,8 @@ class Presence:
     # The ticker.
 
     def tick(self) -> None:
-        """Send the figures of every changed hall (once a window at most) and publish."""
+        """Send the figures of every changed hall (once a window at most), fit the broadcast
+        window to this process's audience, and publish."""
         now = self.clock()
         with self._lock:
             due = {hall_id for hall_id in self._dirty
@@ -349,6 +350,9 @@ class Presence:
             self._next_figures[hall_id] = now + max(
                 self.window, payload["viewers"] / VIEWERS_PER_SECOND)
             broadcast.viewers_changed(payload)
+        with self._lock:
+            audience = len(self._halls)
+        broadcast.set_audience(audience)
         if time.monotonic() - self._last_flush >= self.flush_every:
             self.flush()
         else:

@@ -17,7 +17,7 @@ from flask import Flask
 
 from fair.extensions import db
 from fair.models import Fair
-from livehalls import health, presence, rooms
+from livehalls import broadcast, health, presence, rooms
 from livehalls.models import FairAudience, Hall
 from livehalls.presence import Figures, LocalStore, Presence, RedisStore
 from tests.conftest import BroadcastRecorder
@@ -136,6 +136,17 @@ def test_a_big_hall_hears_its_figures_less_often(
     with broadcasts.expect(1) as sent:
         tracker.tick()
     assert sent[0].payload["viewers"] == 3
+
+
+@pytest.mark.parametrize(("viewers", "window"), [(0, 0.05), (100, 0.05), (2000, 0.2),
+                                                 (5000, 0.5), (50_000, 1.0)])
+def test_the_broadcast_window_follows_the_audience(
+    fair: Fair, hall: Hall, tracker: Presence, viewers: int, window: float
+) -> None:
+    for number in range(viewers):
+        tracker.join(f"sid-{number}", hall_id=hall.id, fair_id=fair.id)
+    tracker.tick()
+    assert broadcast.coalescer().window == pytest.approx(window)
 
 
 def test_the_ticker_runs_while_there_are_viewers(app: Flask, hall: Hall,
