@@ -410,6 +410,9 @@ def _plan(fair: Fair, terms: QueryTerms) -> _Plan:
             exact.add(found[0])
         else:
             prefixes.append(prefix)
+    if len(exact) == 1 and not prefixes:
+        # One term: its counts, read next, are all there is to know (none: nothing matches).
+        return _Plan(exact=tuple(exact))
     frequency = dict(db.session.execute(
         select(CatalogueCount.term, func.sum(CatalogueCount.projects))
         .where(CatalogueCount.fair_id == fair.id, CatalogueCount.term.in_(exact),
