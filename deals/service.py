@@ -15,7 +15,7 @@ from typing import ParamSpec, TypeVar
 from flask import current_app
 from sqlalchemy import Select, bindparam, false, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import make_transient_to_detached
 
 from deals import payments, schemas
 from deals import totals as deal_totals
@@ -41,6 +41,8 @@ ATTEMPTS = 4
 
 # Built once, as every intent runs them (see deals.totals on the hot path's statements).
 _FAIR_STATUS = select(Fair.__table__.c.status).where(Fair.__table__.c.id == bindparam("fair"))
+# Core INSERTs: the ORM's unit of work would cost this hot path more than the statements.
+_INSERT_INTENT = insert(Intent.__table__).returning(Intent.__table__.c.id)
 _INSERT_KEY = insert(IdempotencyKey.__table__).values(
     buyer_id=bindparam("buyer"), key=bindparam("key"), fingerprint=bindparam("fingerprint"),
     intent_id=bindparam("intent"))
@@ -85,8 +87,8 @@ def record_intent(
 ) -> Intent:
     """Record a buyer's intent to sign; see _record_intent for the rules.
 
-    The intent comes back as it was written, not reloaded after the commit: the answer to
-    every signing shows exactly it, and the hot path spares a round trip to the database.
+    The intent comes back as it was written, not expired by the commit: the answer to every
+    signing shows exactly it, and the hot path spares a round trip to load it again.
     """
     session = db.session()
     expiring, session.expire_on_commit = session.expire_on_commit, False
@@ -130,36 +132,39 @@ def _record_intent(
     organisation = buyer.organisation
     assert organisation is not None  # noqa: S101 - buyers always register with one
     fingerprint = _fingerprint(project.id, amount_fen, hall_id, note)
+    values = {
+        "fair_id": project.fair_id,
+        "project_id": project.id,
+        "buyer_id": buyer.id,
+        "buyer_organisation_id": organisation.id,
+        "buyer_province": organisation.province,
+        "exhibitor_id": project.exhibitor_id,
+        "exhibitor_province": project.exhibitor.organisation.province,
+        "category": project.category,
+        "hall_id": hall_id,
+        "amount_fen": amount_fen,
+        "note": note,
+        "status": IntentStatus.active,
+        "created_at": utcnow(),
+        "secured": False,
+        "withdrawn_at": None,
+    }
     try:
-        # ORM bulk INSERT ... RETURNING: one statement each, without the unit of work's
-        # bookkeeping, which would cost this hot path more than the statements themselves.
-        intent = db.session.scalars(insert(Intent).returning(Intent), [{
-            "fair_id": project.fair_id,
-            "project_id": project.id,
-            "buyer_id": buyer.id,
-            "buyer_organisation_id": organisation.id,
-            "buyer_province": organisation.province,
-            "exhibitor_id": project.exhibitor_id,
-            "exhibitor_province": project.exhibitor.organisation.province,
-            "category": project.category,
-            "hall_id": hall_id,
-            "amount_fen": amount_fen,
-            "note": note,
-            "status": IntentStatus.active,
-            "created_at": utcnow(),
-            "secured": False,
-        }]).one()
+        intent_id = db.session.execute(_INSERT_INTENT, values).scalar_one()
         db.session.execute(_INSERT_KEY, {"buyer": buyer.id, "key": idempotency_key,
-                                         "fingerprint": fingerprint, "intent": intent.id})
+                                         "fingerprint": fingerprint, "intent": intent_id})
     except IntegrityError:
         db.session.rollback()
         replayed = _replay(buyer, idempotency_key, fingerprint)
         if replayed is None:
             raise
         return replayed
-    # What the answer and the broadcast show of them, without loading them again.
-    set_committed_value(intent, "project", project)
-    set_committed_value(intent, "buyer_organisation", organisation)
+    # The intent as written, with its project and buyer's organisation, taken into the
+    # session as already stored, so that nothing loads it again. (Merged rather than added:
+    # SQLite may hand out the id of an attempt that rolled back and is still in the session.)
+    written = Intent(id=intent_id, project=project, buyer_organisation=organisation, **values)
+    make_transient_to_detached(written)
+    intent = db.session.merge(written, load=False)
     _check_open(project)
     totals = deal_totals.apply_intent(intent)
     broadcast.deal_recorded(intent.fair_id, deal=_DEAL_EVENT.dump(intent), totals=totals)
