@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from deals.models import IntentStatus, PaymentPurpose, PaymentStatus
 from fair.accounts.schemas import StrictSchema
-from fair.database import as_utc
 from fair.money import YuanField
+from fair.schemas import UtcDateTime
 
 #: A yuan amount as the API writes it: "120000.00".
 YUAN_TEXT = validate.Regexp(r"^(0|[1-9][0-9]*)\.[0-9]{2}$", error="Not a yuan amount.")
 MAX_PER_PAGE = 500
-
-
-class UtcDateTime(fields.AwareDateTime):
-    """Dumps with the UTC offset even where SQLite handed back a naive (UTC) datetime."""
-
-    def _serialize(self, value: dt.datetime | None, attr: str | None, obj: Any,
-                   **kwargs: Any) -> str | None:
-        return None if value is None else super()._serialize(as_utc(value), attr, obj, **kwargs)
 
 
 class IntentInputSchema(StrictSchema):

@@ -21,6 +21,7 @@ from exhibitors.models import ExhibitorStatus, MediaKind, ProjectStatus
 from fair.accounts.schemas import OrganisationSchema, StrictSchema
 from fair.money import YuanField
 from fair.reference import CATEGORIES, PROVINCES
+from fair.schemas import UtcDateTime
 
 TAG = validate.Length(min=1, max=30)
 
@@ -30,8 +31,8 @@ class ExhibitorSchema(Schema):
     fair_id = fields.Int()
     status = fields.Enum(ExhibitorStatus, by_value=True)
     organisation = fields.Nested(OrganisationSchema)
-    applied_at = fields.DateTime()
-    decided_at = fields.DateTime(allow_none=True)
+    applied_at = UtcDateTime()
+    decided_at = UtcDateTime(allow_none=True)
 
 
 class ProjectInputSchema(StrictSchema):
@@ -94,8 +95,8 @@ class ProjectSchema(Schema):
                          "province": project.exhibitor.organisation.province}
     )
     media = fields.List(fields.Nested(MediaSchema))
-    created_at = fields.DateTime()
-    published_at = fields.DateTime(allow_none=True)
+    created_at = UtcDateTime()
+    published_at = UtcDateTime(allow_none=True)
 
 
 class CatalogueQuerySchema(Schema):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from fair.accounts.schemas import StrictSchema
+from fair.database import as_utc
 from fair.models import FairStatus
 from fair.money import MAX_CHARGE_FEN, YuanField
 
@@ -19,11 +21,19 @@ BOOTH_FEE_REQUIRED = {
 }
 
 
+class UtcDateTime(fields.AwareDateTime):
+    """Dumps with the UTC offset even where SQLite handed back a naive (UTC) datetime."""
+
+    def _serialize(self, value: dt.datetime | None, attr: str | None, obj: Any,
+                   **kwargs: Any) -> str | None:
+        return None if value is None else super()._serialize(as_utc(value), attr, obj, **kwargs)
+
+
 class FairSchema(StrictSchema):
     id = fields.Int(dump_only=True)
     name = fields.Str(required=True, validate=validate.Length(min=2, max=200))
-    starts_at = fields.AwareDateTime(required=True, default_timezone=None)
-    ends_at = fields.AwareDateTime(required=True, default_timezone=None)
+    starts_at = UtcDateTime(required=True)
+    ends_at = UtcDateTime(required=True)
     status = fields.Enum(FairStatus, by_value=True, dump_only=True)
     booth_fee_fen = YuanField(dump_only=True, **BOOTH_FEE)
     deposit_percent = fields.Int(dump_only=True, **DEPOSIT_PERCENT)

@@ -7,7 +7,6 @@ fails its tests instead of reaching a browser.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -15,9 +14,9 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
 from exhibitors.models import MediaKind, Project
-from fair.database import as_utc
 from fair.money import YuanField
 from fair.reference import PROVINCES
+from fair.schemas import UtcDateTime
 
 #: Totals are sums of many intents: only the pattern of an amount limits them, not one deal's cap.
 _ANY_TOTAL = sys.maxsize
@@ -104,14 +103,6 @@ class HallInputSchema(Schema):
                   validate.Regexp(r"^(https?://\S+)?$", error="Give an http(s) address.")],
         metadata={"description": "an HLS (.m3u8) address; empty plays the project's video"},
     )
-
-
-class UtcDateTime(fields.AwareDateTime):
-    """Dumps with the UTC offset even where SQLite handed back a naive (UTC) datetime."""
-
-    def _serialize(self, value: dt.datetime | None, attr: str | None, obj: Any,
-                   **kwargs: Any) -> str | None:
-        return None if value is None else super()._serialize(as_utc(value), attr, obj, **kwargs)
 
 
 def _first_media_url(project: Project, kind: MediaKind) -> str | None:

@@ -35,7 +35,11 @@ def test_organiser_creates_a_draft_fair_and_opens_and_closes_it(
                              headers=organiser_headers)
         assert moved.status_code == 200
         assert moved.json["status"] == status
-    assert client.get(f"/api/v1/fairs/{fair_id}").json["name"] == NEW_FAIR["name"]
+    shown = client.get(f"/api/v1/fairs/{fair_id}").json
+    assert shown["name"] == NEW_FAIR["name"]
+    # Beijing time in, the same instant out, with its offset: never a naive time.
+    assert (shown["starts_at"], shown["ends_at"]) == (
+        "2026-12-01T01:00:00+00:00", "2026-12-03T10:00:00+00:00")
     assert [fair["id"] for fair in client.get("/api/v1/fairs").json] == [fair_id]
 
 
