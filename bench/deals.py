@@ -394,7 +394,11 @@ async def viewer(port: int, token: str, fair_id: int, viewers: Viewers,
                     viewers.joined += 1
             elif data.startswith(b"42/live"):
                 viewers.messages += 1
+            elif data.startswith(b"44/live"):  # connect_error: the token was refused
+                break
         writer_.close()
+        if not joined:
+            viewers.failed += 1
     except (OSError, asyncio.IncompleteReadError):
         viewers.failed += 1
 
@@ -409,7 +413,9 @@ def watch(ports: list[int], stage: Stage, count: int, stop: threading.Event,
                 ports[number % len(ports)], stage.organiser_token, stage.fair_id, viewers, done)))
             if number % 50 == 49:
                 await asyncio.sleep(0.05)  # do not stampede the servers' accept queues
-        while viewers.joined + viewers.failed < count and not stop.is_set():
+        deadline = time.monotonic() + 120
+        while (viewers.joined + viewers.failed < count and not stop.is_set()
+               and time.monotonic() < deadline):
             await asyncio.sleep(0.1)
         ready.set()
         while not stop.is_set():

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, select, text, update
@@ -152,26 +153,10 @@ def _take_from_breakdown(rows: int) -> str:
     )
 
 
-def _and_changed_since(change: str) -> str:
-    # PostgreSQL runs both in one statement, and so one round trip while the lock is held.
-    # The SELECT sees the data as the statement starts: everything committed before this
-    # transaction took the lock, and not the change beside it, which comes back marked own.
-    return (
-        f"WITH changed AS ({change})"  # noqa: S608 - our own statements only
-        " SELECT true AS own, * FROM changed UNION ALL"
-        " SELECT false, dimension, key, amount_fen, deal_count FROM fair_totals_breakdown"
-        " WHERE fair_id = :fair AND seq > :since"
-    )
-
-
 #: The statements that change the breakdown rows, by step (+1 adds an intent, -1 takes one
 #: away) and by the number of rows an intent counts in: four, or five when signed in a hall.
 _CHANGE = {
     (step, rows): text(make(rows))
-    for step, make in ((1, _add_to_breakdown), (-1, _take_from_breakdown)) for rows in (4, 5)
-}
-_CHANGE_AND_SINCE = {
-    (step, rows): text(_and_changed_since(make(rows)))
     for step, make in ((1, _add_to_breakdown), (-1, _take_from_breakdown)) for rows in (4, 5)
 }
 _CHANGED_SINCE = (
@@ -179,7 +164,25 @@ _CHANGED_SINCE = (
     .where(_BREAKDOWN.fair_id == bindparam("fair"), _BREAKDOWN.seq > bindparam("since"))
 )
 
-BreakdownRow = tuple[str, str, int, int]
+#: PostgreSQL: the locked part in one call; see fair_totals_move in migration 0002.
+_MOVE_IN_ONE_CALL = text(
+    "SELECT fair_totals_move(:fair, :amount, :deals, :projects, :buyers, :dimensions, :keys,"
+    " :since)"
+)
+_ALL_ROWS = (
+    select(_BREAKDOWN.dimension, _BREAKDOWN.key, _BREAKDOWN.amount_fen, _BREAKDOWN.deal_count)
+    .where(_BREAKDOWN.fair_id == bindparam("fair"))
+)
+
+BreakdownRow = Sequence[Any]
+
+
+@dataclass
+class _Snapshot:
+    """This process's breakdowns of a fair as of change `seq`, which is committed."""
+
+    seq: int
+    breakdowns: Breakdowns
 
 
 def _move(intent: Intent, step: int) -> TotalsPayload:
@@ -189,65 +192,61 @@ def _move(intent: Intent, step: int) -> TotalsPayload:
         _COUNT_MEMBERS if step > 0 else _UNCOUNT_MEMBERS, members).tuples().all())
     # A project or buyer crossed zero when its count became 1 (adding) or 0 (taking away).
     crossing = 1 if step > 0 else 0
-    moves = {"fair": fair, "amount": step * intent.amount_fen, "deals": step,
-             "projects": step * (counts["project"] == crossing),
-             "buyers": step * (counts["buyer"] == crossing)}
-    moved = db.session.execute(_MOVE_TOTALS, moves).first()
-    if moved is None:
-        # The fair's first intent. Two first writers may race to create the row: the loser's
-        # insert waits for the winner and then does nothing, and both move the one row.
-        db.session.execute(_CREATE_TOTALS, {"fair": fair})
-        moved = db.session.execute(_MOVE_TOTALS, moves).one()
-    scalars = tuple(moved)
-    seq = scalars[0]
-    snapshot = _snapshot(fair, seq)
     keys = breakdown_keys(intent)
-    parameters: dict[str, object] = {"fair": fair, "amount": intent.amount_fen, "seq": seq,
-                                     "since": snapshot.seq}
-    for number, (dimension, key) in enumerate(keys.items()):
-        parameters[f"dimension{number}"] = dimension.value
-        parameters[f"key{number}"] = key
-    earlier: list[BreakdownRow]
-    own: list[BreakdownRow]
+    snapshots: dict[int, _Snapshot] = current_app.extensions.setdefault(SNAPSHOTS_KEY, {})
+    snapshot = snapshots.get(fair) or _Snapshot(0, {dimension: {} for dimension in Dimension})
+    parameters: dict[str, Any] = {
+        "fair": fair, "amount": step * intent.amount_fen, "deals": step,
+        "projects": step * (counts["project"] == crossing),
+        "buyers": step * (counts["buyer"] == crossing),
+        "dimensions": [dimension.value for dimension in keys], "keys": list(keys.values()),
+        "since": snapshot.seq,
+    }
     if db.session.get_bind().dialect.name == "postgresql":
-        rows = db.session.execute(_CHANGE_AND_SINCE[step, len(keys)], parameters).all()
-        earlier = [tuple(row[1:]) for row in rows if not row[0]]
-        own = [tuple(row[1:]) for row in rows if row[0]]
+        moved = db.session.execute(_MOVE_IN_ONE_CALL, parameters).scalar_one()
+        scalars, earlier, own = moved["totals"], moved["earlier"], moved["own"]
     else:
-        earlier = [tuple(row) for row in db.session.execute(_CHANGED_SINCE, parameters)]
-        own = [tuple(row) for row in db.session.execute(_CHANGE[step, len(keys)], parameters)]
+        scalars, earlier, own = _move_step_by_step(step, parameters)
+    seq = scalars[0]
+    if snapshot.seq >= seq:
+        # The totals started again from zero (their rows were deleted by hand).
+        snapshots.pop(fair, None)
+        after: Breakdowns = {dimension: {} for dimension in Dimension}
+        for row in db.session.execute(_ALL_ROWS, parameters):
+            _put(after, *row)
+        return _payload(fair, scalars, after)
+    # The FairTotals row is locked for change `seq`: every change before it is committed and
+    # was read into `earlier`, so the snapshot can stand for seq - 1. It never holds this
+    # transaction's own change, which could still roll back; the payload adds that on a copy.
     for row in earlier:
         _put(snapshot.breakdowns, *row)
     snapshot.seq = seq - 1
+    snapshots[fair] = snapshot
     after = {dimension: dict(entries) for dimension, entries in snapshot.breakdowns.items()}
     for row in own:
         _put(after, *row)
     return _payload(fair, scalars, after)
 
 
-# --- This process's breakdowns as of the last change it saw -----------------------------------
-
-
-@dataclass
-class _Snapshot:
-    seq: int
-    breakdowns: Breakdowns
-
-
-def _snapshot(fair_id: int, seq: int) -> _Snapshot:
-    """This process's breakdowns of the fair as of the last change it saw before `seq`.
-
-    The caller holds the FairTotals row lock for change `seq`: every change up to seq - 1 is
-    committed and none after it exists, so the rows whose seq is above the snapshot's bring
-    it to seq - 1. The snapshot never holds a change that could still roll back.
-    """
-    snapshots: dict[int, _Snapshot] = current_app.extensions.setdefault(SNAPSHOTS_KEY, {})
-    snapshot = snapshots.get(fair_id)
-    if snapshot is None or snapshot.seq >= seq:
-        # None yet, or a rolled-back change had taken this seq: start from nothing.
-        snapshot = snapshots[fair_id] = _Snapshot(
-            seq=0, breakdowns={dimension: {} for dimension in Dimension})
-    return snapshot
+def _move_step_by_step(step: int, parameters: dict[str, Any]
+                       ) -> tuple[BreakdownRow, list[BreakdownRow], list[BreakdownRow]]:
+    """What fair_totals_move does on PostgreSQL, one statement at a time (for SQLite)."""
+    moved = db.session.execute(_MOVE_TOTALS, parameters).first()
+    if moved is None:
+        # The fair's first intent. Two first writers may race to create the row: the loser's
+        # insert waits for the winner and then does nothing, and both move the one row.
+        db.session.execute(_CREATE_TOTALS, parameters)
+        moved = db.session.execute(_MOVE_TOTALS, parameters).one()
+    earlier = list(db.session.execute(_CHANGED_SINCE, parameters))
+    rows = len(parameters["keys"])
+    change = {"seq": moved[0], "amount": abs(parameters["amount"])}
+    for number, (dimension, key) in enumerate(
+        zip(parameters["dimensions"], parameters["keys"], strict=True)
+    ):
+        change[f"dimension{number}"] = dimension
+        change[f"key{number}"] = key
+    own = list(db.session.execute(_CHANGE[step, rows], {**parameters, **change}))
+    return tuple(moved), earlier, own
 
 
 # --- Shaping ----------------------------------------------------------------------------------
