@@ -9,9 +9,12 @@ lock to the end of the transaction; SQLite's first write takes the database's wr
 every update is relative (``x = x + d``), so no update is lost.
 
 Taking the FairTotals lock late, after the intent is written, keeps the part of the
-transaction that all writers of a fair pass one at a time short: one UPDATE, one breakdown
-UPSERT, one small read, and the commit. The locked section holds no INSERT of an intent, so
-two requests with one idempotency key meet on the key's unique index, not on this lock.
+transaction that all writers of a fair pass one at a time short. On PostgreSQL it is one call
+of fair_totals_move (created by migration 0002: the totals UPDATE, the read of the breakdown
+rows changed since this process last looked, the breakdown UPSERT) and the commit, so the
+lock waits on one round trip to the application, not three; on SQLite the same statements run
+one by one. The locked section holds no INSERT of an intent, so two requests with one
+idempotency key meet on the key's unique index, not on this lock.
 
 Only deals.service calls the writers; everyone else reads with ``read_totals``. The writers
 also return the totals after the change, for the broadcast built inside the transaction:
@@ -33,7 +36,6 @@ from deals.models import (
     Dimension,
     FairTotals,
     FairTotalsBreakdown,
-    FairTotalsMember,
     Intent,
 )
 from fair.extensions import db
@@ -96,7 +98,6 @@ def read_totals(fair_id: int) -> TotalsPayload:
 
 _TOTALS = FairTotals.__table__.c
 _BREAKDOWN = FairTotalsBreakdown.__table__.c
-_MEMBERS = FairTotalsMember.__table__.c
 
 _MOVE_TOTALS = (
     update(FairTotals.__table__)
