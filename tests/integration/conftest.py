@@ -7,10 +7,17 @@ run always means they ran.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from flask import Flask
+
+from fair import create_app
+from fair.extensions import db
+from tests.conftest import base_config
 
 POSTGRES_ADMIN_URL = os.environ.get("FAIR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("FAIR_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -52,3 +59,21 @@ def redis_url() -> str:
     except redis.RedisError as error:
         service_missing("Redis", error)
     return REDIS_TEST_URL
+
+
+@pytest.fixture
+def redis_app(tmp_path: Path, migrated_database: Path, redis_url: str) -> Iterator[Flask]:
+    """An app emitting through Redis, on the SQLite file that test servers serve too."""
+    database_file = tmp_path / "fair.sqlite"
+    shutil.copy(migrated_database, database_file)
+    app = create_app({**base_config(tmp_path, database_file), "REDIS_URL": redis_url})
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def database_file(app: Flask) -> Path:
+    """The SQLite file behind the test's app, for servers started on the same data."""
+    return Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))

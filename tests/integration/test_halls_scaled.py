@@ -7,7 +7,6 @@ across both, and each process reports in its health that it listens to the Socke
 from __future__ import annotations
 
 import queue
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,13 +19,10 @@ from flask import Flask
 from socketio import Client as SocketClient
 
 from exhibitors.models import Project
-from fair import create_app
 from fair.accounts.models import Role, User
-from fair.extensions import db
 from fair.models import Fair
 from livehalls import rooms, service
 from livehalls.models import Hall
-from tests.conftest import base_config
 from tests.serving import Server, serve
 
 pytestmark = pytest.mark.integration
@@ -35,20 +31,8 @@ Heard = queue.Queue[tuple[str, dict[str, Any]]]
 
 
 @pytest.fixture
-def app(tmp_path: Path, migrated_database: Path, redis_url: str) -> Iterator[Flask]:
-    """The test's own app: it writes the database both servers serve."""
-    database_file = tmp_path / "fair.sqlite"
-    shutil.copy(migrated_database, database_file)
-    app = create_app({**base_config(tmp_path, database_file), "REDIS_URL": redis_url})
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-
-
-@pytest.fixture
-def database_file(app: Flask) -> Path:
-    return Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+def app(redis_app: Flask) -> Flask:
+    return redis_app
 
 
 @pytest.fixture

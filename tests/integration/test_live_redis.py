@@ -4,12 +4,11 @@ only writes (the CLI) reaches their clients through it too."""
 from __future__ import annotations
 
 import queue
-import shutil
 import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,9 @@ from flask import Flask
 from socketio import Client as SocketClient
 
 from exhibitors.models import Project
-from fair import create_app
 from fair.accounts.models import Role, User
-from fair.extensions import db
 from fair.models import Fair
 from livehalls import rooms
-from tests.conftest import base_config
 from tests.serving import ROOT, SECRET_KEY, Server, serve
 
 pytestmark = pytest.mark.integration
@@ -33,20 +29,8 @@ Heard = queue.Queue[tuple[str, dict[str, Any]]]
 
 
 @pytest.fixture
-def app(tmp_path: Path, migrated_database: Path, redis_url: str) -> Iterator[Flask]:
-    """The test's own app: it writes the database the servers serve, and emits through Redis."""
-    database_file = tmp_path / "fair.sqlite"
-    shutil.copy(migrated_database, database_file)
-    app = create_app({**base_config(tmp_path, database_file), "REDIS_URL": redis_url})
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-
-
-@pytest.fixture
-def database_file(app: Flask) -> Path:
-    return Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+def app(redis_app: Flask) -> Flask:
+    return redis_app
 
 
 @pytest.fixture
