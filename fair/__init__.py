@@ -12,6 +12,7 @@ from flask import Flask
 
 from fair import auth, extensions, i18n, money
 from fair.config import database_settings, from_environ
+from fair.database import ping_idle_connections
 from fair.errors import register_error_handlers
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -50,6 +51,9 @@ def register_extensions(app: Flask) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
     extensions.db.init_app(app)
+    with app.app_context():
+        if extensions.db.engine.dialect.name != "sqlite":
+            ping_idle_connections(extensions.db.engine)
     extensions.migrate.init_app(app, extensions.db, directory=str(MIGRATIONS))
     extensions.api.init_app(app)
     extensions.csrf.init_app(app)
@@ -57,11 +61,17 @@ def register_extensions(app: Flask) -> None:
     # The SocketIO object is shared by every app made in this process (tests make many); it keeps
     # the previous app's message queue in server_options unless told otherwise.
     extensions.socketio.server_options.pop("client_manager", None)
+    queue: dict[str, Any] = {}
+    if app.config["REDIS_URL"]:
+        from livehalls import broadcast
+
+        queue["client_manager"] = broadcast.news_queue(app, app.config["REDIS_URL"])
     extensions.socketio.init_app(
         app,
         message_queue=app.config["REDIS_URL"],
         async_mode=app.config["SOCKETIO_ASYNC_MODE"] or socketio_async_mode(),
         cors_allowed_origins=[],
+        **queue,
     )
     auth.init_app(app)
     i18n.init_app(app)

@@ -75,7 +75,8 @@ def _engine_options(database_url: str) -> dict[str, Any]:
     if database_url.startswith("sqlite"):
         # Concurrent readers while one writer commits; wait instead of failing on a lock.
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    # Idle connections are pinged before use (fair.database.ping_idle_connections), not all.
+    return {"pool_size": 10, "max_overflow": 20}
 
 
 def _development_secret(instance: Path) -> str:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from collections.abc import Callable
 from typing import Annotated, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, func
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.pool import ConnectionPoolEntry
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -63,6 +67,39 @@ def transactional(fn: Callable[P, R]) -> Callable[P, R]:
         return result
 
     return wrapper
+
+
+#: Seconds a pooled connection may sit unused before it is pinged on its way out of the pool.
+PING_IDLE_AFTER = 5.0
+_IDLE_SINCE = "fair.idle_since"
+
+
+def ping_idle_connections(engine: Engine, *, after: float | None = None) -> None:
+    """Ping a pooled connection before use when it sat idle for `after` (PING_IDLE_AFTER) s.
+
+    ``pool_pre_ping`` pings on every checkout, a round trip per request, while a busy server
+    takes its connections back within milliseconds. A connection that idled (the kind a database
+    restart or a firewall kills unnoticed) is still tested; one killed while in use fails that
+    request, and SQLAlchemy then drops the whole pool.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from_now(dbapi_connection: object, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry,
+                      proxy: object) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        limit = PING_IDLE_AFTER if after is None else after
+        if idle_since is None or time.monotonic() - idle_since < limit:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError("The pooled connection is gone.") from error
+        if not alive:
+            raise DisconnectionError("The pooled connection is gone.")
 
 
 @event.listens_for(Engine, "connect")

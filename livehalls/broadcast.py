@@ -1,31 +1,32 @@
 """The one server-to-client emitter: queued in the transaction, sent after commit, coalesced.
 
 A use case tells this module what happened (``deal_recorded``, ``totals_changed``) with ready
-payloads. Nothing leaves at that moment: the news waits in the database session and is handed to
-the coalescer only when the transaction commits, so no viewer ever sees a deal that was rolled
-back (Zulip's ``send_event_on_commit``). The coalescer keeps a buffer per fair. A fair that was
-idle is flushed at once; a busy one at most once per window (``WINDOW``, then fitted to the
+payloads. Nothing leaves at that moment: the news waits in the database session and is handed on
+only when the transaction commits, so no viewer ever sees a deal that was rolled back (Zulip's
+``send_event_on_commit``). Each process's coalescer keeps a buffer per fair. A fair that was idle
+is flushed at once; a busy one at most once per window (``WINDOW``, then fitted to the process's
 audience by ``set_audience``), as one ``deals`` message (every new intent, oldest first) and one
 ``totals`` message (the highest ``seq``), because the cost of a message is multiplied by every
 viewer.
 
-With ``REDIS_URL`` set, ``socketio`` was initialised with the message queue, so an emit here
-reaches clients of every server process, and a process that only writes (``fair simulate``)
-publishes through the queue as well. Pending news is flushed before such a process exits.
+With ``REDIS_URL`` set, the committed news itself crosses the Socket.IO message queue
+(``NewsQueue``), and every process coalesces it for its own clients only. A viewer so gets at
+most two messages per window however many processes sign intents, and each process pays for its
+own viewers only. A process that only writes (``fair simulate``) publishes its news the same way.
 
 This module is a leaf: it imports nothing from ``deals``, which builds the payloads.
 """
 
 from __future__ import annotations
 
-import atexit
+import json
 import logging
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+import socketio as python_socketio
 from flask import Flask, current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -38,17 +39,20 @@ logger = logging.getLogger(__name__)
 #: Seconds between two flushes of a busy fair. It bounds the extra latency of a deal during a
 #: burst and caps each viewer at two messages (deals, totals) per window, ten a second.
 WINDOW = 0.1
-#: Once hall viewers are counted (livehalls.presence calls ``set_audience`` every second), the
-#: window follows this process's audience: AUDIENCE / AUDIENCE_PER_SECOND seconds, between
-#: MIN_WINDOW and MAX_WINDOW. Each window costs two sends per viewer, so deals and totals cost a
-#: process at most about 2 x AUDIENCE_PER_SECOND sends a second however big its audience: 50 ms
-#: up to 500 viewers, 0.1 s at 1,000, 0.5 s at 5,000, 1 s from 10,000.
+#: Once the audience is counted (livehalls.presence calls ``set_audience`` every second with this
+#: process's hall viewers and dashboards), the window follows it: AUDIENCE / AUDIENCE_PER_SECOND
+#: seconds, between MIN_WINDOW and MAX_WINDOW. Each window costs two sends per client, so deals
+#: and totals cost a process at most about 2 x AUDIENCE_PER_SECOND sends a second however big
+#: its audience: 50 ms up to 200 clients, 0.125 s at 500, 0.25 s at 1,000, 1 s from 4,000.
 MIN_WINDOW = 0.05
 MAX_WINDOW = 1.0
-AUDIENCE_PER_SECOND = 10_000
+AUDIENCE_PER_SECOND = 4_000
 #: Where the news of the open transaction waits: ``db.session.info[QUEUE_KEY]``.
 QUEUE_KEY = "fair.broadcasts"
 EXTENSION_KEY = "fair.broadcast"
+#: The committed news crosses the message queue as this event of a namespace no client joins.
+NEWS_EVENT = "news"
+NEWS_NAMESPACE = "/fair-news"
 #: Hall news of the open transaction (on air, chat): one message to one hall each, rare next
 #: to deals, so they leave right after commit without the coalescer.
 HALL_QUEUE_KEY = "fair.hall_broadcasts"
@@ -100,12 +104,12 @@ class DealsMessage(TypedDict):
 
 def deal_recorded(fair_id: int, *, deal: DealEventPayload, totals: TotalsPayload) -> None:
     """A buyer recorded an intent; ``totals`` were read right after applying it."""
-    _queue(_News(fair_id, deal, totals))
+    _queue(_News(fair_id, deal, totals["seq"], totals))
 
 
 def totals_changed(fair_id: int, *, totals: TotalsPayload) -> None:
     """A fair's totals changed without a new intent (an intent was withdrawn)."""
-    _queue(_News(fair_id, None, totals))
+    _queue(_News(fair_id, None, totals["seq"], totals))
 
 
 class FiguresPayload(TypedDict):
@@ -181,9 +185,15 @@ def coalescer() -> Coalescer:
     return found
 
 
+def news_queue(app: Flask, redis_url: str) -> NewsQueue:
+    """The Socket.IO message queue for the app, bringing committed news to its coalescer."""
+    return NewsQueue(redis_url, channel="flask-socketio",
+                     coalescer=app.extensions.setdefault(EXTENSION_KEY, Coalescer()))
+
+
 def init_app(app: Flask) -> None:
     """Give the app its coalescer and hook the session's commit and rollback."""
-    app.extensions[EXTENSION_KEY] = Coalescer()
+    app.extensions.setdefault(EXTENSION_KEY, Coalescer())
     # One listener serves every app: `db.session` is shared, the coalescer is the app's own.
     if not event.contains(db.session, "after_commit", _after_commit):
         event.listen(db.session, "after_commit", _after_commit)
@@ -194,7 +204,10 @@ def init_app(app: Flask) -> None:
 class _News:
     fair_id: int
     deal: DealEventPayload | None
-    totals: TotalsPayload
+    seq: int
+    #: From another process, the totals are still JSON text: of a window's many snapshots, the
+    #: coalescer sends only the newest, so only that one is worth decoding.
+    totals: TotalsPayload | str
 
 
 def _queue(news: _News) -> None:
@@ -209,9 +222,63 @@ def _after_commit(session: Session) -> None:
     # No SQL may run here (the transaction is over); the payloads were built inside it.
     news = session.info.pop(QUEUE_KEY, None)
     if news:
-        coalescer().submit(news)
+        _deliver(news)
     for event_name, hall_id, payload in session.info.pop(HALL_QUEUE_KEY, []):
         socketio.emit(event_name, payload, to=rooms.hall_room(hall_id), namespace=rooms.NAMESPACE)
+
+
+def _deliver(news: Sequence[_News]) -> None:
+    """Hand committed news to this process's coalescer and, through the queue, the others'."""
+    coalescer().submit(news)
+    if isinstance(socketio.server.manager, NewsQueue):
+        socketio.emit(NEWS_EVENT, _encode(news), namespace=NEWS_NAMESPACE)
+
+
+def _encode(news: Sequence[_News]) -> str:
+    # Two lines per item, the totals kept apart so that a receiver can leave them undecoded.
+    # One string also spares python-socketio walking the payload for binary parts.
+    lines = []
+    for item in news:
+        lines.append(json.dumps([item.fair_id, item.seq, item.deal], ensure_ascii=False,
+                                separators=(",", ":")))
+        lines.append(item.totals if isinstance(item.totals, str) else json.dumps(
+            item.totals, ensure_ascii=False, separators=(",", ":")))
+    return "\n".join(lines)
+
+
+def _decode(encoded: str) -> list[_News]:
+    lines = encoded.split("\n")
+    news = []
+    for header, totals in zip(lines[::2], lines[1::2], strict=True):
+        fair_id, seq, deal = json.loads(header)
+        news.append(_News(fair_id, deal, seq, totals))
+    return news
+
+
+class NewsQueue(python_socketio.RedisManager):
+    """Socket.IO's Redis queue, which also carries committed news to every process's coalescer.
+
+    An emit runs ``_handle_emit`` in its own process, then in every other process once Redis
+    delivers it. News is taken out there (its own process submitted it already), and everything
+    else goes on as python-socketio would send it.
+    """
+
+    def __init__(self, url: str, *, coalescer: Coalescer, **options: Any) -> None:
+        super().__init__(url, **options)
+        self.coalescer = coalescer
+
+    def _handle_emit(self, message: dict[str, Any]) -> None:
+        if message.get("namespace") != NEWS_NAMESPACE:
+            super()._handle_emit(message)
+            return
+        if message.get("host_id") == self.host_id:
+            return
+        try:
+            news = _decode(message["data"][0])
+        except (TypeError, ValueError, KeyError, IndexError):
+            logger.warning("Dropped malformed news from the message queue.")
+            return
+        self.coalescer.submit(news)
 
 
 def _after_rollback(session: Session) -> None:
@@ -225,7 +292,7 @@ def _after_rollback(session: Session) -> None:
 @dataclass
 class _Buffer:
     deals: list[DealEventPayload] = field(default_factory=list)
-    totals: TotalsPayload | None = None
+    totals: _News | None = None
 
 
 class Coalescer:
@@ -241,7 +308,6 @@ class Coalescer:
         # flushes (the task's and an explicit one) from interleaving a fair's messages.
         self._lock = threading.Lock()
         self._emit_lock = threading.Lock()
-        _live_coalescers.add(self)
 
     def submit(self, news: Sequence[_News]) -> None:
         """Buffer committed news; start the flushing task if it is not running."""
@@ -251,8 +317,8 @@ class Coalescer:
                 if item.deal is not None:
                     buffer.deals.append(item.deal)
                 # Commits of several threads can arrive out of order: keep the newest snapshot.
-                if buffer.totals is None or item.totals["seq"] > buffer.totals["seq"]:
-                    buffer.totals = item.totals
+                if buffer.totals is None or item.seq > buffer.totals.seq:
+                    buffer.totals = item
             if self._running or not self.autoflush:
                 return
             self._running = True
@@ -283,22 +349,14 @@ class Coalescer:
                 self._running = False
 
     def _send(self, fair_id: int, buffer: _Buffer) -> None:
+        # To this process's clients only: every process coalesces the news for its own.
         to = [rooms.fair_room(fair_id), rooms.dashboard_room(fair_id)]
         if buffer.deals:
-            message: DealsMessage = {"fair_id": fair_id, "deals": buffer.deals}
-            socketio.emit("deals", message, to=to, namespace=rooms.NAMESPACE)
+            # Several processes' news can arrive out of order; ids follow the commits.
+            deals = sorted(buffer.deals, key=lambda deal: deal["id"])
+            message: DealsMessage = {"fair_id": fair_id, "deals": deals}
+            socketio.emit("deals", message, to=to, namespace=rooms.NAMESPACE, ignore_queue=True)
         if buffer.totals is not None:
-            socketio.emit("totals", buffer.totals, to=to, namespace=rooms.NAMESPACE)
-
-
-_live_coalescers: weakref.WeakSet[Coalescer] = weakref.WeakSet()
-
-
-@atexit.register
-def _flush_before_exit() -> None:
-    """A process that only writes (the CLI) must not take its last news with it."""
-    for pending in list(_live_coalescers):
-        try:
-            pending.flush()
-        except Exception:
-            logger.exception("Could not send the last broadcasts before exit.")
+            totals = buffer.totals.totals
+            socketio.emit("totals", json.loads(totals) if isinstance(totals, str) else totals,
+                          to=to, namespace=rooms.NAMESPACE, ignore_queue=True)

@@ -71,6 +71,7 @@ def join_dashboard(data: Any) -> Ack:
     # Join before reading the totals: a change in between then arrives as a newer `totals`
     # message, never in a gap the client cannot see.
     join_room(rooms.dashboard_room(fair.id))
+    presence.tracker().watch_dashboard(request.sid)
     halls = service.list_halls(fair)
     return {
         "ok": True,

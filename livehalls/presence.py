@@ -223,6 +223,8 @@ class Presence:
         self.clock = time.monotonic
         # Each connection's halls, with the fair of each.
         self._halls: dict[str, dict[int, int]] = {}
+        # Connections with a dashboard open: no viewers, but they hear every deal and total.
+        self._dashboards: set[str] = set()
         #: The fair of every hall this process has seen a viewer of.
         self._fair_of: dict[int, int] = {}
         self._viewers: Counter[str] = Counter()
@@ -280,9 +282,16 @@ class Presence:
         self._start()
         return True
 
-    def disconnect(self, sid: str) -> list[int]:
-        """Take a closed connection out of every hall; return those halls."""
+    def watch_dashboard(self, sid: str) -> None:
+        """Count a connection into this process's audience for a dashboard (not a viewer)."""
         with self._lock:
+            self._dashboards.add(sid)
+        self._start()
+
+    def disconnect(self, sid: str) -> list[int]:
+        """Take a closed connection out of every hall and dashboard; return those halls."""
+        with self._lock:
+            self._dashboards.discard(sid)
             hall_ids = list(self._halls.get(sid, {}))
         for hall_id in hall_ids:
             self.leave(sid, hall_id=hall_id)
@@ -339,7 +348,7 @@ class Presence:
 
     def tick(self) -> None:
         """Send the figures of every changed hall (once a window at most), fit the broadcast
-        window to this process's audience, and publish."""
+        window to this process's audience (hall viewers and dashboards), and publish."""
         now = self.clock()
         with self._lock:
             due = {hall_id for hall_id in self._dirty
@@ -351,7 +360,7 @@ class Presence:
                 self.window, payload["viewers"] / VIEWERS_PER_SECOND)
             broadcast.viewers_changed(payload)
         with self._lock:
-            audience = len(self._halls)
+            audience = len(self._halls.keys() | self._dashboards)
         broadcast.set_audience(audience)
         if time.monotonic() - self._last_flush >= self.flush_every:
             self.flush()
@@ -440,7 +449,8 @@ class Presence:
             return not self._halls
 
     def _idle_locked(self) -> bool:
-        return not (self._halls or self._dirty or +self._pending_visits or self._peaks)
+        return not (self._halls or self._dashboards or self._dirty or +self._pending_visits
+                    or self._peaks)
 
     def _start(self) -> None:
         with self._lock:

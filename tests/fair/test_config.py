@@ -38,4 +38,4 @@ def test_variables_are_read(tmp_path: Path) -> None:
 def test_postgresql_urls_use_psycopg_3() -> None:
     url, options = database_settings("postgresql://fair@db/fair")
     assert url == "postgresql+psycopg://fair@db/fair"
-    assert options["pool_pre_ping"] is True
+    assert options["pool_size"] == 10

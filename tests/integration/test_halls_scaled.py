@@ -7,6 +7,7 @@ across both, and each process reports in its health that it listens to the Socke
 from __future__ import annotations
 
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from socketio import Client as SocketClient
 from exhibitors.models import Project
 from fair.accounts.models import Role, User
 from fair.models import Fair
-from livehalls import rooms, service
+from livehalls import broadcast, rooms, service
 from livehalls.models import Hall
 from tests.serving import Server, serve
 
@@ -135,3 +136,53 @@ def test_viewer_figures_add_up_across_servers_and_both_listen_to_the_queue(
     finally:
         for viewer, _, _ in viewers[1:]:
             viewer.disconnect()
+
+
+def test_a_burst_on_both_servers_reaches_a_viewer_coalesced_once_oldest_first(
+    servers: tuple[Server, Server], hall: Hall, fair: Fair, make_project: Callable[..., Project],
+    make_user: Callable[..., User], token_for: Callable[[User], dict[str, str]],
+) -> None:
+    # Each process coalesces what every process committed for its own clients, so however
+    # many processes sign, a viewer gets one `deals` message per window, not one per process.
+    project = make_project(fair, title=f"川剧变脸 {uuid.uuid4().hex[:8]}")
+    buyers = [token_for(make_user(Role.buyer)) for _ in servers]
+    url = f"/api/v1/projects/{project.id}/deals"
+    viewer, heard, _ = watch(servers[0], hall)
+    posted: list[int] = []
+
+    def sign(server: Server, headers: dict[str, str]) -> None:
+        for _ in range(15):
+            response = requests.post(
+                server.url + url, json={"amount": "100.00"},
+                headers={**headers, "Idempotency-Key": uuid.uuid4().hex}, timeout=10)
+            assert response.status_code == 201, response.text
+            posted.append(response.json()["id"])
+
+    try:
+        signers = [threading.Thread(target=sign, args=pair)
+                   for pair in zip(servers, buyers, strict=True)]
+        for signer in signers:
+            signer.start()
+        for signer in signers:
+            signer.join()
+        arrivals: list[tuple[float, list[int]]] = []
+        seen: list[int] = []
+        seqs: list[int] = []
+        deadline = time.monotonic() + 20
+        while sorted(seen) != sorted(posted) and time.monotonic() < deadline:
+            event, payload = heard.get(timeout=max(0.01, deadline - time.monotonic()))
+            if event == "deals":
+                ids = [deal["id"] for deal in payload["deals"] if deal["id"] in posted]
+                arrivals.append((time.monotonic(), ids))
+                seen += ids
+            elif event == "totals":
+                seqs.append(payload["seq"])
+    finally:
+        viewer.disconnect()
+
+    assert len(posted) == 30
+    assert sorted(seen) == sorted(posted)  # each once
+    assert all(ids == sorted(ids) for _, ids in arrivals)  # oldest first
+    assert seqs == sorted(set(seqs))  # never an older snapshot after a newer one
+    span = arrivals[-1][0] - arrivals[0][0]
+    assert len(arrivals) <= span / broadcast.MIN_WINDOW + 2
