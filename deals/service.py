@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from flask import current_app
-from sqlalchemy import Select, bindparam, false, func, insert, select, update
+from sqlalchemy import Select, false, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -39,13 +39,6 @@ MAX_NOTE_LENGTH = 500
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 ATTEMPTS = 4
 
-# Built once, as every intent runs them (see deals.totals on the hot path's statements).
-_FAIR_STATUS = select(Fair.__table__.c.status).where(Fair.__table__.c.id == bindparam("fair"))
-# Core INSERTs: the ORM's unit of work would cost this hot path more than the statements.
-_INSERT_INTENT = insert(Intent.__table__).returning(Intent.__table__.c.id)
-_INSERT_KEY = insert(IdempotencyKey.__table__).values(
-    buyer_id=bindparam("buyer"), key=bindparam("key"), fingerprint=bindparam("fingerprint"),
-    intent_id=bindparam("intent"))
 _DEAL_EVENT = schemas.DealEventSchema()
 
 P = ParamSpec("P")
@@ -150,24 +143,24 @@ def _record_intent(
         "withdrawn_at": None,
     }
     try:
-        intent_id = db.session.execute(_INSERT_INTENT, values).scalar_one()
-        db.session.execute(_INSERT_KEY, {"buyer": buyer.id, "key": idempotency_key,
-                                         "fingerprint": fingerprint, "intent": intent_id})
+        written = deal_totals.write_intent(values, idempotency_key=idempotency_key,
+                                           fingerprint=fingerprint)
     except IntegrityError:
         db.session.rollback()
         replayed = _replay(buyer, idempotency_key, fingerprint)
         if replayed is None:
             raise
         return replayed
+    _check_open(project, written.fair_status)
+    assert written.totals is not None  # noqa: S101 - an open fair's totals always move
     # The intent as written, with its project and buyer's organisation, taken into the
     # session as already stored, so that nothing loads it again. (Merged rather than added:
     # SQLite may hand out the id of an attempt that rolled back and is still in the session.)
-    written = Intent(id=intent_id, project=project, buyer_organisation=organisation, **values)
-    make_transient_to_detached(written)
-    intent = db.session.merge(written, load=False)
-    _check_open(project)
-    totals = deal_totals.apply_intent(intent)
-    broadcast.deal_recorded(intent.fair_id, deal=_DEAL_EVENT.dump(intent), totals=totals)
+    stored = Intent(id=written.intent_id, project=project, buyer_organisation=organisation,
+                    **values)
+    make_transient_to_detached(stored)
+    intent = db.session.merge(stored, load=False)
+    broadcast.deal_recorded(intent.fair_id, deal=_DEAL_EVENT.dump(intent), totals=written.totals)
     return intent
 
 
@@ -195,11 +188,11 @@ def _fair_of_hall(hall_id: int) -> int | None:
     return known[hall_id]
 
 
-def _check_open(project: Project) -> None:
+def _check_open(project: Project, fair_status: FairStatus) -> None:
     """What may have changed since an earlier request with the same key: checked after it."""
     if not project.is_published:
         raise Conflict("Only a published project can be signed.", code="project_not_published")
-    if db.session.scalar(_FAIR_STATUS, {"fair": project.fair_id}) is not FairStatus.open:
+    if fair_status is not FairStatus.open:
         raise Conflict("Intents can be signed only while the fair is open.", code="fair_not_open")
 
 

@@ -13,8 +13,11 @@ transaction that all writers of a fair pass one at a time short. On PostgreSQL i
 of fair_totals_move (created by migration 0002: the totals UPDATE, the read of the breakdown
 rows changed since this process last looked, the breakdown UPSERT) and the commit, so the
 lock waits on one round trip to the application, not three; on SQLite the same statements run
-one by one. The locked section holds no INSERT of an intent, so two requests with one
-idempotency key meet on the key's unique index, not on this lock.
+one by one. A new intent goes further on PostgreSQL: ``write_intent`` is one call of
+fair_sign_intent (migration 0005), which inserts the intent and its key, reads the fair's
+status, counts the members and calls fair_totals_move. The locked section holds no INSERT of an
+intent, so two requests with one idempotency key meet on the key's unique index, not on this
+lock.
 
 Only deals.service calls the writers; everyone else reads with ``read_totals``. The writers
 also return the totals after the change, for the broadcast built inside the transaction:
@@ -25,20 +28,22 @@ payload costs a few rows, not a scan of the fair's breakdown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 
 from deals.models import (
     Dimension,
     FairTotals,
     FairTotalsBreakdown,
+    IdempotencyKey,
     Intent,
 )
 from fair.extensions import db
+from fair.models import Fair, FairStatus
 from fair.money import format_yuan
 from livehalls.broadcast import BreakdownEntry, TotalsPayload
 
@@ -50,9 +55,43 @@ _BREAKDOWN_ROW = (FairTotalsBreakdown.dimension, FairTotalsBreakdown.key,
                   FairTotalsBreakdown.amount_fen, FairTotalsBreakdown.deal_count)
 
 
-def apply_intent(intent: Intent) -> TotalsPayload:
-    """Add a newly recorded intent to its fair's totals; return the totals after it."""
-    return _move(intent, +1)
+@dataclass(frozen=True)
+class Written:
+    """A new intent's id, its fair's status as read after the key, and the totals after it."""
+
+    intent_id: int
+    fair_status: FairStatus
+    #: None when the fair was not open: the totals were left alone, and the caller refuses.
+    totals: TotalsPayload | None
+
+
+def write_intent(values: Mapping[str, Any], *, idempotency_key: str, fingerprint: str
+                 ) -> Written:
+    """Insert an intent (its column values) and its idempotency key, then add it to the totals.
+
+    The key's unique index refuses a second request with the same key (IntegrityError) before
+    anything else happens. On PostgreSQL the whole write is one call of fair_sign_intent.
+    """
+    facts = Intent(**values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        fair = facts.fair_id
+        snapshot = _snapshot(fair)
+        signed = db.session.execute(_SIGN_IN_ONE_CALL, {
+            **values, "status": facts.status.value, "key": idempotency_key,
+            "fingerprint": fingerprint, **_breakdown_parameters(facts, snapshot),
+        }).scalar_one()
+        status = FairStatus(signed["fair_status"])
+        if status is not FairStatus.open:
+            return Written(signed["intent"], status, None)
+        return Written(signed["intent"], status, _after_move(
+            fair, snapshot, signed["totals"], signed["earlier"], signed["own"]))
+    intent_id = db.session.execute(_INSERT_INTENT, values).scalar_one()
+    db.session.execute(_INSERT_KEY, {"buyer": facts.buyer_id, "key": idempotency_key,
+                                     "fingerprint": fingerprint, "intent": intent_id})
+    status = db.session.scalar(_FAIR_STATUS, {"fair": facts.fair_id})
+    if status is not FairStatus.open:
+        return Written(intent_id, status, None)
+    return Written(intent_id, status, _move(facts, +1))
 
 
 def revert_intent(intent: Intent) -> TotalsPayload:
@@ -165,6 +204,17 @@ _CHANGED_SINCE = (
     .where(_BREAKDOWN.fair_id == bindparam("fair"), _BREAKDOWN.seq > bindparam("since"))
 )
 
+_INSERT_INTENT = insert(Intent.__table__).returning(Intent.__table__.c.id)
+_INSERT_KEY = insert(IdempotencyKey.__table__).values(
+    buyer_id=bindparam("buyer"), key=bindparam("key"), fingerprint=bindparam("fingerprint"),
+    intent_id=bindparam("intent"))
+_FAIR_STATUS = select(Fair.__table__.c.status).where(Fair.__table__.c.id == bindparam("fair"))
+#: PostgreSQL: a new intent, its key, its members and the totals in one call (migration 0005).
+_SIGN_IN_ONE_CALL = text(
+    "SELECT fair_sign_intent(:fair_id, :project_id, :buyer_id, :buyer_organisation_id,"
+    " :buyer_province, :exhibitor_id, :exhibitor_province, :category, :hall_id, :amount_fen,"
+    " :note, :status, :created_at, :key, :fingerprint, :dimensions, :keys, :since)"
+)
 #: PostgreSQL: the locked part in one call; see fair_totals_move in migration 0002.
 _MOVE_IN_ONE_CALL = text(
     "SELECT fair_totals_move(:fair, :amount, :deals, :projects, :buyers, :dimensions, :keys,"
@@ -186,6 +236,17 @@ class _Snapshot:
     breakdowns: Breakdowns
 
 
+def _snapshot(fair: int) -> _Snapshot:
+    snapshots: dict[int, _Snapshot] = current_app.extensions.setdefault(SNAPSHOTS_KEY, {})
+    return snapshots.get(fair) or _Snapshot(0, {dimension: {} for dimension in Dimension})
+
+
+def _breakdown_parameters(intent: Intent, snapshot: _Snapshot) -> dict[str, Any]:
+    keys = breakdown_keys(intent)
+    return {"dimensions": [dimension.value for dimension in keys], "keys": list(keys.values()),
+            "since": snapshot.seq}
+
+
 def _move(intent: Intent, step: int) -> TotalsPayload:
     fair = intent.fair_id
     members = {"fair": fair, "project": intent.project_id, "buyer": intent.buyer_id}
@@ -193,27 +254,31 @@ def _move(intent: Intent, step: int) -> TotalsPayload:
         _COUNT_MEMBERS if step > 0 else _UNCOUNT_MEMBERS, members).tuples().all())
     # A project or buyer crossed zero when its count became 1 (adding) or 0 (taking away).
     crossing = 1 if step > 0 else 0
-    keys = breakdown_keys(intent)
-    snapshots: dict[int, _Snapshot] = current_app.extensions.setdefault(SNAPSHOTS_KEY, {})
-    snapshot = snapshots.get(fair) or _Snapshot(0, {dimension: {} for dimension in Dimension})
+    snapshot = _snapshot(fair)
     parameters: dict[str, Any] = {
         "fair": fair, "amount": step * intent.amount_fen, "deals": step,
         "projects": step * (counts["project"] == crossing),
         "buyers": step * (counts["buyer"] == crossing),
-        "dimensions": [dimension.value for dimension in keys], "keys": list(keys.values()),
-        "since": snapshot.seq,
+        **_breakdown_parameters(intent, snapshot),
     }
     if db.session.get_bind().dialect.name == "postgresql":
         moved = db.session.execute(_MOVE_IN_ONE_CALL, parameters).scalar_one()
         scalars, earlier, own = moved["totals"], moved["earlier"], moved["own"]
     else:
         scalars, earlier, own = _move_step_by_step(step, parameters)
+    return _after_move(fair, snapshot, scalars, earlier, own)
+
+
+def _after_move(fair: int, snapshot: _Snapshot, scalars: BreakdownRow,
+                earlier: Sequence[BreakdownRow], own: Sequence[BreakdownRow]) -> TotalsPayload:
+    """The totals after this transaction's change; the process's snapshot catches up."""
+    snapshots: dict[int, _Snapshot] = current_app.extensions.setdefault(SNAPSHOTS_KEY, {})
     seq = scalars[0]
     if snapshot.seq >= seq:
         # The totals started again from zero (their rows were deleted by hand).
         snapshots.pop(fair, None)
         after: Breakdowns = {dimension: {} for dimension in Dimension}
-        for row in db.session.execute(_ALL_ROWS, parameters):
+        for row in db.session.execute(_ALL_ROWS, {"fair": fair}):
             _put(after, *row)
         return _payload(fair, scalars, after)
     # The FairTotals row is locked for change `seq`: every change before it is committed and

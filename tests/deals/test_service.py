@@ -236,16 +236,16 @@ def test_a_deadlock_is_retried_and_records_one_intent(
     project: Project, buyer: User, sign: Sign, monkeypatch: pytest.MonkeyPatch,
     broadcasts: BroadcastRecorder,
 ) -> None:
-    real_apply = deal_totals.apply_intent
+    real_write = deal_totals.write_intent
     failures = iter([OperationalError("UPDATE fair_totals", {}, Deadlock())])
 
-    def apply_once_failing(intent: Intent) -> Any:
+    def write_once_failing(values: dict[str, Any], **key: str) -> Any:
         failure = next(failures, None)
         if failure is not None:
             raise failure
-        return real_apply(intent)
+        return real_write(values, **key)
 
-    monkeypatch.setattr(deal_totals, "apply_intent", apply_once_failing)
+    monkeypatch.setattr(deal_totals, "write_intent", write_once_failing)
     with broadcasts.expect(2):
         intent = sign(project, buyer, 700)
     assert snapshot() == (1, 1, 1)
@@ -255,10 +255,10 @@ def test_a_deadlock_is_retried_and_records_one_intent(
 def test_a_conflict_that_never_clears_answers_busy_and_records_nothing(
     project: Project, buyer: User, sign: Sign, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def always_deadlocked(intent: Intent) -> Any:
+    def always_deadlocked(values: dict[str, Any], **key: str) -> Any:
         raise OperationalError("UPDATE fair_totals", {}, Deadlock())
 
-    monkeypatch.setattr(deal_totals, "apply_intent", always_deadlocked)
+    monkeypatch.setattr(deal_totals, "write_intent", always_deadlocked)
     monkeypatch.setattr(service.time, "sleep", lambda seconds: None)
     with pytest.raises(Conflict) as refused:
         sign(project, buyer, 700)
@@ -272,11 +272,11 @@ def test_other_database_errors_are_not_retried(
 ) -> None:
     attempts: list[int] = []
 
-    def broken(intent: Intent) -> Any:
+    def broken(values: dict[str, Any], **key: str) -> Any:
         attempts.append(1)
         raise OperationalError("UPDATE fair_totals", {}, Exception("disk full"))
 
-    monkeypatch.setattr(deal_totals, "apply_intent", broken)
+    monkeypatch.setattr(deal_totals, "write_intent", broken)
     with pytest.raises(OperationalError):
         sign(project, buyer, 700)
     assert len(attempts) == 1

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from deals import service as deal_service
 from deals import totals as deal_totals
-from deals.models import Intent, IntentStatus
+from deals.models import IdempotencyKey, Intent, IntentStatus
 from exhibitors import service as exhibitor_service
 from exhibitors.models import Project
 from fair import create_app
@@ -312,3 +312,48 @@ def test_the_same_key_with_another_body_at_the_same_moment_is_refused_once(
     assert sorted(outcomes) == ["idempotency_key_reused", "signed"]
     with apps[0].app_context():
         assert db.session.scalar(select(func.count()).select_from(Intent)) == 1
+
+
+def test_signing_in_one_call_refuses_a_closed_fair_and_leaves_nothing_behind(
+    apps: list[Flask], stage: Stage
+) -> None:
+    # fair_sign_intent writes the intent and its key before it reads the fair's status: the
+    # refusal must roll all of it back, while a retry of an earlier request still answers.
+    earlier = Request(buyer=stage.buyers[0], project=stage.projects[0], amount_fen=300_00,
+                      hall=stage.halls[0], key="before-closing")
+    with apps[0].app_context():
+        earlier_id = _sign(earlier)
+        organiser = account_service.find_user("organiser@example.com")
+        fair = fair_service.access_fair(stage.fair_id)
+        fair_service.update_fair(fair, organiser=organiser,
+                                 changes={"status": FairStatus.closed})
+        before = deal_totals.read_totals(stage.fair_id)
+
+        with pytest.raises(FairError) as refused:
+            _sign(Request(buyer=stage.buyers[1], project=stage.projects[1], amount_fen=100,
+                          hall=None, key="after-closing"))
+        assert refused.value.code == "fair_not_open"
+        assert _sign(earlier) == earlier_id
+
+        assert db.session.scalar(select(func.count()).select_from(Intent)) == 1
+        assert deal_totals.read_totals(stage.fair_id) == before
+        assert db.session.scalar(
+            select(func.count()).select_from(IdempotencyKey)) == 1
+
+
+def test_signing_in_one_call_keeps_the_same_totals_as_step_by_step(
+    apps: list[Flask], stage: Stage, payloads: list[dict[str, Any]]
+) -> None:
+    rng = random.Random(7)
+    with apps[0].app_context():
+        for request in _requests(stage, rng)[:30]:
+            _sign(request)
+        kept = deal_totals.read_totals(stage.fair_id)
+        intents = db.session.scalars(select(Intent)).all()
+    assert kept["seq"] == 30
+    assert payloads[-1] == kept  # what was broadcast is what a reader finds
+    assert kept["amount"] == format_yuan(sum(intent.amount_fen for intent in intents))
+    assert kept["project_count"] == len({intent.project_id for intent in intents})
+    assert kept["buyer_count"] == len({intent.buyer_id for intent in intents})
+    by_hall = Counter(str(intent.hall_id) for intent in intents if intent.hall_id is not None)
+    assert {hall: entry["deal_count"] for hall, entry in kept["by_hall"].items()} == by_hall
