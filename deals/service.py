@@ -152,7 +152,6 @@ def _record_intent(
             raise
         return replayed
     _check_open(project, written.fair_status)
-    assert written.totals is not None  # noqa: S101 - an open fair's totals always move
     # The intent as written, with its project and buyer's organisation, taken into the
     # session as already stored, so that nothing loads it again. (Merged rather than added:
     # SQLite may hand out the id of an attempt that rolled back and is still in the session.)
@@ -160,7 +159,7 @@ def _record_intent(
                     **values)
     make_transient_to_detached(stored)
     intent = db.session.merge(stored, load=False)
-    broadcast.deal_recorded(intent.fair_id, deal=_DEAL_EVENT.dump(intent), totals=written.totals)
+    broadcast.deal_recorded(intent.fair_id, deal=_DEAL_EVENT.dump(intent))
     return intent
 
 
@@ -238,7 +237,8 @@ def withdraw_intent(intent: Intent, *, buyer: User | None) -> Intent:
     ).rowcount
     db.session.refresh(intent)
     if withdrawn:
-        broadcast.totals_changed(intent.fair_id, totals=deal_totals.revert_intent(intent))
+        deal_totals.revert_intent(intent)
+        broadcast.totals_changed(intent.fair_id)
         # Decided here, sent to Stripe once this commits (see deals.payments).
         payments.refund_deposits(intent)
     return intent

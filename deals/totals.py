@@ -9,21 +9,17 @@ lock to the end of the transaction; SQLite's first write takes the database's wr
 every update is relative (``x = x + d``), so no update is lost.
 
 Taking the FairTotals lock late, after the intent is written, keeps the part of the
-transaction that all writers of a fair pass one at a time short. On PostgreSQL it is one call
-of fair_totals_move (created by migration 0002: the totals UPDATE, the read of the breakdown
-rows changed since this process last looked, the breakdown UPSERT) and the commit, so the
-lock waits on one round trip to the application, not three; on SQLite the same statements run
-one by one. A new intent goes further on PostgreSQL: ``write_intent`` is one call of
-fair_sign_intent (migration 0005), which inserts the intent and its key, reads the fair's
-status, counts the members and calls fair_totals_move. The locked section holds no INSERT of an
-intent, so two requests with one idempotency key meet on the key's unique index, not on this
-lock.
+transaction that all writers of a fair pass one at a time short: on PostgreSQL one call of
+fair_totals_move (migration 0005: the totals UPDATE, the breakdown UPSERT), then the commit;
+on SQLite the same statements one by one. A new intent goes further on PostgreSQL:
+``write_intent`` is one call of fair_sign_intent (migration 0005), which inserts the intent
+and its key, reads the fair's status, counts the members and calls fair_totals_move. The
+locked section holds no INSERT of an intent, so two requests with one idempotency key meet on
+the key's unique index, not on this lock. Nothing else runs in the application between the
+move and the commit: the totals that viewers see are read after the commit (``read_totals``,
+by livehalls.broadcast once per window), not built while every other writer waits.
 
-Only deals.service calls the writers; everyone else reads with ``read_totals``. The writers
-also return the totals after the change, for the broadcast built inside the transaction:
-each process keeps the breakdowns as of the last change it saw and reads only the rows
-changed since (every breakdown row carries the ``seq`` of its last change), so a totals
-payload costs a few rows, not a scan of the fair's breakdown.
+Only deals.service calls the writers; everyone else reads with ``read_totals``.
 """
 
 from __future__ import annotations
@@ -32,7 +28,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import bindparam, insert, select, text, update
 
 from deals.models import (
@@ -48,7 +43,6 @@ from fair.money import format_yuan
 from livehalls.broadcast import BreakdownEntry, TotalsPayload
 
 Breakdowns = dict[Dimension, dict[str, BreakdownEntry]]
-SNAPSHOTS_KEY = "deals.totals_snapshots"
 _SCALARS = (FairTotals.seq, FairTotals.amount_fen, FairTotals.deal_count,
             FairTotals.project_count, FairTotals.buyer_count)
 _BREAKDOWN_ROW = (FairTotalsBreakdown.dimension, FairTotalsBreakdown.key,
@@ -57,12 +51,13 @@ _BREAKDOWN_ROW = (FairTotalsBreakdown.dimension, FairTotalsBreakdown.key,
 
 @dataclass(frozen=True)
 class Written:
-    """A new intent's id, its fair's status as read after the key, and the totals after it."""
+    """A new intent's id, and its fair's status as read after the key was written.
+
+    When the fair was not open the totals were left alone, and the caller refuses.
+    """
 
     intent_id: int
     fair_status: FairStatus
-    #: None when the fair was not open: the totals were left alone, and the caller refuses.
-    totals: TotalsPayload | None
 
 
 def write_intent(values: Mapping[str, Any], *, idempotency_key: str, fingerprint: str
@@ -74,29 +69,23 @@ def write_intent(values: Mapping[str, Any], *, idempotency_key: str, fingerprint
     """
     facts = Intent(**values)
     if db.session.get_bind().dialect.name == "postgresql":
-        fair = facts.fair_id
-        snapshot = _snapshot(fair)
-        signed = db.session.execute(_SIGN_IN_ONE_CALL, {
+        intent_id, status = db.session.execute(_SIGN_IN_ONE_CALL, {
             **values, "status": facts.status.value, "key": idempotency_key,
-            "fingerprint": fingerprint, **_breakdown_parameters(facts, snapshot),
-        }).scalar_one()
-        status = FairStatus(signed["fair_status"])
-        if status is not FairStatus.open:
-            return Written(signed["intent"], status, None)
-        return Written(signed["intent"], status, _after_move(
-            fair, snapshot, signed["totals"], signed["earlier"], signed["own"]))
+            "fingerprint": fingerprint, **_breakdown_parameters(facts),
+        }).one()
+        return Written(intent_id, FairStatus(status))
     intent_id = db.session.execute(_INSERT_INTENT, values).scalar_one()
     db.session.execute(_INSERT_KEY, {"buyer": facts.buyer_id, "key": idempotency_key,
                                      "fingerprint": fingerprint, "intent": intent_id})
-    status = db.session.scalar(_FAIR_STATUS, {"fair": facts.fair_id})
-    if status is not FairStatus.open:
-        return Written(intent_id, status, None)
-    return Written(intent_id, status, _move(facts, +1))
+    fair_status = db.session.scalar(_FAIR_STATUS, {"fair": facts.fair_id})
+    if fair_status is FairStatus.open:
+        _move(facts, +1)
+    return Written(intent_id, fair_status)
 
 
-def revert_intent(intent: Intent) -> TotalsPayload:
-    """Take a withdrawn intent out of its fair's totals; return the totals after it."""
-    return _move(intent, -1)
+def revert_intent(intent: Intent) -> None:
+    """Take a withdrawn intent out of its fair's totals."""
+    _move(intent, -1)
 
 
 def breakdown_keys(intent: Intent) -> dict[Dimension, str]:
@@ -136,7 +125,6 @@ def read_totals(fair_id: int) -> TotalsPayload:
 # same INSERT ... ON CONFLICT ... RETURNING.
 
 _TOTALS = FairTotals.__table__.c
-_BREAKDOWN = FairTotalsBreakdown.__table__.c
 
 _MOVE_TOTALS = (
     update(FairTotals.__table__)
@@ -148,8 +136,7 @@ _MOVE_TOTALS = (
         project_count=_TOTALS.project_count + bindparam("projects"),
         buyer_count=_TOTALS.buyer_count + bindparam("buyers"),
     )
-    .returning(_TOTALS.seq, _TOTALS.amount_fen, _TOTALS.deal_count, _TOTALS.project_count,
-               _TOTALS.buyer_count)
+    .returning(_TOTALS.seq)
 )
 _CREATE_TOTALS = text(
     "INSERT INTO fair_totals (fair_id, seq, amount_fen, deal_count, project_count, buyer_count)"
@@ -179,7 +166,6 @@ def _add_to_breakdown(rows: int) -> str:
         f" VALUES {values} ON CONFLICT (fair_id, dimension, key) DO UPDATE SET"
         " amount_fen = fair_totals_breakdown.amount_fen + excluded.amount_fen,"
         " deal_count = fair_totals_breakdown.deal_count + 1, seq = excluded.seq"
-        " RETURNING dimension, key, amount_fen, deal_count"
     )
 
 
@@ -189,7 +175,6 @@ def _take_from_breakdown(rows: int) -> str:
         "UPDATE fair_totals_breakdown"  # noqa: S608 - placeholders only
         " SET amount_fen = amount_fen - :amount,"
         f" deal_count = deal_count - 1, seq = :seq WHERE fair_id = :fair AND ({keys})"
-        " RETURNING dimension, key, amount_fen, deal_count"
     )
 
 
@@ -199,11 +184,6 @@ _CHANGE = {
     (step, rows): text(make(rows))
     for step, make in ((1, _add_to_breakdown), (-1, _take_from_breakdown)) for rows in (4, 5)
 }
-_CHANGED_SINCE = (
-    select(_BREAKDOWN.dimension, _BREAKDOWN.key, _BREAKDOWN.amount_fen, _BREAKDOWN.deal_count)
-    .where(_BREAKDOWN.fair_id == bindparam("fair"), _BREAKDOWN.seq > bindparam("since"))
-)
-
 _INSERT_INTENT = insert(Intent.__table__).returning(Intent.__table__.c.id)
 _INSERT_KEY = insert(IdempotencyKey.__table__).values(
     buyer_id=bindparam("buyer"), key=bindparam("key"), fingerprint=bindparam("fingerprint"),
@@ -211,91 +191,42 @@ _INSERT_KEY = insert(IdempotencyKey.__table__).values(
 _FAIR_STATUS = select(Fair.__table__.c.status).where(Fair.__table__.c.id == bindparam("fair"))
 #: PostgreSQL: a new intent, its key, its members and the totals in one call (migration 0005).
 _SIGN_IN_ONE_CALL = text(
-    "SELECT fair_sign_intent(:fair_id, :project_id, :buyer_id, :buyer_organisation_id,"
-    " :buyer_province, :exhibitor_id, :exhibitor_province, :category, :hall_id, :amount_fen,"
-    " :note, :status, :created_at, :key, :fingerprint, :dimensions, :keys, :since)"
+    "SELECT intent_id, fair_status FROM fair_sign_intent(:fair_id, :project_id, :buyer_id,"
+    " :buyer_organisation_id, :buyer_province, :exhibitor_id, :exhibitor_province, :category,"
+    " :hall_id, :amount_fen, :note, :status, :created_at, :key, :fingerprint, :dimensions,"
+    " :keys)"
 )
-#: PostgreSQL: the locked part in one call; see fair_totals_move in migration 0002.
+#: PostgreSQL: the locked part in one call; see fair_totals_move in migration 0005.
 _MOVE_IN_ONE_CALL = text(
-    "SELECT fair_totals_move(:fair, :amount, :deals, :projects, :buyers, :dimensions, :keys,"
-    " :since)"
-)
-_ALL_ROWS = (
-    select(_BREAKDOWN.dimension, _BREAKDOWN.key, _BREAKDOWN.amount_fen, _BREAKDOWN.deal_count)
-    .where(_BREAKDOWN.fair_id == bindparam("fair"))
+    "SELECT fair_totals_move(:fair, :amount, :deals, :projects, :buyers, :dimensions, :keys)"
 )
 
-BreakdownRow = Sequence[Any]
 
-
-@dataclass
-class _Snapshot:
-    """This process's breakdowns of a fair as of change `seq`, which is committed."""
-
-    seq: int
-    breakdowns: Breakdowns
-
-
-def _snapshot(fair: int) -> _Snapshot:
-    snapshots: dict[int, _Snapshot] = current_app.extensions.setdefault(SNAPSHOTS_KEY, {})
-    return snapshots.get(fair) or _Snapshot(0, {dimension: {} for dimension in Dimension})
-
-
-def _breakdown_parameters(intent: Intent, snapshot: _Snapshot) -> dict[str, Any]:
+def _breakdown_parameters(intent: Intent) -> dict[str, Any]:
     keys = breakdown_keys(intent)
-    return {"dimensions": [dimension.value for dimension in keys], "keys": list(keys.values()),
-            "since": snapshot.seq}
+    return {"dimensions": [dimension.value for dimension in keys], "keys": list(keys.values())}
 
 
-def _move(intent: Intent, step: int) -> TotalsPayload:
+def _move(intent: Intent, step: int) -> None:
     fair = intent.fair_id
     members = {"fair": fair, "project": intent.project_id, "buyer": intent.buyer_id}
     counts = dict(db.session.execute(
         _COUNT_MEMBERS if step > 0 else _UNCOUNT_MEMBERS, members).tuples().all())
     # A project or buyer crossed zero when its count became 1 (adding) or 0 (taking away).
     crossing = 1 if step > 0 else 0
-    snapshot = _snapshot(fair)
     parameters: dict[str, Any] = {
         "fair": fair, "amount": step * intent.amount_fen, "deals": step,
         "projects": step * (counts["project"] == crossing),
         "buyers": step * (counts["buyer"] == crossing),
-        **_breakdown_parameters(intent, snapshot),
+        **_breakdown_parameters(intent),
     }
     if db.session.get_bind().dialect.name == "postgresql":
-        moved = db.session.execute(_MOVE_IN_ONE_CALL, parameters).scalar_one()
-        scalars, earlier, own = moved["totals"], moved["earlier"], moved["own"]
+        db.session.execute(_MOVE_IN_ONE_CALL, parameters)
     else:
-        scalars, earlier, own = _move_step_by_step(step, parameters)
-    return _after_move(fair, snapshot, scalars, earlier, own)
+        _move_step_by_step(step, parameters)
 
 
-def _after_move(fair: int, snapshot: _Snapshot, scalars: BreakdownRow,
-                earlier: Sequence[BreakdownRow], own: Sequence[BreakdownRow]) -> TotalsPayload:
-    """The totals after this transaction's change; the process's snapshot catches up."""
-    snapshots: dict[int, _Snapshot] = current_app.extensions.setdefault(SNAPSHOTS_KEY, {})
-    seq = scalars[0]
-    if snapshot.seq >= seq:
-        # The totals started again from zero (their rows were deleted by hand).
-        snapshots.pop(fair, None)
-        after: Breakdowns = {dimension: {} for dimension in Dimension}
-        for row in db.session.execute(_ALL_ROWS, {"fair": fair}):
-            _put(after, *row)
-        return _payload(fair, scalars, after)
-    # The FairTotals row is locked for change `seq`: every change before it is committed and
-    # was read into `earlier`, so the snapshot can stand for seq - 1. It never holds this
-    # transaction's own change, which could still roll back; the payload adds that on a copy.
-    for row in earlier:
-        _put(snapshot.breakdowns, *row)
-    snapshot.seq = seq - 1
-    snapshots[fair] = snapshot
-    after = {dimension: dict(entries) for dimension, entries in snapshot.breakdowns.items()}
-    for row in own:
-        _put(after, *row)
-    return _payload(fair, scalars, after)
-
-
-def _move_step_by_step(step: int, parameters: dict[str, Any]
-                       ) -> tuple[BreakdownRow, list[BreakdownRow], list[BreakdownRow]]:
+def _move_step_by_step(step: int, parameters: dict[str, Any]) -> None:
     """What fair_totals_move does on PostgreSQL, one statement at a time (for SQLite)."""
     moved = db.session.execute(_MOVE_TOTALS, parameters).first()
     if moved is None:
@@ -303,7 +234,6 @@ def _move_step_by_step(step: int, parameters: dict[str, Any]
         # insert waits for the winner and then does nothing, and both move the one row.
         db.session.execute(_CREATE_TOTALS, parameters)
         moved = db.session.execute(_MOVE_TOTALS, parameters).one()
-    earlier = list(db.session.execute(_CHANGED_SINCE, parameters))
     rows = len(parameters["keys"])
     change = {"seq": moved[0], "amount": abs(parameters["amount"])}
     for number, (dimension, key) in enumerate(
@@ -311,8 +241,7 @@ def _move_step_by_step(step: int, parameters: dict[str, Any]
     ):
         change[f"dimension{number}"] = dimension
         change[f"key{number}"] = key
-    own = list(db.session.execute(_CHANGE[step, rows], {**parameters, **change}))
-    return tuple(moved), earlier, own
+    db.session.execute(_CHANGE[step, rows], {**parameters, **change})
 
 
 # --- Shaping ----------------------------------------------------------------------------------

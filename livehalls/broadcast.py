@@ -1,20 +1,23 @@
 """The one server-to-client emitter: queued in the transaction, sent after commit, coalesced.
 
-A use case tells this module what happened (``deal_recorded``, ``totals_changed``) with ready
-payloads. Nothing leaves at that moment: the news waits in the database session and is handed on
-only when the transaction commits, so no viewer ever sees a deal that was rolled back (Zulip's
-``send_event_on_commit``). Each process's coalescer keeps a buffer per fair. A fair that was idle
-is flushed at once; a busy one at most once per window (``WINDOW``, then fitted to the process's
-audience by ``set_audience``), as one ``deals`` message (every new intent, oldest first) and one
-``totals`` message (the highest ``seq``), because the cost of a message is multiplied by every
-viewer.
+A use case tells this module what happened (``deal_recorded`` with the deal's payload,
+``totals_changed``). Nothing leaves at that moment: the news waits in the database session and is
+handed on only when the transaction commits, so no viewer ever sees a deal that was rolled back
+(Zulip's ``send_event_on_commit``). Each process's coalescer keeps a buffer per fair. A fair that
+was idle is flushed at once; a busy one at most once per window (``WINDOW``, then fitted to the
+process's audience by ``set_audience``), as one ``deals`` message (every new intent, oldest
+first) and one ``totals`` message, because the cost of a message is multiplied by every viewer.
+The totals are read when the message leaves (``read_totals``, given by ``init_app``): one read
+per fair per window, always of committed changes, and nothing built while a writer holds the
+fair's totals lock.
 
 With ``REDIS_URL`` set, the committed news itself crosses the Socket.IO message queue
 (``NewsQueue``), and every process coalesces it for its own clients only. A viewer so gets at
 most two messages per window however many processes sign intents, and each process pays for its
 own viewers only. A process that only writes (``fair simulate``) publishes its news the same way.
 
-This module is a leaf: it imports nothing from ``deals``, which builds the payloads.
+This module is a leaf: it imports nothing from ``deals``, which builds the deal payloads and
+hands over its totals reader.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -102,14 +105,14 @@ class DealsMessage(TypedDict):
     deals: list[DealEventPayload]
 
 
-def deal_recorded(fair_id: int, *, deal: DealEventPayload, totals: TotalsPayload) -> None:
-    """A buyer recorded an intent; ``totals`` were read right after applying it."""
-    _queue(_News(fair_id, deal, totals["seq"], totals))
+def deal_recorded(fair_id: int, *, deal: DealEventPayload) -> None:
+    """A buyer recorded an intent, which moved the fair's totals."""
+    _queue(_News(fair_id, deal))
 
 
-def totals_changed(fair_id: int, *, totals: TotalsPayload) -> None:
+def totals_changed(fair_id: int) -> None:
     """A fair's totals changed without a new intent (an intent was withdrawn)."""
-    _queue(_News(fair_id, None, totals["seq"], totals))
+    _queue(_News(fair_id, None))
 
 
 class FiguresPayload(TypedDict):
@@ -188,12 +191,13 @@ def coalescer() -> Coalescer:
 def news_queue(app: Flask, redis_url: str) -> NewsQueue:
     """The Socket.IO message queue for the app, bringing committed news to its coalescer."""
     return NewsQueue(redis_url, channel="flask-socketio",
-                     coalescer=app.extensions.setdefault(EXTENSION_KEY, Coalescer()))
+                     coalescer=app.extensions.setdefault(EXTENSION_KEY, Coalescer(app)))
 
 
-def init_app(app: Flask) -> None:
-    """Give the app its coalescer and hook the session's commit and rollback."""
-    app.extensions.setdefault(EXTENSION_KEY, Coalescer())
+def init_app(app: Flask, *, read_totals: TotalsReader) -> None:
+    """Give the app its coalescer, with the reader of the totals it sends, and hook the
+    session's commit and rollback."""
+    app.extensions.setdefault(EXTENSION_KEY, Coalescer(app)).read_totals = read_totals
     # One listener serves every app: `db.session` is shared, the coalescer is the app's own.
     if not event.contains(db.session, "after_commit", _after_commit):
         event.listen(db.session, "after_commit", _after_commit)
@@ -203,11 +207,8 @@ def init_app(app: Flask) -> None:
 @dataclass(frozen=True)
 class _News:
     fair_id: int
+    #: The new intent, or None when only the totals moved.
     deal: DealEventPayload | None
-    seq: int
-    #: From another process, the totals are still JSON text: of a window's many snapshots, the
-    #: coalescer sends only the newest, so only that one is worth decoding.
-    totals: TotalsPayload | str
 
 
 def _queue(news: _News) -> None:
@@ -219,7 +220,8 @@ def _queue_hall(event_name: str, hall_id: int, payload: Mapping[str, Any]) -> No
 
 
 def _after_commit(session: Session) -> None:
-    # No SQL may run here (the transaction is over); the payloads were built inside it.
+    # No SQL may run here (the transaction is over): the news names what changed, and the
+    # coalescer reads the totals later, in a session of its own.
     news = session.info.pop(QUEUE_KEY, None)
     if news:
         _deliver(news)
@@ -235,24 +237,13 @@ def _deliver(news: Sequence[_News]) -> None:
 
 
 def _encode(news: Sequence[_News]) -> str:
-    # Two lines per item, the totals kept apart so that a receiver can leave them undecoded.
-    # One string also spares python-socketio walking the payload for binary parts.
-    lines = []
-    for item in news:
-        lines.append(json.dumps([item.fair_id, item.seq, item.deal], ensure_ascii=False,
-                                separators=(",", ":")))
-        lines.append(item.totals if isinstance(item.totals, str) else json.dumps(
-            item.totals, ensure_ascii=False, separators=(",", ":")))
-    return "\n".join(lines)
+    # One JSON string: python-socketio would otherwise walk the payload for binary parts.
+    return json.dumps([[item.fair_id, item.deal] for item in news], ensure_ascii=False,
+                      separators=(",", ":"))
 
 
 def _decode(encoded: str) -> list[_News]:
-    lines = encoded.split("\n")
-    news = []
-    for header, totals in zip(lines[::2], lines[1::2], strict=True):
-        fair_id, seq, deal = json.loads(header)
-        news.append(_News(fair_id, deal, seq, totals))
-    return news
+    return [_News(fair_id, deal) for fair_id, deal in json.loads(encoded)]
 
 
 class NewsQueue(python_socketio.RedisManager):
@@ -292,14 +283,19 @@ def _after_rollback(session: Session) -> None:
 @dataclass
 class _Buffer:
     deals: list[DealEventPayload] = field(default_factory=list)
-    totals: _News | None = None
+
+
+#: Reads a fair's totals as committed: deals.totals.read_totals, handed over by ``init_app``.
+TotalsReader = Callable[[int], TotalsPayload]
 
 
 class Coalescer:
     """Per-fair buffers, flushed by one background task at most once per window."""
 
-    def __init__(self, *, window: float = WINDOW) -> None:
+    def __init__(self, app: Flask, *, window: float = WINDOW) -> None:
+        self.app = app
         self.window = window
+        self.read_totals: TotalsReader | None = None
         #: Off, only ``flush()`` sends: tests that count messages per block turn it off.
         self.autoflush = True
         self._buffers: dict[int, _Buffer] = {}
@@ -316,9 +312,6 @@ class Coalescer:
                 buffer = self._buffers.setdefault(item.fair_id, _Buffer())
                 if item.deal is not None:
                     buffer.deals.append(item.deal)
-                # Commits of several threads can arrive out of order: keep the newest snapshot.
-                if buffer.totals is None or item.seq > buffer.totals.seq:
-                    buffer.totals = item
             if self._running or not self.autoflush:
                 return
             self._running = True
@@ -356,7 +349,9 @@ class Coalescer:
             deals = sorted(buffer.deals, key=lambda deal: deal["id"])
             message: DealsMessage = {"fair_id": fair_id, "deals": deals}
             socketio.emit("deals", message, to=to, namespace=rooms.NAMESPACE, ignore_queue=True)
-        if buffer.totals is not None:
-            totals = buffer.totals.totals
-            socketio.emit("totals", json.loads(totals) if isinstance(totals, str) else totals,
-                          to=to, namespace=rooms.NAMESPACE, ignore_queue=True)
+        if self.read_totals is None:
+            raise RuntimeError("broadcast.init_app gives the coalescer its totals reader.")
+        # Read after every commit the news stands for, in a context (and session) of its own.
+        with self.app.app_context():
+            totals = self.read_totals(fair_id)
+        socketio.emit("totals", totals, to=to, namespace=rooms.NAMESPACE, ignore_queue=True)

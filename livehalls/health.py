@@ -17,7 +17,6 @@ import redis
 from flask import Flask
 from sqlalchemy import text
 
-from deals import totals as deal_totals
 from fair.extensions import db, socketio
 from livehalls import broadcast, presence
 
@@ -122,8 +121,8 @@ def resend_totals(app: Flask, fair_ids: Iterable[int], *, timeout: float = 120) 
 
     Messages published while Redis was down are lost for the other processes' viewers; a fair
     that had no new intent since would keep showing old totals. Each process that saw the
-    outage sends the totals it can read, so every viewer is back on the latest snapshot (clients
-    ignore a seq they already have).
+    outage tells every process to send these fairs' totals again, read afresh, so every viewer
+    is back on the latest snapshot (clients ignore a seq they already have).
     """
     deadline = time.monotonic() + timeout
     with app.app_context():
@@ -134,8 +133,8 @@ def resend_totals(app: Flask, fair_ids: Iterable[int], *, timeout: float = 120) 
                 return
             socketio.sleep(1)
         for fair_id in sorted(set(fair_ids)):
-            broadcast.totals_changed(fair_id, totals=deal_totals.read_totals(fair_id))
-        # Nothing was written: the commit only hands the queued totals to the broadcaster.
+            broadcast.totals_changed(fair_id)
+        # Nothing was written: the commit only hands the queued news to the broadcaster.
         db.session.commit()
         logger.warning("Subscribed again after a Redis outage; sent the latest totals of "
                        "fairs %s.", sorted(set(fair_ids)))

@@ -1,4 +1,5 @@
-"""On PostgreSQL, sign an intent in one call: fair_sign_intent.
+"""On PostgreSQL, sign an intent in one call (fair_sign_intent); move the totals without
+building the broadcast inside the lock (fair_totals_move returns nothing now).
 
 Revision ID: 0005
 Revises: 0004
@@ -14,21 +15,65 @@ down_revision = '0004'
 branch_labels = None
 depends_on = None
 
-# PostgreSQL only: what deals/totals.py's write_intent does on SQLite statement by statement
-# (insert the intent, insert its idempotency key, read the fair's status, count the project
-# and buyer, move the totals with fair_totals_move), as one call, so that signing costs one
-# round trip instead of five. When the fair is not open it stops before the totals and says
-# so; the caller refuses and rolls back. The two must change together.
+# PostgreSQL only. The totals are no longer returned to the writer (viewers' totals are read
+# after the commit), so moving them is the UPDATE and the UPSERT alone. deals/totals.py runs
+# the same statements one by one on SQLite; the two must change together.
+MOVE_TOTALS_FUNCTION = """
+CREATE FUNCTION fair_totals_move(
+    p_fair integer, p_amount bigint, p_deals integer, p_projects integer, p_buyers integer,
+    p_dimensions text[], p_keys text[]
+) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    moved_seq bigint;
+BEGIN
+    UPDATE fair_totals AS t
+       SET seq = t.seq + 1, amount_fen = t.amount_fen + p_amount,
+           deal_count = t.deal_count + p_deals, project_count = t.project_count + p_projects,
+           buyer_count = t.buyer_count + p_buyers
+     WHERE t.fair_id = p_fair
+    RETURNING t.seq INTO moved_seq;
+    IF NOT FOUND THEN
+        INSERT INTO fair_totals (fair_id, seq, amount_fen, deal_count, project_count, buyer_count)
+        VALUES (p_fair, 0, 0, 0, 0, 0) ON CONFLICT (fair_id) DO NOTHING;
+        UPDATE fair_totals AS t
+           SET seq = t.seq + 1, amount_fen = t.amount_fen + p_amount,
+               deal_count = t.deal_count + p_deals, project_count = t.project_count + p_projects,
+               buyer_count = t.buyer_count + p_buyers
+         WHERE t.fair_id = p_fair
+        RETURNING t.seq INTO moved_seq;
+    END IF;
+    IF p_deals > 0 THEN
+        INSERT INTO fair_totals_breakdown AS b
+               (fair_id, dimension, key, amount_fen, deal_count, seq)
+        SELECT p_fair, u.dimension, u.key, p_amount, 1, moved_seq
+          FROM unnest(p_dimensions, p_keys) AS u (dimension, key)
+        ON CONFLICT (fair_id, dimension, key) DO UPDATE
+           SET amount_fen = b.amount_fen + excluded.amount_fen,
+               deal_count = b.deal_count + 1, seq = excluded.seq;
+    ELSE
+        UPDATE fair_totals_breakdown AS b
+           SET amount_fen = b.amount_fen + p_amount, deal_count = b.deal_count - 1,
+               seq = moved_seq
+          FROM unnest(p_dimensions, p_keys) AS u (dimension, key)
+         WHERE b.fair_id = p_fair AND b.dimension = u.dimension AND b.key = u.key;
+    END IF;
+END
+$$
+"""
+
+# What deals/totals.py's write_intent does on SQLite statement by statement (insert the intent,
+# insert its idempotency key, read the fair's status, count the project and buyer, move the
+# totals), as one call, so that signing costs one round trip instead of five. When the fair is
+# not open it stops before the totals and says so; the caller refuses and rolls back.
 SIGN_INTENT_FUNCTION = """
 CREATE FUNCTION fair_sign_intent(
     p_fair integer, p_project integer, p_buyer integer, p_buyer_organisation integer,
     p_buyer_province text, p_exhibitor integer, p_exhibitor_province text, p_category text,
     p_hall integer, p_amount bigint, p_note text, p_status text, p_created_at timestamptz,
-    p_key text, p_fingerprint text, p_dimensions text[], p_keys text[], p_since bigint
-) RETURNS jsonb LANGUAGE plpgsql AS $$
+    p_key text, p_fingerprint text, p_dimensions text[], p_keys text[],
+    OUT intent_id integer, OUT fair_status text
+) LANGUAGE plpgsql AS $$
 DECLARE
-    new_intent integer;
-    status_now text;
     project_intents integer;
     buyer_intents integer;
 BEGIN
@@ -38,12 +83,12 @@ BEGIN
     VALUES (p_fair, p_project, p_buyer, p_buyer_organisation, p_buyer_province, p_exhibitor,
             p_exhibitor_province, p_category, p_hall, p_amount, p_note, p_status, p_created_at,
             false)
-    RETURNING id INTO new_intent;
+    RETURNING id INTO intent_id;
     INSERT INTO idempotency_keys (buyer_id, key, fingerprint, intent_id)
-    VALUES (p_buyer, p_key, p_fingerprint, new_intent);
-    SELECT f.status INTO status_now FROM fairs AS f WHERE f.id = p_fair;
-    IF status_now IS DISTINCT FROM 'open' THEN
-        RETURN jsonb_build_object('intent', new_intent, 'fair_status', status_now);
+    VALUES (p_buyer, p_key, p_fingerprint, intent_id);
+    SELECT f.status INTO fair_status FROM fairs AS f WHERE f.id = p_fair;
+    IF fair_status IS DISTINCT FROM 'open' THEN
+        RETURN;
     END IF;
     WITH counted AS (
         INSERT INTO fair_totals_members AS m (fair_id, member, member_id, intent_count)
@@ -55,9 +100,71 @@ BEGIN
            max(c.intent_count) FILTER (WHERE c.member = 'buyer')
       INTO project_intents, buyer_intents FROM counted AS c;
     -- A project or buyer counts in the totals from its first active intent.
-    RETURN fair_totals_move(p_fair, p_amount, 1, (project_intents = 1)::integer,
-                            (buyer_intents = 1)::integer, p_dimensions, p_keys, p_since)
-           || jsonb_build_object('intent', new_intent, 'fair_status', status_now);
+    PERFORM fair_totals_move(p_fair, p_amount, 1, (project_intents = 1)::integer,
+                             (buyer_intents = 1)::integer, p_dimensions, p_keys);
+END
+$$
+"""
+
+# Revision 0002's fair_totals_move, which returned the totals to the writer.
+OLD_MOVE_TOTALS_FUNCTION = """
+CREATE FUNCTION fair_totals_move(
+    p_fair integer, p_amount bigint, p_deals integer, p_projects integer, p_buyers integer,
+    p_dimensions text[], p_keys text[], p_since bigint
+) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    moved fair_totals;
+    earlier jsonb;
+    own jsonb;
+BEGIN
+    UPDATE fair_totals AS t
+       SET seq = t.seq + 1, amount_fen = t.amount_fen + p_amount,
+           deal_count = t.deal_count + p_deals, project_count = t.project_count + p_projects,
+           buyer_count = t.buyer_count + p_buyers
+     WHERE t.fair_id = p_fair
+    RETURNING t.* INTO moved;
+    IF NOT FOUND THEN
+        INSERT INTO fair_totals (fair_id, seq, amount_fen, deal_count, project_count, buyer_count)
+        VALUES (p_fair, 0, 0, 0, 0, 0) ON CONFLICT (fair_id) DO NOTHING;
+        UPDATE fair_totals AS t
+           SET seq = t.seq + 1, amount_fen = t.amount_fen + p_amount,
+               deal_count = t.deal_count + p_deals, project_count = t.project_count + p_projects,
+               buyer_count = t.buyer_count + p_buyers
+         WHERE t.fair_id = p_fair
+        RETURNING t.* INTO moved;
+    END IF;
+    SELECT coalesce(jsonb_agg(jsonb_build_array(b.dimension, b.key, b.amount_fen, b.deal_count)),
+                    '[]'::jsonb)
+      INTO earlier
+      FROM fair_totals_breakdown AS b
+     WHERE b.fair_id = p_fair AND b.seq > p_since;
+    IF p_deals > 0 THEN
+        WITH changed AS (
+            INSERT INTO fair_totals_breakdown AS b
+                   (fair_id, dimension, key, amount_fen, deal_count, seq)
+            SELECT p_fair, u.dimension, u.key, p_amount, 1, moved.seq
+              FROM unnest(p_dimensions, p_keys) AS u (dimension, key)
+            ON CONFLICT (fair_id, dimension, key) DO UPDATE
+               SET amount_fen = b.amount_fen + excluded.amount_fen,
+                   deal_count = b.deal_count + 1, seq = excluded.seq
+            RETURNING b.dimension, b.key, b.amount_fen, b.deal_count)
+        SELECT jsonb_agg(jsonb_build_array(c.dimension, c.key, c.amount_fen, c.deal_count))
+          INTO own FROM changed AS c;
+    ELSE
+        WITH changed AS (
+            UPDATE fair_totals_breakdown AS b
+               SET amount_fen = b.amount_fen + p_amount, deal_count = b.deal_count - 1,
+                   seq = moved.seq
+              FROM unnest(p_dimensions, p_keys) AS u (dimension, key)
+             WHERE b.fair_id = p_fair AND b.dimension = u.dimension AND b.key = u.key
+            RETURNING b.dimension, b.key, b.amount_fen, b.deal_count)
+        SELECT jsonb_agg(jsonb_build_array(c.dimension, c.key, c.amount_fen, c.deal_count))
+          INTO own FROM changed AS c;
+    END IF;
+    RETURN jsonb_build_object(
+        'totals', jsonb_build_array(moved.seq, moved.amount_fen, moved.deal_count,
+                                    moved.project_count, moved.buyer_count),
+        'earlier', earlier, 'own', own);
 END
 $$
 """
@@ -65,9 +172,13 @@ $$
 
 def upgrade():
     if op.get_bind().dialect.name == 'postgresql':
+        op.execute('DROP FUNCTION fair_totals_move')
+        op.execute(MOVE_TOTALS_FUNCTION)
         op.execute(SIGN_INTENT_FUNCTION)
 
 
 def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
         op.execute('DROP FUNCTION fair_sign_intent')
+        op.execute('DROP FUNCTION fair_totals_move')
+        op.execute(OLD_MOVE_TOTALS_FUNCTION)

@@ -1,4 +1,8 @@
-"""livehalls.broadcast: news leaves only after commit, coalesced per fair and window."""
+"""livehalls.broadcast: news leaves only after commit, coalesced per fair and window.
+
+The totals each flush sends are read then, through the reader the app hands the coalescer;
+here that reader returns what ``record`` last "committed" for the fair.
+"""
 
 from __future__ import annotations
 
@@ -46,12 +50,29 @@ def totals_payload(seq: int, *, fair_id: int = 1, amount: str = "10423.00") -> T
     }
 
 
+#: The totals "in the database": each fair's seq, as the reader below reads it.
+KEPT: dict[int, int] = {}
+READS: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+def totals_reader(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    KEPT.clear()
+    READS.clear()
+
+    def read(fair_id: int) -> TotalsPayload:
+        READS.append(fair_id)
+        return totals_payload(KEPT.get(fair_id, 0), fair_id=fair_id)
+
+    monkeypatch.setattr(broadcast.coalescer(), "read_totals", read)
+
+
 @transactional
 def record(fair_id: int, deal_id: int, seq: int) -> None:
     """Stand in for deals.service: touch the database, then tell the broadcaster."""
     db.session.execute(select(1))
-    broadcast.deal_recorded(fair_id, deal=deal_payload(deal_id),
-                            totals=totals_payload(seq, fair_id=fair_id))
+    KEPT[fair_id] = seq
+    broadcast.deal_recorded(fair_id, deal=deal_payload(deal_id))
 
 
 class Refused(Exception):
@@ -61,7 +82,7 @@ class Refused(Exception):
 @transactional
 def record_then_fail(fair_id: int) -> None:
     db.session.execute(select(1))
-    broadcast.deal_recorded(fair_id, deal=deal_payload(1), totals=totals_payload(1))
+    broadcast.deal_recorded(fair_id, deal=deal_payload(1))
     raise Refused
 
 
@@ -83,7 +104,8 @@ def test_totals_changed_sends_only_totals(broadcasts: BroadcastRecorder) -> None
     @transactional
     def withdraw() -> None:
         db.session.execute(select(1))
-        broadcast.totals_changed(1, totals=totals_payload(6, amount="0.00"))
+        KEPT[1] = 6
+        broadcast.totals_changed(1)
 
     with broadcasts.expect(1) as sent:
         withdraw()
@@ -94,7 +116,7 @@ def test_totals_changed_sends_only_totals(broadcasts: BroadcastRecorder) -> None
 
 def test_nothing_leaves_before_the_commit(broadcasts: BroadcastRecorder) -> None:
     db.session.execute(select(1))
-    broadcast.deal_recorded(1, deal=deal_payload(1), totals=totals_payload(1))
+    broadcast.deal_recorded(1, deal=deal_payload(1))
     with broadcasts.expect(0):
         pass  # queued in the open transaction: a flush finds nothing to send
 
@@ -111,16 +133,24 @@ def test_a_rolled_back_transaction_sends_nothing(broadcasts: BroadcastRecorder) 
     assert [deal["id"] for deal in sent[0].payload["deals"]] == [2]
 
 
-def test_one_flush_carries_every_new_deal_oldest_first_and_the_newest_totals(
+def test_one_flush_carries_every_new_deal_oldest_first_and_the_totals_read_once(
     broadcasts: BroadcastRecorder,
 ) -> None:
     with broadcasts.expect(2) as sent:
-        record(1, 10, 1)
-        record(1, 11, 3)
-        record(1, 12, 2)  # committed last, yet an older snapshot: seq 3 stays
+        record(1, 11, 2)
+        record(1, 10, 1)  # another process's, arriving late: the deals still go oldest first
+        record(1, 12, 3)
 
     assert [deal["id"] for deal in sent[0].payload["deals"]] == [10, 11, 12]
     assert sent[1].payload["seq"] == 3
+    assert READS == [1]
+
+
+def test_the_totals_are_read_when_the_message_leaves(broadcasts: BroadcastRecorder) -> None:
+    with broadcasts.expect(2) as sent:
+        record(1, 41, 5)
+        KEPT[1] = 9  # committed meanwhile by a process whose news has not arrived yet
+    assert sent[1].payload["seq"] == 9
 
 
 def test_each_fair_gets_its_own_messages_in_its_own_rooms(broadcasts: BroadcastRecorder) -> None:
