@@ -104,8 +104,15 @@ def environment(database_url: str, redis_url: str, media: Path) -> dict[str, str
     return env
 
 
+@dataclass(frozen=True)
+class Server:
+    port: int
+    #: The gunicorn master; its one worker is its child.
+    pid: int
+
+
 @contextmanager
-def gunicorn(env: dict[str, str], log: Path) -> Iterator[int]:
+def gunicorn(env: dict[str, str], log: Path) -> Iterator[Server]:
     port = free_port()
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -130,7 +137,7 @@ def gunicorn(env: dict[str, str], log: Path) -> Iterator[int]:
                     raise RuntimeError("gunicorn did not come up:\n"
                                        + log.read_text(errors="replace"))
                 time.sleep(0.2)
-            yield port
+            yield Server(port, process.pid)
         finally:
             process.terminate()
             try:
@@ -138,6 +145,57 @@ def gunicorn(env: dict[str, str], log: Path) -> Iterator[int]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+# --- Where the machine's CPU goes ---------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # gone meanwhile
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in
+                Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _postgres_processes() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def cpu_split(servers: list[Server]) -> dict[str, float]:
+    """CPU seconds so far of the gunicorn workers, of PostgreSQL (every backend), of this bench."""
+    own = os.times()
+    return {
+        "gunicorn workers": sum(_cpu_seconds(worker) for server in servers
+                                for worker in _children(server.pid)),
+        "PostgreSQL": sum(_cpu_seconds(pid) for pid in _postgres_processes()),
+        "this bench": own.user + own.system,
+    }
+
+
+def report_cpu(before: dict[str, float], after: dict[str, float], intents: int,
+               seconds: float) -> None:
+    shares = ", ".join(
+        f"{name} {1000 * (after[name] - before[name]) / max(1, intents):.2f} ms "
+        f"({100 * (after[name] - before[name]) / seconds:.0f} % of a core)" for name in before)
+    print(f"  CPU per intent signed: {shares}; {os.cpu_count()} cores in all.")
 
 
 # --- The data: the demo fair, buyers with tokens ------------------------------------------
@@ -480,13 +538,16 @@ def main() -> None:
         print(f"Demo fair {stage.fair_id}: {len(stage.projects)} projects, "
               f"{len(stage.halls)} halls, {len(stage.buyer_tokens)} buyers "
               f"(built in {time.monotonic() - started:.0f} s).")
-        ports = [stack.enter_context(gunicorn(env, folder / f"gunicorn-{n}.log"))
-                 for n in range(arguments.servers)]
+        servers = [stack.enter_context(gunicorn(env, folder / f"gunicorn-{n}.log"))
+                   for n in range(arguments.servers)]
+        ports = [server.port for server in servers]
         print(f"{arguments.servers} gunicorn processes (one gevent worker each), "
               f"{arguments.writers} writers over HTTP with bearer tokens.")
 
+        cpu_before = cpu_split(servers)
         tally = write(stage, ports, writers=arguments.writers, seconds=arguments.seconds)
         report("Writers alone", tally, arguments.seconds)
+        report_cpu(cpu_before, cpu_split(servers), len(tally.latencies), arguments.seconds)
         problems = check(database_url, stage.fair_id, tally)
 
         if arguments.viewers:
@@ -497,8 +558,10 @@ def main() -> None:
             ready.wait()
             print(f"{viewers.joined} dashboard viewers joined ({viewers.failed} failed).")
             before = viewers.messages
+            cpu_before = cpu_split(servers)
             loaded = write(stage, ports, writers=arguments.writers, seconds=arguments.seconds)
             report(f"With {viewers.joined} viewers", loaded, arguments.seconds)
+            report_cpu(cpu_before, cpu_split(servers), len(loaded.latencies), arguments.seconds)
             delivered = viewers.messages - before
             print(f"The viewers received {delivered} messages "
                   f"({delivered / max(1, viewers.joined) / arguments.seconds:.1f} a second "

@@ -6,6 +6,9 @@ Revises: 0004
 Create Date: 2026-11-25 11:20:00.000000
 
 """
+import importlib.util
+from pathlib import Path
+
 from alembic import op
 
 
@@ -106,68 +109,15 @@ END
 $$
 """
 
-# Revision 0002's fair_totals_move, which returned the totals to the writer.
-OLD_MOVE_TOTALS_FUNCTION = """
-CREATE FUNCTION fair_totals_move(
-    p_fair integer, p_amount bigint, p_deals integer, p_projects integer, p_buyers integer,
-    p_dimensions text[], p_keys text[], p_since bigint
-) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE
-    moved fair_totals;
-    earlier jsonb;
-    own jsonb;
-BEGIN
-    UPDATE fair_totals AS t
-       SET seq = t.seq + 1, amount_fen = t.amount_fen + p_amount,
-           deal_count = t.deal_count + p_deals, project_count = t.project_count + p_projects,
-           buyer_count = t.buyer_count + p_buyers
-     WHERE t.fair_id = p_fair
-    RETURNING t.* INTO moved;
-    IF NOT FOUND THEN
-        INSERT INTO fair_totals (fair_id, seq, amount_fen, deal_count, project_count, buyer_count)
-        VALUES (p_fair, 0, 0, 0, 0, 0) ON CONFLICT (fair_id) DO NOTHING;
-        UPDATE fair_totals AS t
-           SET seq = t.seq + 1, amount_fen = t.amount_fen + p_amount,
-               deal_count = t.deal_count + p_deals, project_count = t.project_count + p_projects,
-               buyer_count = t.buyer_count + p_buyers
-         WHERE t.fair_id = p_fair
-        RETURNING t.* INTO moved;
-    END IF;
-    SELECT coalesce(jsonb_agg(jsonb_build_array(b.dimension, b.key, b.amount_fen, b.deal_count)),
-                    '[]'::jsonb)
-      INTO earlier
-      FROM fair_totals_breakdown AS b
-     WHERE b.fair_id = p_fair AND b.seq > p_since;
-    IF p_deals > 0 THEN
-        WITH changed AS (
-            INSERT INTO fair_totals_breakdown AS b
-                   (fair_id, dimension, key, amount_fen, deal_count, seq)
-            SELECT p_fair, u.dimension, u.key, p_amount, 1, moved.seq
-              FROM unnest(p_dimensions, p_keys) AS u (dimension, key)
-            ON CONFLICT (fair_id, dimension, key) DO UPDATE
-               SET amount_fen = b.amount_fen + excluded.amount_fen,
-                   deal_count = b.deal_count + 1, seq = excluded.seq
-            RETURNING b.dimension, b.key, b.amount_fen, b.deal_count)
-        SELECT jsonb_agg(jsonb_build_array(c.dimension, c.key, c.amount_fen, c.deal_count))
-          INTO own FROM changed AS c;
-    ELSE
-        WITH changed AS (
-            UPDATE fair_totals_breakdown AS b
-               SET amount_fen = b.amount_fen + p_amount, deal_count = b.deal_count - 1,
-                   seq = moved.seq
-              FROM unnest(p_dimensions, p_keys) AS u (dimension, key)
-             WHERE b.fair_id = p_fair AND b.dimension = u.dimension AND b.key = u.key
-            RETURNING b.dimension, b.key, b.amount_fen, b.deal_count)
-        SELECT jsonb_agg(jsonb_build_array(c.dimension, c.key, c.amount_fen, c.deal_count))
-          INTO own FROM changed AS c;
-    END IF;
-    RETURN jsonb_build_object(
-        'totals', jsonb_build_array(moved.seq, moved.amount_fen, moved.deal_count,
-                                    moved.project_count, moved.buyer_count),
-        'earlier', earlier, 'own', own);
-END
-$$
-"""
+
+
+def _revision_0002_move_totals_function():
+    """Revision 0002's fair_totals_move (it returned the totals), read from that revision."""
+    path = Path(__file__).with_name('0002_create_intents_and_totals.py')
+    spec = importlib.util.spec_from_file_location('revision_0002', path)
+    revision_0002 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(revision_0002)
+    return revision_0002.MOVE_TOTALS_FUNCTION
 
 
 def upgrade():
@@ -181,4 +131,4 @@ def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
         op.execute('DROP FUNCTION fair_sign_intent')
         op.execute('DROP FUNCTION fair_totals_move')
-        op.execute(OLD_MOVE_TOTALS_FUNCTION)
+        op.execute(_revision_0002_move_totals_function())
