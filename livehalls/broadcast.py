@@ -323,7 +323,12 @@ class Coalescer:
             with self._lock:
                 buffers, self._buffers = self._buffers, {}
             for fair_id, buffer in buffers.items():
-                self._send(fair_id, buffer)
+                try:
+                    self._send(fair_id, buffer)
+                except Exception:
+                    # Say, the database is away: this fair's viewers miss one window (they catch
+                    # up with the next totals, or on reconnect); the other fairs' still go out.
+                    logger.exception("Could not send the news of fair %s.", fair_id)
 
     def _run(self) -> None:
         # The first flush is immediate (the fair was idle); then one per window while news

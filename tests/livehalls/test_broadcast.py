@@ -212,3 +212,24 @@ def test_a_process_gevent_did_not_patch_runs_socketio_in_threads(tmp_path: Path)
     config["SOCKETIO_ASYNC_MODE"] = None
     create_app(config)
     assert socketio.async_mode == "threading"
+
+
+def test_a_fair_whose_totals_cannot_be_read_does_not_hold_up_the_others(
+    broadcasts: BroadcastRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = broadcast.coalescer().read_totals
+    assert read is not None
+
+    def failing_for_fair_1(fair_id: int) -> TotalsPayload:
+        if fair_id == 1:
+            raise ConnectionError("the database is away")
+        return read(fair_id)
+
+    monkeypatch.setattr(broadcast.coalescer(), "read_totals", failing_for_fair_1)
+    monkeypatch.setattr(broadcast.logger, "disabled", True)
+    with broadcasts.expect(3) as sent:
+        record(1, 10, 1)
+        record(2, 20, 1)
+
+    assert [(message.event, message.payload["fair_id"]) for message in sent] == [
+        ("deals", 1), ("deals", 2), ("totals", 2)]
