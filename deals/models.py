@@ -161,8 +161,6 @@ class FairTotalsBreakdown(Base):
     key: Mapped[str] = mapped_column(String(30), primary_key=True)
     amount_fen: Mapped[Fen] = mapped_column(default=0)
     deal_count: Mapped[int] = mapped_column(Integer, default=0)
-    #: The fair's seq when this row last changed: a process reads only what changed since.
-    seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
     def __repr__(self) -> str:
         return f"<FairTotalsBreakdown fair={self.fair_id} {self.dimension.value}={self.key}>"

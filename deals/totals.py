@@ -159,13 +159,13 @@ _UNCOUNT_MEMBERS = text(
 
 def _add_to_breakdown(rows: int) -> str:
     # Only placeholders are joined in; every value is a bound parameter.
-    values = ", ".join(f"(:fair, :dimension{n}, :key{n}, :amount, 1, :seq)" for n in range(rows))
+    values = ", ".join(f"(:fair, :dimension{n}, :key{n}, :amount, 1)" for n in range(rows))
     return (
         "INSERT INTO fair_totals_breakdown"  # noqa: S608 - placeholders only
-        " (fair_id, dimension, key, amount_fen, deal_count, seq)"
+        " (fair_id, dimension, key, amount_fen, deal_count)"
         f" VALUES {values} ON CONFLICT (fair_id, dimension, key) DO UPDATE SET"
         " amount_fen = fair_totals_breakdown.amount_fen + excluded.amount_fen,"
-        " deal_count = fair_totals_breakdown.deal_count + 1, seq = excluded.seq"
+        " deal_count = fair_totals_breakdown.deal_count + 1"
     )
 
 
@@ -174,7 +174,7 @@ def _take_from_breakdown(rows: int) -> str:
     return (
         "UPDATE fair_totals_breakdown"  # noqa: S608 - placeholders only
         " SET amount_fen = amount_fen - :amount,"
-        f" deal_count = deal_count - 1, seq = :seq WHERE fair_id = :fair AND ({keys})"
+        f" deal_count = deal_count - 1 WHERE fair_id = :fair AND ({keys})"
     )
 
 
@@ -228,14 +228,13 @@ def _move(intent: Intent, step: int) -> None:
 
 def _move_step_by_step(step: int, parameters: dict[str, Any]) -> None:
     """What fair_totals_move does on PostgreSQL, one statement at a time (for SQLite)."""
-    moved = db.session.execute(_MOVE_TOTALS, parameters).first()
-    if moved is None:
+    if db.session.execute(_MOVE_TOTALS, parameters).first() is None:
         # The fair's first intent. Two first writers may race to create the row: the loser's
         # insert waits for the winner and then does nothing, and both move the one row.
         db.session.execute(_CREATE_TOTALS, parameters)
-        moved = db.session.execute(_MOVE_TOTALS, parameters).one()
+        db.session.execute(_MOVE_TOTALS, parameters).one()
     rows = len(parameters["keys"])
-    change = {"seq": moved[0], "amount": abs(parameters["amount"])}
+    change: dict[str, Any] = {"amount": abs(parameters["amount"])}
     for number, (dimension, key) in enumerate(
         zip(parameters["dimensions"], parameters["keys"], strict=True)
     ):

@@ -1,5 +1,6 @@
 """On PostgreSQL, sign an intent in one call (fair_sign_intent); move the totals without
-building the broadcast inside the lock (fair_totals_move returns nothing now).
+building the broadcast inside the lock (fair_totals_move returns nothing now, and breakdown rows
+no longer carry the seq of their last change).
 
 Revision ID: 0005
 Revises: 0004
@@ -10,6 +11,7 @@ import importlib.util
 from pathlib import Path
 
 from alembic import op
+import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
@@ -26,15 +28,12 @@ CREATE FUNCTION fair_totals_move(
     p_fair integer, p_amount bigint, p_deals integer, p_projects integer, p_buyers integer,
     p_dimensions text[], p_keys text[]
 ) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    moved_seq bigint;
 BEGIN
     UPDATE fair_totals AS t
        SET seq = t.seq + 1, amount_fen = t.amount_fen + p_amount,
            deal_count = t.deal_count + p_deals, project_count = t.project_count + p_projects,
            buyer_count = t.buyer_count + p_buyers
-     WHERE t.fair_id = p_fair
-    RETURNING t.seq INTO moved_seq;
+     WHERE t.fair_id = p_fair;
     IF NOT FOUND THEN
         INSERT INTO fair_totals (fair_id, seq, amount_fen, deal_count, project_count, buyer_count)
         VALUES (p_fair, 0, 0, 0, 0, 0) ON CONFLICT (fair_id) DO NOTHING;
@@ -42,21 +41,17 @@ BEGIN
            SET seq = t.seq + 1, amount_fen = t.amount_fen + p_amount,
                deal_count = t.deal_count + p_deals, project_count = t.project_count + p_projects,
                buyer_count = t.buyer_count + p_buyers
-         WHERE t.fair_id = p_fair
-        RETURNING t.seq INTO moved_seq;
+         WHERE t.fair_id = p_fair;
     END IF;
     IF p_deals > 0 THEN
-        INSERT INTO fair_totals_breakdown AS b
-               (fair_id, dimension, key, amount_fen, deal_count, seq)
-        SELECT p_fair, u.dimension, u.key, p_amount, 1, moved_seq
+        INSERT INTO fair_totals_breakdown AS b (fair_id, dimension, key, amount_fen, deal_count)
+        SELECT p_fair, u.dimension, u.key, p_amount, 1
           FROM unnest(p_dimensions, p_keys) AS u (dimension, key)
         ON CONFLICT (fair_id, dimension, key) DO UPDATE
-           SET amount_fen = b.amount_fen + excluded.amount_fen,
-               deal_count = b.deal_count + 1, seq = excluded.seq;
+           SET amount_fen = b.amount_fen + excluded.amount_fen, deal_count = b.deal_count + 1;
     ELSE
         UPDATE fair_totals_breakdown AS b
-           SET amount_fen = b.amount_fen + p_amount, deal_count = b.deal_count - 1,
-               seq = moved_seq
+           SET amount_fen = b.amount_fen + p_amount, deal_count = b.deal_count - 1
           FROM unnest(p_dimensions, p_keys) AS u (dimension, key)
          WHERE b.fair_id = p_fair AND b.dimension = u.dimension AND b.key = u.key;
     END IF;
@@ -123,6 +118,9 @@ def _revision_0002_move_totals_function():
 def upgrade():
     if op.get_bind().dialect.name == 'postgresql':
         op.execute('DROP FUNCTION fair_totals_move')
+    with op.batch_alter_table('fair_totals_breakdown', schema=None) as batch_op:
+        batch_op.drop_column('seq')
+    if op.get_bind().dialect.name == 'postgresql':
         op.execute(MOVE_TOTALS_FUNCTION)
         op.execute(SIGN_INTENT_FUNCTION)
 
@@ -131,4 +129,9 @@ def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
         op.execute('DROP FUNCTION fair_sign_intent')
         op.execute('DROP FUNCTION fair_totals_move')
+    with op.batch_alter_table('fair_totals_breakdown', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('seq', sa.BigInteger(), server_default='0', nullable=False))
+    with op.batch_alter_table('fair_totals_breakdown', schema=None) as batch_op:
+        batch_op.alter_column('seq', server_default=None)
+    if op.get_bind().dialect.name == 'postgresql':
         op.execute(_revision_0002_move_totals_function())
