@@ -73,6 +73,10 @@ def apps(tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
     config = base_config(tmp_path, tmp_path / "unused.sqlite")
     config["SQLALCHEMY_DATABASE_URI"] = postgres_url
     made = [create_app(config), create_app(config)]
+    for app in made:
+        # No /live clients here: a flush in the background would read a database about to be
+        # dropped. committed_news still sees what reaches each broadcaster.
+        app.extensions[broadcast.EXTENSION_KEY].autoflush = False
     with made[0].app_context():
         upgrade()
     yield made

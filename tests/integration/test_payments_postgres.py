@@ -20,6 +20,7 @@ from fair import create_app
 from fair.accounts.models import Role, User
 from fair.extensions import db
 from fair.models import Fair
+from livehalls import broadcast
 from tests.conftest import base_config
 from tests.deals.stripe_fake import (
     STRIPE_SETTINGS,
@@ -39,6 +40,8 @@ def app(tmp_path: Path, postgres_url: str) -> Iterator[Flask]:
     config = base_config(tmp_path, tmp_path / "unused.sqlite")
     config.update(STRIPE_SETTINGS, SQLALCHEMY_DATABASE_URI=postgres_url)
     app = create_app(config)
+    # No /live clients here: a flush in the background would read a database about to be dropped.
+    app.extensions[broadcast.EXTENSION_KEY].autoflush = False
     with app.app_context():
         upgrade()
         yield app
