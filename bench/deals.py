@@ -23,7 +23,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,141 +30,30 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from servers import (
+    ROOT,
+    Server,
+    cpu_seconds,
+    gunicorn,
+    own_redis,
+    postgres_database,
+    server_environment,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-ADMIN_URL = os.environ.get("FAIR_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-SECRET_KEY = "bench-secret"  # noqa: S105 - the bench's own throwaway servers
 #: One request in this many sends the previous request again with its key (a client retry).
 RETRY_ONE_IN = 20
 #: One request in this many withdraws one of the writer's earlier intents.
 WITHDRAW_ONE_IN = 40
 
 
-# --- Services: PostgreSQL database, Redis, gunicorn --------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    name = f"fair_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def redis_server(folder: Path) -> Iterator[str]:
-    """A Redis of the bench's own, so that its messages reach no other test's servers."""
-    port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait()
-
-
-def environment(database_url: str, redis_url: str, media: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if key not in {"REDIS_URL", "DATABASE_URL", "SOCKETIO_ASYNC_MODE", "FAIR_ACCESS_LOG"}}
-    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": SECRET_KEY,
-                "MEDIA_ROOT": str(media)})
-    return env
-
-
-@dataclass(frozen=True)
-class Server:
-    port: int
-    #: The gunicorn master; its one worker is its child.
-    pid: int
-
-
-@contextmanager
-def gunicorn(env: dict[str, str], log: Path) -> Iterator[Server]:
-    port = free_port()
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket",
-             "wsgi:app"],
-            cwd=ROOT, env={**env, "FAIR_BIND": f"127.0.0.1:{port}"}, stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(log.read_text(errors="replace"))
-                try:
-                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                    connection.request("GET", "/api/v1/fairs")
-                    if connection.getresponse().status == 200:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not come up:\n"
-                                       + log.read_text(errors="replace"))
-                time.sleep(0.2)
-            yield Server(port, process.pid)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
 # --- Where the machine's CPU goes ---------------------------------------------------------------
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0  # gone meanwhile
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(child) for child in
-                Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 def _postgres_processes() -> list[int]:
@@ -179,13 +67,12 @@ def _postgres_processes() -> list[int]:
     return found
 
 
-def cpu_split(servers: list[Server]) -> dict[str, float]:
+def cpu_split(running: list[Server]) -> dict[str, float]:
     """CPU seconds so far of the gunicorn workers, of PostgreSQL (every backend), of this bench."""
     own = os.times()
     return {
-        "gunicorn workers": sum(_cpu_seconds(worker) for server in servers
-                                for worker in _children(server.pid)),
-        "PostgreSQL": sum(_cpu_seconds(pid) for pid in _postgres_processes()),
+        "gunicorn workers": sum(cpu_seconds(server.worker_pid) for server in running),
+        "PostgreSQL": sum(cpu_seconds(pid) for pid in _postgres_processes()),
         "this bench": own.user + own.system,
     }
 
@@ -530,24 +417,24 @@ def main() -> None:
 
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fair-bench-")))
-        database_url = stack.enter_context(database())
-        redis_url = stack.enter_context(redis_server(folder))
-        env = environment(database_url, redis_url, folder / "media")
+        database_url = stack.enter_context(postgres_database("fair_bench"))
+        redis_url = stack.enter_context(own_redis(folder)).url
+        env = server_environment(database_url, redis_url, folder / "media")
         started = time.monotonic()
         stage = build_stage(env, folder / "media")
         print(f"Demo fair {stage.fair_id}: {len(stage.projects)} projects, "
               f"{len(stage.halls)} halls, {len(stage.buyer_tokens)} buyers "
               f"(built in {time.monotonic() - started:.0f} s).")
-        servers = [stack.enter_context(gunicorn(env, folder / f"gunicorn-{n}.log"))
+        running = [stack.enter_context(gunicorn(env, folder / f"gunicorn-{n}.log"))
                    for n in range(arguments.servers)]
-        ports = [server.port for server in servers]
+        ports = [server.port for server in running]
         print(f"{arguments.servers} gunicorn processes (one gevent worker each), "
               f"{arguments.writers} writers over HTTP with bearer tokens.")
 
-        cpu_before = cpu_split(servers)
+        cpu_before = cpu_split(running)
         tally = write(stage, ports, writers=arguments.writers, seconds=arguments.seconds)
         report("Writers alone", tally, arguments.seconds)
-        report_cpu(cpu_before, cpu_split(servers), len(tally.latencies), arguments.seconds)
+        report_cpu(cpu_before, cpu_split(running), len(tally.latencies), arguments.seconds)
         problems = check(database_url, stage.fair_id, tally)
 
         if arguments.viewers:
@@ -558,10 +445,10 @@ def main() -> None:
             ready.wait()
             print(f"{viewers.joined} dashboard viewers joined ({viewers.failed} failed).")
             before = viewers.messages
-            cpu_before = cpu_split(servers)
+            cpu_before = cpu_split(running)
             loaded = write(stage, ports, writers=arguments.writers, seconds=arguments.seconds)
             report(f"With {viewers.joined} viewers", loaded, arguments.seconds)
-            report_cpu(cpu_before, cpu_split(servers), len(loaded.latencies), arguments.seconds)
+            report_cpu(cpu_before, cpu_split(running), len(loaded.latencies), arguments.seconds)
             delivered = viewers.messages - before
             print(f"The viewers received {delivered} messages "
                   f"({delivered / max(1, viewers.joined) / arguments.seconds:.1f} a second "

@@ -27,28 +27,34 @@ import datetime as dt
 import json
 import os
 import queue
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import redis
 import requests
+from servers import (
+    ROOT,
+    SECRET_KEY,
+    RedisServer,
+    Server,
+    cpu_seconds,
+    gunicorn,
+    own_redis,
+    postgres_database,
+    rss_kb,
+    server_environment,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-POSTGRES_ADMIN_URL = os.environ.get("FAIR_BENCH_POSTGRES",
-                                    "postgresql://postgres@127.0.0.1:5432/test")
-SECRET_KEY = "bench-secret"  # noqa: S105 - the bench's throwaway servers
 PASSWORD = "bench-password-1"  # noqa: S105 - accounts in a throwaway database
 BUYERS = 20
 PROJECTS = 10
@@ -63,13 +69,6 @@ SCENARIOS = [
     (TWO_PROCESSES, 1000, 5, 2, None),
     ("Redis restart, 2 x 500 viewers @5/s", 1000, 5, 2, None),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # --- The fair's data -------------------------------------------------------------------------
@@ -133,118 +132,6 @@ def build(database_url: str, folder: Path) -> Fixture:
 
 
 # --- Services: Redis of the bench's own, gunicorn processes ------------------------------------
-
-
-@dataclass
-class RedisServer:
-    port: int
-    folder: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-@contextmanager
-def own_redis(folder: Path) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), folder)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@dataclass
-class Server:
-    url: str
-    master: subprocess.Popen[bytes]
-    log: Path
-    worker_pid: int = 0
-    baseline_kb: int = 0
-    peak_kb: int = 0
-
-
-def worker_of(master_pid: int) -> int:
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    return int(children[0]) if children else 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-@contextmanager
-def gunicorn(fixture: Fixture, folder: Path, redis_url: str | None, name: str
-             ) -> Iterator[Server]:
-    port = free_port()
-    env = {key: value for key, value in os.environ.items()
-           if key not in {"REDIS_URL", "DATABASE_URL", "SOCKETIO_ASYNC_MODE"}}
-    env.update({"DATABASE_URL": fixture.database_url, "SECRET_KEY": SECRET_KEY,
-                "MEDIA_ROOT": str(folder / "media"), "FAIR_BIND": f"127.0.0.1:{port}"})
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    log = folder / f"{name}.log"
-    with log.open("wb") as output:
-        master = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket",
-             "wsgi:app"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", master, log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if master.poll() is not None:
-                raise RuntimeError(log.read_text(errors="replace"))
-            try:
-                if requests.get(f"{server.url}/api/v1/halls/{fixture.hall_id}",
-                                timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not start:\n" + log.read_text(errors="replace"))
-            time.sleep(0.1)
-        server.worker_pid = worker_of(master.pid)
-        server.baseline_kb = server.peak_kb = rss_kb(server.worker_pid)
-        yield server
-    finally:
-        master.terminate()
-        try:
-            master.wait(20)
-        except subprocess.TimeoutExpired:
-            master.kill()
 
 
 class MemoryWatch(threading.Thread):
@@ -406,21 +293,6 @@ def restart_redis(redis_server: RedisServer, servers: list[Server], *, after: fl
 # --- One scenario ------------------------------------------------------------------------------
 
 
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards: several processes write through it."""
-    import psycopg
-
-    name = f"fair_bench_halls_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def run(*, viewers: int, rate: float, processes: int, seconds: float, redis_restart: bool,
         database_url: str | None, queue: bool = False) -> dict[str, Any]:
     """One scenario; `queue` runs even one process as the scaled deployment (PostgreSQL, Redis)."""
@@ -429,15 +301,15 @@ def run(*, viewers: int, rate: float, processes: int, seconds: float, redis_rest
         if database_url is None and (processes > 1 or queue):
             # DESIGN's scaled deployment; SQLite's writer lock would stall one process's
             # event loop whenever the other writes.
-            database_url = stack.enter_context(postgres_database())
+            database_url = stack.enter_context(postgres_database("fair_bench_halls"))
         url = database_url or f"sqlite:///{folder / 'fair.sqlite'}"
         fixture = build(url, folder)
         redis_server = None
         if processes > 1 or redis_restart or queue:
             redis_server = stack.enter_context(own_redis(folder))
-        servers = [stack.enter_context(gunicorn(fixture, folder,
-                                                redis_server.url if redis_server else None,
-                                                f"server{number}"))
+        env = server_environment(fixture.database_url,
+                                 redis_server.url if redis_server else None, folder / "media")
+        servers = [stack.enter_context(gunicorn(env, folder / f"server{number}.log"))
                    for number in range(processes)]
         watch = MemoryWatch(servers)
         watch.start()
