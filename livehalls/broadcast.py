@@ -190,18 +190,25 @@ def coalescer() -> Coalescer:
 
 def news_queue(app: Flask, redis_url: str) -> NewsQueue:
     """The Socket.IO message queue for the app, bringing committed news to its coalescer."""
-    return NewsQueue(redis_url, channel="flask-socketio",
-                     coalescer=app.extensions.setdefault(EXTENSION_KEY, Coalescer(app)))
+    return NewsQueue(redis_url, channel="flask-socketio", coalescer=_coalescer_of(app))
 
 
 def init_app(app: Flask, *, read_totals: TotalsReader) -> None:
     """Give the app its coalescer, with the reader of the totals it sends, and hook the
     session's commit and rollback."""
-    app.extensions.setdefault(EXTENSION_KEY, Coalescer(app)).read_totals = read_totals
+    _coalescer_of(app).read_totals = read_totals
     # One listener serves every app: `db.session` is shared, the coalescer is the app's own.
     if not event.contains(db.session, "after_commit", _after_commit):
         event.listen(db.session, "after_commit", _after_commit)
         event.listen(db.session, "after_rollback", _after_rollback)
+
+
+def _coalescer_of(app: Flask) -> Coalescer:
+    """The app's coalescer, made on first use (by the message queue or by init_app)."""
+    if EXTENSION_KEY not in app.extensions:
+        app.extensions[EXTENSION_KEY] = Coalescer(app)
+    found: Coalescer = app.extensions[EXTENSION_KEY]
+    return found
 
 
 @dataclass(frozen=True)

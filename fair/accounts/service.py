@@ -174,8 +174,9 @@ def _as_stored(known: _TrustedToken) -> User:
 
 def revoke_token(token: str) -> None:
     """Revoke a bearer token; this process stops trusting it once the revocation is stored."""
-    _revoke(_token_hash(token))
-    current_app.extensions.get(TRUSTED_TOKENS_KEY, {}).pop(_token_hash(token), None)
+    token_hash = _token_hash(token)
+    _revoke(token_hash)
+    current_app.extensions.get(TRUSTED_TOKENS_KEY, {}).pop(token_hash, None)
 
 
 @transactional
