@@ -23,7 +23,6 @@ from deals.schemas import (
     PaymentSchema,
     TotalsSchema,
 )
-from exhibitors import service as exhibitor_service
 from fair import service as fair_service
 from fair.auth import current_user
 from livehalls.broadcast import TotalsPayload
@@ -39,11 +38,8 @@ blp = Blueprint("deals", __name__, url_prefix="/api/v1",
 def sign(headers: dict[str, str], data: dict[str, Any], project_id: int) -> Intent:
     """Sign an intent (buyers). Sending the same Idempotency-Key and body again answers 201
     with the same intent and changes nothing; the same key with another body is refused."""
-    user = current_user()
-    return service.record_intent(
-        exhibitor_service.access_project(project_id, user), buyer=user,
-        idempotency_key=headers["idempotency_key"], **data,
-    )
+    return service.record_intent(project_id, buyer=current_user(),
+                                 idempotency_key=headers["idempotency_key"], **data)
 
 
 @blp.post("/deals/<int:intent_id>/withdraw")

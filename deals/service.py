@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
-from flask import current_app
 from sqlalchemy import Select, false, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -25,12 +24,11 @@ from exhibitors.models import Project
 from fair import permissions
 from fair.accounts.models import Role, User
 from fair.database import transactional, utcnow
-from fair.errors import Conflict, InvalidInput, NotFound
+from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
-from fair.models import Fair, FairStatus
+from fair.models import Fair
 from fair.money import MAX_DEAL_FEN
 from livehalls import broadcast
-from livehalls.models import Hall
 
 #: What a client may send as Idempotency-Key: visible ASCII, so a UUID or any token fits.
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,100}", re.ASCII)
@@ -70,7 +68,7 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def record_intent(
-    project: Project,
+    project_id: int,
     *,
     buyer: User | None,
     amount_fen: int,
@@ -86,7 +84,7 @@ def record_intent(
     session = db.session()
     expiring, session.expire_on_commit = session.expire_on_commit, False
     try:
-        return _record_intent(project, buyer=buyer, amount_fen=amount_fen,
+        return _record_intent(project_id, buyer=buyer, amount_fen=amount_fen,
                               idempotency_key=idempotency_key, hall_id=hall_id, note=note)
     finally:
         session.expire_on_commit = expiring
@@ -95,7 +93,7 @@ def record_intent(
 @retrying
 @transactional
 def _record_intent(
-    project: Project,
+    project_id: int,
     *,
     buyer: User | None,
     amount_fen: int,
@@ -108,10 +106,13 @@ def _record_intent(
     The Idempotency-Key makes the request safe to send again: the same key with the same
     request answers with the intent it made the first time and changes nothing; the same key
     with another request is refused. The key is written with the intent, under a unique
-    index per buyer, before anything else is checked against the database: a request that
+    index per buyer, before the project's status and the fair's are checked: a request that
     collides with an earlier one (or with one still in flight, which it then waits for)
     rolls back and answers with that request's intent, whatever happened since. So two
     requests with one key at the same moment make one intent.
+
+    The project is read while signing (deals.totals.write_intent), not loaded first: what it
+    copies into the intent and whether it is published are read in the same statement.
     """
     buyer = permissions.require_buyer(buyer)
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
@@ -121,50 +122,58 @@ def _record_intent(
             fields={"Idempotency-Key": ["1 to 100 visible ASCII characters."]},
         )
     note = note.strip()
-    _check_request(project, amount_fen=amount_fen, hall_id=hall_id, note=note)
+    _check_request(amount_fen=amount_fen, note=note)
     organisation = buyer.organisation
     assert organisation is not None  # noqa: S101 - buyers always register with one
-    fingerprint = _fingerprint(project.id, amount_fen, hall_id, note)
-    values = {
-        "fair_id": project.fair_id,
-        "project_id": project.id,
-        "buyer_id": buyer.id,
-        "buyer_organisation_id": organisation.id,
-        "buyer_province": organisation.province,
-        "exhibitor_id": project.exhibitor_id,
-        "exhibitor_province": project.exhibitor.organisation.province,
-        "category": project.category,
-        "hall_id": hall_id,
-        "amount_fen": amount_fen,
-        "note": note,
-        "status": IntentStatus.active,
-        "created_at": utcnow(),
-        "secured": False,
-        "withdrawn_at": None,
-    }
+    fingerprint = _fingerprint(project_id, amount_fen, hall_id, note)
+    signing = deal_totals.Signing(
+        project_id=project_id, buyer_id=buyer.id, buyer_organisation_id=organisation.id,
+        buyer_province=organisation.province, hall_id=hall_id, amount_fen=amount_fen,
+        note=note, created_at=utcnow(), idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+    )
     try:
-        written = deal_totals.write_intent(values, idempotency_key=idempotency_key,
-                                           fingerprint=fingerprint)
+        signed = deal_totals.write_intent(signing)
     except IntegrityError:
         db.session.rollback()
         replayed = _replay(buyer, idempotency_key, fingerprint)
         if replayed is None:
             raise
         return replayed
-    _check_open(project, written.fair_status)
-    # The intent as written, with its project and buyer's organisation, taken into the
-    # session as already stored, so that nothing loads it again. (Merged rather than added:
-    # SQLite may hand out the id of an attempt that rolled back and is still in the session.)
-    stored = Intent(id=written.intent_id, project=project, buyer_organisation=organisation,
-                    **values)
+    except deal_totals.Refused as refused:
+        raise _REFUSALS[refused.reason]() from refused
+    # The intent as written, with its project's id and title and the buyer's organisation,
+    # taken into the session as already stored, so that nothing loads it again. (Merged
+    # rather than added: SQLite may hand out the id of an attempt that rolled back and is
+    # still in the session.) The project's other columns load if something asks for them.
+    project = Project(id=project_id, title=signed.project_title)
+    make_transient_to_detached(project)
+    stored = Intent(
+        id=signed.intent_id, fair_id=signed.fair_id, project=project,
+        buyer_id=buyer.id, buyer_organisation=organisation,
+        buyer_province=organisation.province, exhibitor_id=signed.exhibitor_id,
+        exhibitor_province=signed.exhibitor_province, category=signed.category,
+        hall_id=hall_id, amount_fen=amount_fen, note=note, status=IntentStatus.active,
+        created_at=signing.created_at, secured=False, withdrawn_at=None,
+    )
     make_transient_to_detached(stored)
     intent = db.session.merge(stored, load=False)
     broadcast.deal_recorded(intent.fair_id, deal=_DEAL_EVENT.dump(intent))
     return intent
 
 
-def _check_request(project: Project, *, amount_fen: int, hall_id: int | None, note: str
-                   ) -> None:
+#: What each of deals.totals' refusals means to the buyer.
+_REFUSALS: dict[str, Callable[[], FairError]] = {
+    # A buyer sees only published projects: any other is no project at all to them.
+    "no_project": lambda: NotFound("No such project."),
+    "project_not_published": lambda: NotFound("No such project."),
+    "hall_not_in_fair": lambda: InvalidInput(fields={"hall_id": ["No such hall in this fair."]}),
+    "fair_not_open": lambda: Conflict("Intents can be signed only while the fair is open.",
+                                      code="fair_not_open"),
+}
+
+
+def _check_request(*, amount_fen: int, note: str) -> None:
     """What a request must be, whenever it is sent; the API's schema refused malformed ones."""
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or not (
         0 < amount_fen <= MAX_DEAL_FEN
@@ -172,27 +181,6 @@ def _check_request(project: Project, *, amount_fen: int, hall_id: int | None, no
         raise InvalidInput(fields={"amount": ["Must be more than 0 and at most 100000000.00."]})
     if len(note) > MAX_NOTE_LENGTH:
         raise InvalidInput(fields={"note": [f"At most {MAX_NOTE_LENGTH} characters."]})
-    if hall_id is not None and _fair_of_hall(hall_id) != project.fair_id:
-        raise InvalidInput(fields={"hall_id": ["No such hall in this fair."]})
-
-
-def _fair_of_hall(hall_id: int) -> int | None:
-    """The fair a hall belongs to, which never changes: each process asks once per hall."""
-    known: dict[int, int] = current_app.extensions.setdefault("deals.hall_fairs", {})
-    if hall_id not in known:
-        fair_id = db.session.scalar(select(Hall.fair_id).where(Hall.id == hall_id))
-        if fair_id is None:
-            return None
-        known[hall_id] = fair_id
-    return known[hall_id]
-
-
-def _check_open(project: Project, fair_status: FairStatus) -> None:
-    """What may have changed since an earlier request with the same key: checked after it."""
-    if not project.is_published:
-        raise Conflict("Only a published project can be signed.", code="project_not_published")
-    if fair_status is not FairStatus.open:
-        raise Conflict("Intents can be signed only while the fair is open.", code="fair_not_open")
 
 
 def _fingerprint(project_id: int, amount_fen: int, hall_id: int | None, note: str) -> str:

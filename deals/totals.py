@@ -12,23 +12,26 @@ Taking the FairTotals lock late, after the intent is written, keeps the part of 
 transaction that all writers of a fair pass one at a time short: on PostgreSQL one call of
 fair_totals_move (migration 0005: the totals UPDATE, the breakdown UPSERT), then the commit;
 on SQLite the same statements one by one. A new intent goes further on PostgreSQL:
-``write_intent`` is one call of fair_sign_intent (migration 0005), which inserts the intent
-and its key, reads the fair's status, counts the members and calls fair_totals_move. The
-locked section holds no INSERT of an intent, so two requests with one idempotency key meet on
-the key's unique index, not on this lock. Nothing else runs in the application between the
-move and the commit: the totals that viewers see are read after the commit (``read_totals``,
-by livehalls.broadcast once per window), not built while every other writer waits.
+``write_intent`` is one call of fair_sign_intent (migration 0006), which reads the project,
+inserts the intent and its key, checks the project's status and the fair's, counts the members
+and calls fair_totals_move, and is a transaction of its own: the lock on the totals is released
+as the call ends, with no round trip to the application in between. The locked section holds
+no INSERT of an intent, so two requests with one idempotency key meet on the key's unique
+index, not on this lock. The totals that viewers see are read after the commit
+(``read_totals``, by livehalls.broadcast once per window), not built while writers wait.
 
 Only deals.service calls the writers; everyone else reads with ``read_totals``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from deals.models import (
     Dimension,
@@ -36,11 +39,15 @@ from deals.models import (
     FairTotalsBreakdown,
     IdempotencyKey,
     Intent,
+    IntentStatus,
 )
+from exhibitors.models import Project, ProjectStatus
+from fair.database import execute_as_own_transaction
 from fair.extensions import db
 from fair.models import Fair, FairStatus
 from fair.money import format_yuan
 from livehalls.broadcast import BreakdownEntry, TotalsPayload
+from livehalls.models import Hall
 
 Breakdowns = dict[Dimension, dict[str, BreakdownEntry]]
 _SCALARS = (FairTotals.seq, FairTotals.amount_fen, FairTotals.deal_count,
@@ -50,37 +57,98 @@ _BREAKDOWN_ROW = (FairTotalsBreakdown.dimension, FairTotalsBreakdown.key,
 
 
 @dataclass(frozen=True)
-class Written:
-    """A new intent's id, and its fair's status as read after the key was written.
+class Signing:
+    """A buyer's request to sign, as the service checked it: who, which project, how much."""
 
-    When the fair was not open the totals were left alone, and the caller refuses.
-    """
+    project_id: int
+    buyer_id: int
+    buyer_organisation_id: int
+    buyer_province: str
+    hall_id: int | None
+    amount_fen: int
+    note: str
+    created_at: dt.datetime
+    idempotency_key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Signed:
+    """The new intent's id and what it copied from its project (as read while signing)."""
 
     intent_id: int
-    fair_status: FairStatus
+    fair_id: int
+    exhibitor_id: int
+    exhibitor_province: str
+    category: str
+    project_title: str
 
 
-def write_intent(values: Mapping[str, Any], *, idempotency_key: str, fingerprint: str
-                 ) -> Written:
-    """Insert an intent (its column values) and its idempotency key, then add it to the totals.
+class Refused(Exception):
+    """The database would not sign: ``reason`` is one of REFUSALS; nothing was written."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+#: Why signing is refused, in the order checked: before anything is written, the project must
+#: exist and the hall be its fair's; after the intent and its key are written (so that a retry
+#: of an earlier request answers that request's intent instead), the project must be published
+#: and the fair open.
+REFUSALS = ("no_project", "hall_not_in_fair", "project_not_published", "fair_not_open")
+#: The SQLSTATE of fair_sign_intent's refusals (migration 0006); the message is the reason.
+REFUSED_SQLSTATE = "FA001"
+
+
+def write_intent(signing: Signing) -> Signed:
+    """Insert an intent and its idempotency key, then add the intent to its fair's totals.
 
     The key's unique index refuses a second request with the same key (IntegrityError) before
-    anything else happens. On PostgreSQL the whole write is one call of fair_sign_intent.
+    the project's status and the fair's are checked (Refused). On PostgreSQL the whole write is
+    one call of fair_sign_intent, which is its own transaction when the session has read
+    nothing yet (fair.database.execute_as_own_transaction).
     """
-    facts = Intent(**values)
-    if db.session.get_bind().dialect.name == "postgresql":
-        intent_id, status = db.session.execute(_SIGN_IN_ONE_CALL, {
-            **values, "status": facts.status.value, "key": idempotency_key,
-            "fingerprint": fingerprint, **_breakdown_parameters(facts),
-        }).one()
-        return Written(intent_id, FairStatus(status))
+    if db.session.get_bind().dialect.name != "postgresql":
+        return _write_step_by_step(signing)
+    parameters = {**asdict(signing), "key": signing.idempotency_key}
+    try:
+        row = execute_as_own_transaction(_SIGN_IN_ONE_CALL, parameters).one()
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != REFUSED_SQLSTATE:
+            raise
+        reason = error.orig.diag.message_primary  # type: ignore[union-attr]
+        raise Refused(reason) from error
+    return Signed(*row)
+
+
+def _write_step_by_step(signing: Signing) -> Signed:
+    """What fair_sign_intent does on PostgreSQL, one statement at a time (for SQLite)."""
+    project = db.session.execute(_PROJECT_FACTS, {"project": signing.project_id}).first()
+    if project is None:
+        raise Refused("no_project")
+    if signing.hall_id is not None and db.session.scalar(
+        _HALL_FAIR, {"hall": signing.hall_id}
+    ) != project.fair_id:
+        raise Refused("hall_not_in_fair")
+    values = {
+        "fair_id": project.fair_id, "project_id": signing.project_id,
+        "buyer_id": signing.buyer_id, "buyer_organisation_id": signing.buyer_organisation_id,
+        "buyer_province": signing.buyer_province, "exhibitor_id": project.exhibitor_id,
+        "exhibitor_province": project.province, "category": project.category,
+        "hall_id": signing.hall_id, "amount_fen": signing.amount_fen, "note": signing.note,
+        "status": IntentStatus.active, "created_at": signing.created_at, "secured": False,
+    }
     intent_id = db.session.execute(_INSERT_INTENT, values).scalar_one()
-    db.session.execute(_INSERT_KEY, {"buyer": facts.buyer_id, "key": idempotency_key,
-                                     "fingerprint": fingerprint, "intent": intent_id})
-    fair_status = db.session.scalar(_FAIR_STATUS, {"fair": facts.fair_id})
-    if fair_status is FairStatus.open:
-        _move(facts, +1)
-    return Written(intent_id, fair_status)
+    db.session.execute(_INSERT_KEY, {"buyer": signing.buyer_id, "key": signing.idempotency_key,
+                                     "fingerprint": signing.fingerprint, "intent": intent_id})
+    if project.status is not ProjectStatus.published:
+        raise Refused("project_not_published")
+    if db.session.scalar(_FAIR_STATUS, {"fair": project.fair_id}) is not FairStatus.open:
+        raise Refused("fair_not_open")
+    _move(Intent(**values), +1)
+    return Signed(intent_id, project.fair_id, project.exhibitor_id, project.province,
+                  project.category, project.title)
 
 
 def revert_intent(intent: Intent) -> None:
@@ -189,12 +257,15 @@ _INSERT_KEY = insert(IdempotencyKey.__table__).values(
     buyer_id=bindparam("buyer"), key=bindparam("key"), fingerprint=bindparam("fingerprint"),
     intent_id=bindparam("intent"))
 _FAIR_STATUS = select(Fair.__table__.c.status).where(Fair.__table__.c.id == bindparam("fair"))
-#: PostgreSQL: a new intent, its key, its members and the totals in one call (migration 0005).
+_PROJECT_FACTS = select(Project.fair_id, Project.exhibitor_id, Project.province,
+                        Project.category, Project.title, Project.status
+                        ).where(Project.id == bindparam("project"))
+_HALL_FAIR = select(Hall.fair_id).where(Hall.id == bindparam("hall"))
+#: PostgreSQL: a new intent, its key, its members and the totals in one call (migration 0006).
 _SIGN_IN_ONE_CALL = text(
-    "SELECT intent_id, fair_status FROM fair_sign_intent(:fair_id, :project_id, :buyer_id,"
-    " :buyer_organisation_id, :buyer_province, :exhibitor_id, :exhibitor_province, :category,"
-    " :hall_id, :amount_fen, :note, :status, :created_at, :key, :fingerprint, :dimensions,"
-    " :keys)"
+    "SELECT intent_id, project_fair, project_exhibitor, project_province, project_category,"
+    " project_title FROM fair_sign_intent(:project_id, :buyer_id, :buyer_organisation_id,"
+    " :buyer_province, :hall_id, :amount_fen, :note, :created_at, :key, :fingerprint)"
 )
 #: PostgreSQL: the locked part in one call; see fair_totals_move in migration 0005.
 _MOVE_IN_ONE_CALL = text(

@@ -70,7 +70,7 @@ def sign() -> Callable[..., Intent]:
     def record(project: Project, buyer: User, amount_fen: int = 1_000_000, *,
                key: str | None = None, hall_id: int | None = None, note: str = "") -> Intent:
         return deal_service.record_intent(
-            project, buyer=buyer, amount_fen=amount_fen, idempotency_key=key or new_key(),
+            project.id, buyer=buyer, amount_fen=amount_fen, idempotency_key=key or new_key(),
             hall_id=hall_id, note=note,
         )
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
-from deals import service
+from deals import schemas, service
 from deals import totals as deal_totals
 from deals.models import FairTotals, IdempotencyKey, Intent, IntentStatus
 from exhibitors import service as exhibitor_service
@@ -85,9 +85,9 @@ def test_only_published_projects_are_signed(
     if publish:
         exhibitor_service.withdraw_project(project, user=owner)
     before = snapshot()
-    with pytest.raises(Conflict) as refused:
+    # To a buyer a draft or withdrawn project is no project at all, as on its page.
+    with pytest.raises(NotFound):
         sign(project, buyer)
-    assert refused.value.code == "project_not_published"
     assert snapshot() == before
 
 
@@ -151,7 +151,7 @@ def test_malformed_idempotency_keys_are_refused(
 ) -> None:
     before = snapshot()
     with pytest.raises(InvalidInput) as refused:
-        service.record_intent(project, buyer=buyer, amount_fen=100, idempotency_key=key)
+        service.record_intent(project.id, buyer=buyer, amount_fen=100, idempotency_key=key)
     assert refused.value.code == "idempotency_key_invalid"
     assert snapshot() == before
 
@@ -208,6 +208,29 @@ def test_a_retry_after_the_fair_closed_still_answers_with_the_intent(
     intent = sign(project, buyer, 100, key="late")
     fair_service.update_fair(fair, organiser=organiser, changes={"status": FairStatus.closed})
     assert sign(project, buyer, 100, key="late").id == intent.id
+
+
+def test_a_retry_after_the_project_was_withdrawn_still_answers_with_the_intent(
+    fair: Fair, make_exhibitor: Callable[..., tuple[Exhibitor, User]],
+    make_project: Callable[..., Project], buyer: User, sign: Sign,
+) -> None:
+    _, owner = make_exhibitor(fair)
+    project = make_project(fair, user=owner)
+    intent = sign(project, buyer, 100, key="before-withdrawing")
+    exhibitor_service.withdraw_project(project, user=owner)
+    assert sign(project, buyer, 100, key="before-withdrawing").id == intent.id
+    with pytest.raises(NotFound):
+        sign(project, buyer, 100, key="after-withdrawing")
+
+
+def test_the_answer_is_the_intent_as_stored(
+    project: Project, buyer: User, sign: Sign
+) -> None:
+    answer = schemas.DealSchema().dump(sign(project, buyer, 100, note="备注"))
+    db.session.expire_all()
+    stored = db.session.get(Intent, answer["id"])
+    assert answer == schemas.DealSchema().dump(stored)
+    assert answer["project"] == {"id": project.id, "title": project.title}
 
 
 def test_a_request_whose_key_collides_answers_with_the_earlier_intent(

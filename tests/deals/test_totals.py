@@ -212,7 +212,7 @@ def test_every_total_is_the_sum_over_the_active_intents(
 
             def record(step: Signed = step, hall_id: int | None = hall_id) -> Intent:
                 return service.record_intent(
-                    projects[step.project], buyer=buyers[step.buyer], amount_fen=step.amount_fen,
+                    projects[step.project].id, buyer=buyers[step.buyer], amount_fen=step.amount_fen,
                     idempotency_key=step.key, hall_id=hall_id,
                 )
 
@@ -273,10 +273,10 @@ def test_the_totals_sent_are_read_after_the_commits_of_every_process(
     buyers = [make_buyer(province=province) for province in ("CN-XZ", "CN-GD")]
     ids = (project.id, [buyer.id for buyer in buyers])
     with broadcasts.expect(2) as sent:
-        service.record_intent(project, buyer=buyers[0], amount_fen=100_00,
+        service.record_intent(project.id, buyer=buyers[0], amount_fen=100_00,
                               idempotency_key="here")
         with other.app_context():
-            service.record_intent(db.session.get(Project, ids[0]),
+            service.record_intent(ids[0],
                                   buyer=db.session.get(User, ids[1][1]), amount_fen=200_00,
                                   idempotency_key="there")
     totals = sent[1].payload

@@ -57,8 +57,9 @@ def test_a_buyer_pays_a_deposit_with_a_card_and_sees_the_intent_secured(
     make_project: Callable[..., Project], make_user: Callable[..., User], artifacts: Path
 ) -> None:
     buyer = make_user(Role.buyer, province="CN-CQ")
-    intent = deal_service.record_intent(make_project(fair, title="川剧变脸专场演出"), buyer=buyer,
-                                        amount_fen=86_000_00, idempotency_key="e2e-deposit")
+    project = make_project(fair, title="川剧变脸专场演出")
+    intent = deal_service.record_intent(project.id, buyer=buyer, amount_fen=86_000_00,
+                                        idempotency_key="e2e-deposit")
     signed_in(context, buyer)
     page = context.new_page()
     page.goto("/my/intents")

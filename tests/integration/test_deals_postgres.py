@@ -26,7 +26,6 @@ from deals import service as deal_service
 from deals import totals as deal_totals
 from deals.models import IdempotencyKey, Intent, IntentStatus
 from exhibitors import service as exhibitor_service
-from exhibitors.models import Project
 from fair import create_app
 from fair import service as fair_service
 from fair.accounts import service as account_service
@@ -130,12 +129,16 @@ def _requests(stage: Stage, rng: random.Random) -> list[Request]:
     ]
 
 
-def _sign(request: Request) -> int:
-    project = db.session.get(Project, request.project)
+def _sign(request: Request, *, fresh: bool = True) -> int:
     buyer = db.session.get(User, request.buyer)
-    assert project is not None
+    assert buyer is not None
+    assert buyer.organisation is not None
+    if fresh:
+        # As in a request with a trusted bearer token: the session holds no connection when it
+        # signs, so the call is a transaction of its own.
+        db.session.close()
     return deal_service.record_intent(
-        project, buyer=buyer, amount_fen=request.amount_fen, idempotency_key=request.key,
+        request.project, buyer=buyer, amount_fen=request.amount_fen, idempotency_key=request.key,
         hall_id=request.hall).id
 
 
@@ -179,8 +182,9 @@ def committed_news(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return seen
 
 
+@pytest.mark.parametrize("fresh", [True, False], ids=["own-transaction", "joined"])
 def test_many_threads_signing_with_repeated_keys_keep_exact_totals(
-    apps: list[Flask], stage: Stage, postgres_url: str, committed_news: list[bool]
+    apps: list[Flask], stage: Stage, postgres_url: str, committed_news: list[bool], fresh: bool
 ) -> None:
     rng = random.Random(4)
     requests = _requests(stage, rng)
@@ -195,7 +199,7 @@ def test_many_threads_signing_with_repeated_keys_keep_exact_totals(
     answers_lock = threading.Lock()
 
     def sign(request: Request) -> None:
-        intent_id = _sign(request)
+        intent_id = _sign(request, fresh=fresh)
         with answers_lock:
             answers[request.key].add(intent_id)
 
@@ -343,3 +347,115 @@ def test_signing_in_one_call_keeps_the_same_totals_as_step_by_step(
     assert kept["buyer_count"] == len({intent.buyer_id for intent in intents})
     by_hall = Counter(str(intent.hall_id) for intent in intents if intent.hall_id is not None)
     assert {hall: entry["deal_count"] for hall, entry in kept["by_hall"].items()} == by_hall
+
+
+def _signing(stage: Stage, *, project: int, key: str, hall: int | None = None
+             ) -> deal_totals.Signing:
+    buyer = db.session.get(User, stage.buyers[0])
+    assert buyer is not None
+    assert buyer.organisation is not None
+    return deal_totals.Signing(
+        project_id=project, buyer_id=buyer.id, buyer_organisation_id=buyer.organisation.id,
+        buyer_province=buyer.organisation.province, hall_id=hall, amount_fen=1_000_00,
+        note="", created_at=dt.datetime.now(dt.UTC), idempotency_key=key, fingerprint=key)
+
+
+def _totals_lock_is_free(postgres_url: str, fair_id: int) -> bool:
+    """Whether another connection can take the fair's totals row at once."""
+    with psycopg.connect(postgres_url) as other:
+        other.execute("SET lock_timeout = '500ms'")
+        try:
+            updated = other.execute("UPDATE fair_totals SET seq = seq WHERE fair_id = %s",
+                                    (fair_id,)).rowcount
+        except psycopg.errors.LockNotAvailable:
+            return False
+        assert updated == 1, "the fair has no totals row yet"
+        return True
+
+
+def _intents_seen_elsewhere(postgres_url: str) -> int:
+    with psycopg.connect(postgres_url) as other:
+        row = other.execute("SELECT count(*) FROM intents").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_signing_is_a_transaction_of_its_own_when_the_session_has_read_nothing(
+    apps: list[Flask], stage: Stage, postgres_url: str
+) -> None:
+    with apps[0].app_context():
+        _sign(Request(buyer=stage.buyers[1], project=stage.projects[1], amount_fen=100,
+                      hall=None, key="the-fairs-first"))
+        signing = _signing(stage, project=stage.projects[0], key="alone")
+        db.session.close()
+        deal_totals.write_intent(signing)
+        # Committed and its locks gone as the call returns, before the session commits: the
+        # fair's other writers never wait on a round trip to this process.
+        assert _intents_seen_elsewhere(postgres_url) == 2
+        assert _totals_lock_is_free(postgres_url, stage.fair_id)
+        db.session.rollback()
+        assert _intents_seen_elsewhere(postgres_url) == 2
+
+
+def test_signing_joins_the_transaction_of_a_session_that_read_first(
+    apps: list[Flask], stage: Stage, postgres_url: str
+) -> None:
+    with apps[0].app_context():
+        _sign(Request(buyer=stage.buyers[1], project=stage.projects[1], amount_fen=100,
+                      hall=None, key="the-fairs-first"))
+        signing = _signing(stage, project=stage.projects[0], key="joined")
+        deal_totals.write_intent(signing)
+        assert _intents_seen_elsewhere(postgres_url) == 1
+        assert not _totals_lock_is_free(postgres_url, stage.fair_id)
+        db.session.rollback()
+        assert _intents_seen_elsewhere(postgres_url) == 1
+        assert deal_totals.read_totals(stage.fair_id)["seq"] == 1
+
+
+def test_signing_in_one_call_refuses_what_may_not_be_signed_and_writes_nothing(
+    apps: list[Flask], stage: Stage
+) -> None:
+    with apps[0].app_context():
+        other_fair_hall = Hall(fair_id=fair_service.create_fair(
+            organiser=account_service.find_user("organiser@example.com"), name="另一届",
+            starts_at=dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+            ends_at=dt.datetime(2027, 1, 2, tzinfo=dt.UTC)).id, name="别处的厅")
+        db.session.add(other_fair_hall)
+        db.session.commit()
+        project = exhibitor_service.access_project(stage.projects[0], None)
+        owner = account_service.find_user("exhibitor0@example.com")
+        exhibitor_service.withdraw_project(project, user=owner)
+        cases = [
+            (999_999, None, "no_project"),
+            (stage.projects[1], other_fair_hall.id, "hall_not_in_fair"),
+            (stage.projects[1], 999_999, "hall_not_in_fair"),
+            (stage.projects[0], None, "project_not_published"),
+        ]
+        for number, (project_id, hall_id, reason) in enumerate(cases):
+            signing = _signing(stage, project=project_id, key=f"refused-{number}", hall=hall_id)
+            db.session.close()
+            with pytest.raises(deal_totals.Refused) as refused:
+                deal_totals.write_intent(signing)
+            assert refused.value.reason == reason
+            db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Intent)) == 0
+        assert db.session.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
+        assert deal_totals.read_totals(stage.fair_id)["seq"] == 0
+
+
+def test_a_retry_after_the_project_was_withdrawn_answers_the_earlier_intent(
+    apps: list[Flask], stage: Stage
+) -> None:
+    earlier = Request(buyer=stage.buyers[0], project=stage.projects[0], amount_fen=300_00,
+                      hall=None, key="before-withdrawing")
+    with apps[0].app_context():
+        earlier_id = _sign(earlier)
+        project = exhibitor_service.access_project(stage.projects[0], None)
+        exhibitor_service.withdraw_project(
+            project, user=account_service.find_user("exhibitor0@example.com"))
+        assert _sign(earlier) == earlier_id
+        with pytest.raises(FairError) as refused:
+            _sign(Request(buyer=stage.buyers[1], project=stage.projects[0], amount_fen=100,
+                          hall=None, key="after-withdrawing"))
+        assert refused.value.status == 404
+        assert db.session.scalar(select(func.count()).select_from(Intent)) == 1

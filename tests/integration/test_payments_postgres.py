@@ -60,7 +60,7 @@ def fake_stripe(app: Flask) -> FakeStripe:
 def intent(fair: Fair, make_project: Callable[..., Project],
            make_user: Callable[..., User]) -> Intent:
     buyer = make_user(Role.buyer, province="CN-XZ")
-    return deal_service.record_intent(make_project(fair), buyer=buyer, amount_fen=300_000_00,
+    return deal_service.record_intent(make_project(fair).id, buyer=buyer, amount_fen=300_000_00,
                                       idempotency_key="pg")
 
 

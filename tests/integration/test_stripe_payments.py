@@ -62,7 +62,7 @@ def buyer(make_user: Callable[..., User]) -> User:
 
 @pytest.fixture
 def intent(fair: Fair, make_project: Callable[..., Project], buyer: User) -> Intent:
-    return deal_service.record_intent(make_project(fair), buyer=buyer, amount_fen=50_000_00,
+    return deal_service.record_intent(make_project(fair).id, buyer=buyer, amount_fen=50_000_00,
                                       idempotency_key="intent")
 
 
