@@ -149,8 +149,9 @@ def _record_intent(
     project = Project(id=project_id, title=signed.project_title)
     make_transient_to_detached(project)
     stored = Intent(
-        id=signed.intent_id, fair_id=signed.fair_id, project=project,
-        buyer_id=buyer.id, buyer_organisation=organisation,
+        id=signed.intent_id, fair_id=signed.fair_id, project_id=project_id, project=project,
+        buyer_id=buyer.id, buyer_organisation_id=organisation.id,
+        buyer_organisation=organisation,
         buyer_province=organisation.province, exhibitor_id=signed.exhibitor_id,
         exhibitor_province=signed.exhibitor_province, category=signed.category,
         hall_id=hall_id, amount_fen=amount_fen, note=note, status=IntentStatus.active,

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from deals import schemas, service
@@ -226,7 +227,19 @@ def test_a_retry_after_the_project_was_withdrawn_still_answers_with_the_intent(
 def test_the_answer_is_the_intent_as_stored(
     project: Project, buyer: User, sign: Sign
 ) -> None:
-    answer = schemas.DealSchema().dump(sign(project, buyer, 100, note="备注"))
+    intent = sign(project, buyer, 100, note="备注")
+    statements: list[object] = []
+
+    def record(*args: object) -> None:
+        statements.append(args[2])
+
+    # The answer is written from what the signing knew: nothing is loaded again for it.
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        answer = schemas.DealSchema().dump(intent)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert statements == []
     db.session.expire_all()
     stored = db.session.get(Intent, answer["id"])
     assert answer == schemas.DealSchema().dump(stored)
