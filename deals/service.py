@@ -135,8 +135,8 @@ def _record_intent(
     try:
         signed = deal_totals.write_intent(signing)
     except IntegrityError:
-        db.session.rollback()
-        replayed = _replay(buyer, idempotency_key, fingerprint)
+        db.session.rollback()  # which expires the buyer: its id is in the signing
+        replayed = _replay(signing.buyer_id, idempotency_key, fingerprint)
         if replayed is None:
             raise
         return replayed
@@ -190,12 +190,12 @@ def _fingerprint(project_id: int, amount_fen: int, hall_id: int | None, note: st
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _replay(buyer: User, key: str, fingerprint: str) -> Intent | None:
+def _replay(buyer_id: int, key: str, fingerprint: str) -> Intent | None:
     """The intent an earlier request with this key made, if the request was the same."""
     earlier = db.session.execute(
         select(IdempotencyKey.fingerprint, Intent)
         .join(Intent, Intent.id == IdempotencyKey.intent_id)
-        .where(IdempotencyKey.buyer_id == buyer.id, IdempotencyKey.key == key)
+        .where(IdempotencyKey.buyer_id == buyer_id, IdempotencyKey.key == key)
     ).first()
     if earlier is None:
         return None

@@ -240,7 +240,7 @@ def _deliver(news: Sequence[_News]) -> None:
     """Hand committed news to this process's coalescer and, through the queue, the others'."""
     coalescer().submit(news)
     if isinstance(socketio.server.manager, NewsQueue):
-        socketio.emit(NEWS_EVENT, _encode(news), namespace=NEWS_NAMESPACE)
+        socketio.server.manager.publish(news)
 
 
 def _encode(news: Sequence[_News]) -> str:
@@ -264,6 +264,47 @@ class NewsQueue(python_socketio.RedisManager):
     def __init__(self, url: str, *, coalescer: Coalescer, **options: Any) -> None:
         super().__init__(url, **options)
         self.coalescer = coalescer
+        self._outbox: list[_News] = []
+        self._publishing = False
+        self._outbox_lock = threading.Lock()
+
+    def publish(self, news: Sequence[_News]) -> None:
+        """Send committed news to the other processes: at once when no message is on its way
+        to Redis, else with it in the next one. So a busy process publishes a message per
+        round trip to Redis instead of one per intent, and an idle one (or a script that exits
+        right after its commit) has sent its news before it goes on."""
+        with self._outbox_lock:
+            self._outbox.extend(news)
+            if self._publishing:
+                return
+            self._publishing = True
+            batch, self._outbox = self._outbox, []
+        try:
+            self._publish_batch(batch)
+        finally:
+            with self._outbox_lock:
+                more = self._publishing = bool(self._outbox)
+            if more:
+                # News came in meanwhile: a background task sends it, not this request.
+                socketio.start_background_task(self._publish_outbox)
+
+    def _publish_outbox(self) -> None:
+        while True:
+            with self._outbox_lock:
+                batch, self._outbox = self._outbox, []
+                if not batch:
+                    self._publishing = False
+                    return
+            self._publish_batch(batch)
+
+    def _publish_batch(self, news: list[_News]) -> None:
+        try:
+            socketio.emit(NEWS_EVENT, _encode(news), namespace=NEWS_NAMESPACE)
+        except Exception:
+            # Redis is away (python-socketio already tried again): the other processes'
+            # viewers miss these deals and catch up with the next totals.
+            logger.exception("Could not publish %d news items to the other processes.",
+                             len(news))
 
     def _handle_emit(self, message: dict[str, Any]) -> None:
         if message.get("namespace") != NEWS_NAMESPACE:
@@ -290,6 +331,12 @@ def _after_rollback(session: Session) -> None:
 @dataclass
 class _Buffer:
     deals: list[DealEventPayload] = field(default_factory=list)
+
+
+def _listened(to: list[str]) -> bool:
+    """Whether a client of this process is in one of the rooms."""
+    participants = socketio.server.manager.get_participants(rooms.NAMESPACE, to)
+    return next(iter(participants), None) is not None
 
 
 #: Reads a fair's totals as committed: deals.totals.read_totals, handed over by ``init_app``.
@@ -356,6 +403,8 @@ class Coalescer:
     def _send(self, fair_id: int, buffer: _Buffer) -> None:
         # To this process's clients only: every process coalesces the news for its own.
         to = [rooms.fair_room(fair_id), rooms.dashboard_room(fair_id)]
+        if not _listened(to):
+            return  # nobody here to tell, so no totals to read
         if buffer.deals:
             # Several processes' news can arrive out of order; ids follow the commits.
             deals = sorted(buffer.deals, key=lambda deal: deal["id"])

@@ -217,6 +217,8 @@ def broadcasts(app: Flask, monkeypatch: pytest.MonkeyPatch) -> BroadcastRecorder
     """
     recorder = BroadcastRecorder()
     monkeypatch.setattr(broadcast.coalescer(), "autoflush", False)
+    # As if a client listened in every room: the coalescer skips fairs nobody here watches.
+    monkeypatch.setattr(broadcast, "_listened", lambda to: True)
     emit = socketio.emit
 
     def recording_emit(event: str, *args: Any, **kwargs: Any) -> Any:

@@ -6,6 +6,8 @@ here that reader returns what ``record`` last "committed" for the fair.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,12 @@ def totals_reader(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
         return totals_payload(KEPT.get(fair_id, 0), fair_id=fair_id)
 
     monkeypatch.setattr(broadcast.coalescer(), "read_totals", read)
+
+
+@pytest.fixture
+def someone_listens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if a client of this process were in every room (the `broadcasts` recorder does it)."""
+    monkeypatch.setattr(broadcast, "_listened", lambda to: True)
 
 
 @transactional
@@ -164,7 +172,7 @@ def test_each_fair_gets_its_own_messages_in_its_own_rooms(broadcasts: BroadcastR
 
 
 def test_a_burst_goes_out_as_fewer_messages_than_deals(
-    app: Flask, monkeypatch: pytest.MonkeyPatch
+    app: Flask, monkeypatch: pytest.MonkeyPatch, someone_listens: None
 ) -> None:
     sent: list[tuple[str, Any]] = []
     monkeypatch.setattr(socketio, "emit",
@@ -192,7 +200,9 @@ def test_a_burst_goes_out_as_fewer_messages_than_deals(
     assert len(deals_messages) <= elapsed / broadcast.WINDOW + 2
 
 
-def test_an_idle_fair_is_flushed_at_once(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_idle_fair_is_flushed_at_once(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, someone_listens: None
+) -> None:
     sent_at: list[float] = []
     monkeypatch.setattr(socketio, "emit", lambda *args, **kwargs: sent_at.append(time.monotonic()))
 
@@ -204,6 +214,55 @@ def test_an_idle_fair_is_flushed_at_once(app: Flask, monkeypatch: pytest.MonkeyP
 
     assert len(sent_at) == 2
     assert sent_at[0] - committed < broadcast.WINDOW
+
+
+def test_a_fair_nobody_here_watches_is_neither_read_nor_sent(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No client of this process is in the fair's rooms (the other processes' clients hear
+    # the news from their own coalescers): a flush has nobody to tell.
+    sent: list[str] = []
+    monkeypatch.setattr(broadcast.coalescer(), "autoflush", False)
+    monkeypatch.setattr(socketio, "emit", lambda event, *args, **kwargs: sent.append(event))
+    record(1, 1, 1)
+    broadcast.flush()
+    assert (sent, READS) == ([], [])
+
+
+def test_news_committed_while_a_message_is_on_its_way_leaves_together_in_the_next(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = broadcast.NewsQueue("redis://127.0.0.1:9/0", coalescer=broadcast.coalescer())
+    published: list[tuple[list[int], threading.Thread]] = []
+    on_its_way, arrived = threading.Event(), threading.Event()
+
+    def emit(event: str, data: str, *, namespace: str) -> None:
+        assert (event, namespace) == (broadcast.NEWS_EVENT, broadcast.NEWS_NAMESPACE)
+        published.append(([deal["id"] for _, deal in json.loads(data)],
+                          threading.current_thread()))
+        if len(published) == 1:
+            on_its_way.set()
+            arrived.wait(5)
+
+    monkeypatch.setattr(socketio, "emit", emit)
+    committer = threading.Thread(target=queue.publish,
+                                 args=([broadcast._News(1, deal_payload(1))],))
+    committer.start()
+    assert on_its_way.wait(5)
+    queue.publish([broadcast._News(1, deal_payload(2))])
+    queue.publish([broadcast._News(2, deal_payload(3))])
+    assert [ids for ids, _ in published] == [[1]]
+    arrived.set()
+    committer.join(5)
+    deadline = time.monotonic() + 5
+    while len(published) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    assert [ids for ids, _ in published] == [[1], [2, 3]]
+    # An idle queue sends at once, from the committing thread itself; what waited goes from
+    # a background task, so no request carries another's news.
+    assert published[0][1] is committer
+    assert published[1][1] not in (committer, threading.current_thread())
 
 
 def test_a_process_gevent_did_not_patch_runs_socketio_in_threads(tmp_path: Path) -> None:
