@@ -466,3 +466,7 @@ def test_the_summary_counts_active_intents_only(
     sign(project, buyer, 50)
     summary = service.summarise_intents(fair, user=buyer)
     assert (summary.deal_count, summary.amount_fen) == (2, 100 + 50)
+
+
+def test_every_refusal_of_the_database_has_an_answer() -> None:
+    assert set(service._REFUSALS) == set(deal_totals.REFUSALS)
