@@ -23,7 +23,7 @@ from exhibitors import service as exhibitor_service
 from exhibitors.models import Project
 from fair import permissions
 from fair.accounts.models import Role, User
-from fair.database import transactional, utcnow
+from fair.database import loaded_after_commit, transactional, utcnow
 from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair
@@ -81,13 +81,9 @@ def record_intent(
     The intent comes back as it was written, not expired by the commit: the answer to every
     signing shows exactly it, and the hot path spares a round trip to load it again.
     """
-    session = db.session()
-    expiring, session.expire_on_commit = session.expire_on_commit, False
-    try:
+    with loaded_after_commit():
         return _record_intent(project_id, buyer=buyer, amount_fen=amount_fen,
                               idempotency_key=idempotency_key, hall_id=hall_id, note=note)
-    finally:
-        session.expire_on_commit = expiring
 
 
 @retrying
@@ -209,10 +205,18 @@ def _replay(buyer_id: int, key: str, fingerprint: str) -> Intent | None:
     return intent
 
 
+def withdraw_intent(intent: Intent, *, buyer: User | None) -> Intent:
+    """The buyer takes back an intent; it leaves the totals. Withdrawing again changes nothing.
+
+    The intent comes back as the withdrawal left it, not expired by the commit.
+    """
+    with loaded_after_commit():
+        return _withdraw_intent(intent, buyer=buyer)
+
+
 @retrying
 @transactional
-def withdraw_intent(intent: Intent, *, buyer: User | None) -> Intent:
-    """The buyer takes back an intent; it leaves the totals. Withdrawing again changes nothing."""
+def _withdraw_intent(intent: Intent, *, buyer: User | None) -> Intent:
     permissions.require_intent_buyer(buyer, intent)
     if not intent.is_active:
         return intent

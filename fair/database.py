@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -67,6 +68,23 @@ def transactional(fn: Callable[P, R]) -> Callable[P, R]:
         return result
 
     return wrapper
+
+
+@contextmanager
+def loaded_after_commit() -> Iterator[None]:
+    """Keep the session's objects as they are across the commits of the block.
+
+    For a use case whose answer is what it just wrote: expiring on commit would load it all
+    again, a round trip, to write the answer.
+    """
+    from fair.extensions import db
+
+    session = db.session()
+    expiring, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = expiring
 
 
 def execute_as_own_transaction(statement: sa.Executable, parameters: dict[str, Any]

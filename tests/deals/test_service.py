@@ -224,26 +224,45 @@ def test_a_retry_after_the_project_was_withdrawn_still_answers_with_the_intent(
         sign(project, buyer, 100, key="after-withdrawing")
 
 
-def test_the_answer_is_the_intent_as_stored(
-    project: Project, buyer: User, sign: Sign
-) -> None:
-    intent = sign(project, buyer, 100, note="备注")
+def dumped_without_a_query(intent: Intent) -> dict[str, Any]:
+    """The API's answer for an intent, checked to run no SQL: nothing is loaded again for it."""
     statements: list[object] = []
 
     def record(*args: object) -> None:
         statements.append(args[2])
 
-    # The answer is written from what the signing knew: nothing is loaded again for it.
     event.listen(Engine, "before_cursor_execute", record)
     try:
-        answer = schemas.DealSchema().dump(intent)
+        answer: dict[str, Any] = schemas.DealSchema().dump(intent)
     finally:
         event.remove(Engine, "before_cursor_execute", record)
     assert statements == []
+    return answer
+
+
+def as_stored(intent_id: int) -> dict[str, Any]:
     db.session.expire_all()
-    stored = db.session.get(Intent, answer["id"])
-    assert answer == schemas.DealSchema().dump(stored)
+    stored: dict[str, Any] = schemas.DealSchema().dump(db.session.get(Intent, intent_id))
+    return stored
+
+
+def test_the_answer_is_the_intent_as_stored(
+    project: Project, buyer: User, sign: Sign
+) -> None:
+    answer = dumped_without_a_query(sign(project, buyer, 100, note="备注"))
+    assert answer == as_stored(answer["id"])
     assert answer["project"] == {"id": project.id, "title": project.title}
+
+
+def test_the_answer_to_a_withdrawal_is_the_intent_as_stored(
+    project: Project, buyer: User, sign: Sign
+) -> None:
+    intent = sign(project, buyer, 100)
+    db.session.expire_all()
+    intent = db.session.get(Intent, intent.id)
+    answer = dumped_without_a_query(service.withdraw_intent(intent, buyer=buyer))
+    assert answer["status"] == "withdrawn"
+    assert answer == as_stored(answer["id"])
 
 
 def test_a_request_whose_key_collides_answers_with_the_earlier_intent(
