@@ -144,15 +144,8 @@ def _record_intent(
     # still in the session.) The project's other columns load if something asks for them.
     project = Project(id=project_id, title=signed.project_title)
     make_transient_to_detached(project)
-    stored = Intent(
-        id=signed.intent_id, fair_id=signed.fair_id, project_id=project_id, project=project,
-        buyer_id=buyer.id, buyer_organisation_id=organisation.id,
-        buyer_organisation=organisation,
-        buyer_province=organisation.province, exhibitor_id=signed.exhibitor_id,
-        exhibitor_province=signed.exhibitor_province, category=signed.category,
-        hall_id=hall_id, amount_fen=amount_fen, note=note, status=IntentStatus.active,
-        created_at=signing.created_at, secured=False, withdrawn_at=None,
-    )
+    stored = Intent(id=signed.intent_id, project=project, buyer_organisation=organisation,
+                    **signed.columns)
     make_transient_to_detached(stored)
     intent = db.session.merge(stored, load=False)
     broadcast.deal_recorded(intent.fair_id, deal=_DEAL_EVENT.dump(intent))

@@ -74,13 +74,11 @@ class Signing:
 
 @dataclass(frozen=True)
 class Signed:
-    """The new intent's id and what it copied from its project (as read while signing)."""
+    """The new intent as written: its id, its column values (with what it copied from its
+    project, read while signing), and its project's title."""
 
     intent_id: int
-    fair_id: int
-    exhibitor_id: int
-    exhibitor_province: str
-    category: str
+    columns: dict[str, Any]
     project_title: str
 
 
@@ -111,15 +109,16 @@ def write_intent(signing: Signing) -> Signed:
     """
     if db.session.get_bind().dialect.name != "postgresql":
         return _write_step_by_step(signing)
-    parameters = {**asdict(signing), "key": signing.idempotency_key}
     try:
-        row = execute_as_own_transaction(_SIGN_IN_ONE_CALL, parameters).one()
+        row = execute_as_own_transaction(_SIGN_IN_ONE_CALL, asdict(signing)).one()
     except DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) != REFUSED_SQLSTATE:
             raise
         reason = error.orig.diag.message_primary  # type: ignore[union-attr]
         raise Refused(reason) from error
-    return Signed(*row)
+    intent_id, fair_id, exhibitor_id, exhibitor_province, category, title = row
+    return Signed(intent_id, _intent_columns(signing, fair_id, exhibitor_id, exhibitor_province,
+                                             category), title)
 
 
 def _write_step_by_step(signing: Signing) -> Signed:
@@ -131,24 +130,31 @@ def _write_step_by_step(signing: Signing) -> Signed:
         _HALL_FAIR, {"hall": signing.hall_id}
     ) != project.fair_id:
         raise Refused("hall_not_in_fair")
-    values = {
-        "fair_id": project.fair_id, "project_id": signing.project_id,
-        "buyer_id": signing.buyer_id, "buyer_organisation_id": signing.buyer_organisation_id,
-        "buyer_province": signing.buyer_province, "exhibitor_id": project.exhibitor_id,
-        "exhibitor_province": project.province, "category": project.category,
-        "hall_id": signing.hall_id, "amount_fen": signing.amount_fen, "note": signing.note,
-        "status": IntentStatus.active, "created_at": signing.created_at, "secured": False,
-    }
-    intent_id = db.session.execute(_INSERT_INTENT, values).scalar_one()
+    columns = _intent_columns(signing, project.fair_id, project.exhibitor_id, project.province,
+                              project.category)
+    intent_id = db.session.execute(_INSERT_INTENT, columns).scalar_one()
     db.session.execute(_INSERT_KEY, {"buyer": signing.buyer_id, "key": signing.idempotency_key,
                                      "fingerprint": signing.fingerprint, "intent": intent_id})
     if project.status is not ProjectStatus.published:
         raise Refused("project_not_published")
     if db.session.scalar(_FAIR_STATUS, {"fair": project.fair_id}) is not FairStatus.open:
         raise Refused("fair_not_open")
-    _move(Intent(**values), +1)
-    return Signed(intent_id, project.fair_id, project.exhibitor_id, project.province,
-                  project.category, project.title)
+    _move(Intent(**columns), +1)
+    return Signed(intent_id, columns, project.title)
+
+
+def _intent_columns(signing: Signing, fair_id: int, exhibitor_id: int, exhibitor_province: str,
+                    category: str) -> dict[str, Any]:
+    """A new intent's column values: the request's, and what it copies from its project."""
+    return {
+        "fair_id": fair_id, "project_id": signing.project_id,
+        "buyer_id": signing.buyer_id, "buyer_organisation_id": signing.buyer_organisation_id,
+        "buyer_province": signing.buyer_province, "exhibitor_id": exhibitor_id,
+        "exhibitor_province": exhibitor_province, "category": category,
+        "hall_id": signing.hall_id, "amount_fen": signing.amount_fen, "note": signing.note,
+        "status": IntentStatus.active, "created_at": signing.created_at, "secured": False,
+        "withdrawn_at": None,
+    }
 
 
 def revert_intent(intent: Intent) -> None:
@@ -265,7 +271,8 @@ _HALL_FAIR = select(Hall.fair_id).where(Hall.id == bindparam("hall"))
 _SIGN_IN_ONE_CALL = text(
     "SELECT intent_id, project_fair, project_exhibitor, project_province, project_category,"
     " project_title FROM fair_sign_intent(:project_id, :buyer_id, :buyer_organisation_id,"
-    " :buyer_province, :hall_id, :amount_fen, :note, :created_at, :key, :fingerprint)"
+    " :buyer_province, :hall_id, :amount_fen, :note, :created_at, :idempotency_key,"
+    " :fingerprint)"
 )
 #: PostgreSQL: the locked part in one call; see fair_totals_move in migration 0005.
 _MOVE_IN_ONE_CALL = text(
