@@ -31,9 +31,8 @@ from typing import Any
 
 import stripe
 from flask import Flask, current_app
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from deals.models import (
     Intent,
@@ -47,7 +46,7 @@ from exhibitors import service as exhibitor_service
 from exhibitors.models import Exhibitor
 from fair import permissions
 from fair.accounts.models import User
-from fair.database import transactional, utcnow
+from fair.database import after_commit_batched, use_case, utcnow
 from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair
@@ -60,8 +59,6 @@ IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,100}", re.ASCII)
 #: Without these, payments are off and the fair runs as it would without Stripe.
 REQUIRED_SETTINGS = ("STRIPE_API_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
 CLIENT_KEY = "fair.stripe"
-#: Where the refunds decided in the open transaction wait: ``session.info[REFUND_QUEUE]``.
-REFUND_QUEUE = "fair.refunds"
 
 #: Where a payment may go from each state. Stripe's events come late, twice or out of order, so
 #: a move not listed here (succeeded to failed, anything out of refunded) is ignored. A failed
@@ -164,13 +161,9 @@ def stripe_client() -> stripe.StripeClient:
 
 
 def init_app(app: Flask) -> None:
-    """Offer payments to templates; send refunds once their transaction commits."""
+    """Offer payments to templates."""
     app.context_processor(lambda: {"payment_settings": settings(app.config)})
     app.add_template_filter(deposit_fen, "deposit")
-    # One listener serves every app, as db.session is shared (compare livehalls.broadcast).
-    if not event.contains(db.session, "after_commit", _send_requested_refunds):
-        event.listen(db.session, "after_commit", _send_requested_refunds)
-        event.listen(db.session, "after_rollback", _drop_requested_refunds)
 
 
 # --- Paying ------------------------------------------------------------------------------------
@@ -235,7 +228,7 @@ def _check_key(key: str) -> None:
         )
 
 
-@transactional
+@use_case()
 def _open_deposit(intent: Intent, *, buyer: User | None, idempotency_key: str) -> Payment:
     buyer = permissions.require_deposit_payer(buyer, intent)
     earlier = _earlier_payment(buyer, idempotency_key, PaymentPurpose.deposit,
@@ -257,7 +250,7 @@ def _open_deposit(intent: Intent, *, buyer: User | None, idempotency_key: str) -
     ))
 
 
-@transactional
+@use_case()
 def _open_booth_fee(fair: Fair, *, user: User | None, idempotency_key: str) -> Payment:
     exhibitor = exhibitor_service.exhibitor_of(fair, user)
     user = permissions.require_approved_exhibitor(user, exhibitor)
@@ -363,12 +356,12 @@ def _payer(payment: Payment) -> User:
     return payer
 
 
-@transactional
+@use_case()
 def _store_payment_intent(payment: Payment, payment_intent: str) -> None:
     payment.payment_intent = payment_intent
 
 
-@transactional
+@use_case()
 def _record_failure(payment: Payment, message: str) -> None:
     locked = _lock(payment.id)
     if locked is not None and _advance(locked, PaymentStatus.failed):
@@ -395,7 +388,7 @@ def _customer_of(user: User, client: stripe.StripeClient) -> str:
     return customer.id
 
 
-@transactional
+@use_case()
 def _store_customer(user: User, customer_id: str) -> None:
     db.session.add(StripeCustomer(user_id=user.id, customer_id=customer_id))
 
@@ -423,7 +416,7 @@ def apply_event(verified: stripe.Event) -> bool:
         return False
 
 
-@transactional
+@use_case()
 def _apply_event(event_id: str, event_type: str, data: Mapping[str, Any]) -> bool:
     if db.session.get(StripeEvent, event_id) is not None:
         return False
@@ -571,7 +564,7 @@ def request_refund(payment: Payment) -> None:
         return
     payment.refund_requested_at = utcnow()
     db.session.flush()
-    db.session.info.setdefault(REFUND_QUEUE, []).append(payment.id)
+    after_commit_batched(_send_requested_refunds, payment.id)
 
 
 def issue_refund(payment_id: int) -> Payment:
@@ -613,19 +606,19 @@ def issue_requested_refunds() -> list[tuple[Payment, str | None]]:
     return results
 
 
-@transactional
+@use_case()
 def _record_refund(payment: Payment) -> None:
     locked = _lock(payment.id)
     assert locked is not None  # noqa: S101 - it was just read
     _advance(locked, PaymentStatus.refunded)
 
 
-def _send_requested_refunds(session: Session) -> None:
-    # No SQL may run on a session in its after_commit hook. A fresh app context has its own
-    # db.session, so the refunds run there, each in its own transaction.
-    payment_ids = session.info.pop(REFUND_QUEUE, None)
-    if not payment_ids:
-        return
+def _send_requested_refunds(payment_ids: list[int]) -> None:
+    """Send the refunds a transaction decided, once it committed.
+
+    No SQL may run then on the committed transaction's session. A fresh app context has its
+    own db.session, so the refunds run there, each in its own transaction.
+    """
     with current_app.app_context():
         for payment_id in payment_ids:
             try:
@@ -633,10 +626,6 @@ def _send_requested_refunds(session: Session) -> None:
             except (stripe.StripeError, FairError) as error:
                 logger.warning("The refund of payment %s was not sent (%s); "
                                "`flask fair retry-refunds` sends it again.", payment_id, error)
-
-
-def _drop_requested_refunds(session: Session) -> None:
-    session.info.pop(REFUND_QUEUE, None)
 
 
 # --- Reconciliation ----------------------------------------------------------------------------

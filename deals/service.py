@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import random
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Select, false, func, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
 from deals import payments, schemas
+from deals import signing as deal_signing
 from deals import totals as deal_totals
 from deals.models import IdempotencyKey, Intent, IntentStatus
 from exhibitors import service as exhibitor_service
 from exhibitors.models import Project
 from fair import permissions
 from fair.accounts.models import Role, User
-from fair.database import loaded_after_commit, transactional, utcnow
-from fair.errors import Conflict, FairError, InvalidInput, NotFound
+from fair.database import use_case, utcnow
+from fair.errors import InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair
 from fair.money import MAX_DEAL_FEN
@@ -33,62 +30,13 @@ from livehalls import broadcast
 #: What a client may send as Idempotency-Key: visible ASCII, so a UUID or any token fits.
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,100}", re.ASCII)
 MAX_NOTE_LENGTH = 500
-#: PostgreSQL's codes for "try the whole transaction again": serialization failure, deadlock.
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-ATTEMPTS = 4
-
 _DEAL_EVENT = schemas.DealEventSchema()
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def retrying(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run a transactional use case again when PostgreSQL asks for a retry, a few times.
-
-    The lock order in deals.totals leaves no deadlock between intent writers, but other
-    writers of the same rows (payments, operators' scripts) might not follow it.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return fn(*args, **kwargs)
-            except DBAPIError as error:
-                if getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
-                    raise
-                if attempt == ATTEMPTS:
-                    raise Conflict("The fair is busy; send the same request again.",
-                                   code="busy", headers={"Retry-After": "1"}) from error
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter only
-        raise AssertionError("unreachable")
-
-    return wrapper
-
-
+# Intent writers take rows in one order (deals.totals), so they never deadlock each other; other
+# writers of those rows (payments, operators' scripts) might not, hence retry. The answer is the
+# intent as written: expiring it on commit would load it again, a round trip on the hot path.
+@use_case(retry=True, keep_loaded=True)
 def record_intent(
-    project_id: int,
-    *,
-    buyer: User | None,
-    amount_fen: int,
-    idempotency_key: str,
-    hall_id: int | None = None,
-    note: str = "",
-) -> Intent:
-    """Record a buyer's intent to sign; see _record_intent for the rules.
-
-    The intent comes back as it was written, not expired by the commit: the answer to every
-    signing shows exactly it, and the hot path spares a round trip to load it again.
-    """
-    with loaded_after_commit():
-        return _record_intent(project_id, buyer=buyer, amount_fen=amount_fen,
-                              idempotency_key=idempotency_key, hall_id=hall_id, note=note)
-
-
-@retrying
-@transactional
-def _record_intent(
     project_id: int,
     *,
     buyer: User | None,
@@ -107,7 +55,7 @@ def _record_intent(
     rolls back and answers with that request's intent, whatever happened since. So two
     requests with one key at the same moment make one intent.
 
-    The project is read while signing (deals.totals.write_intent), not loaded first: what it
+    The project is read while signing (deals.signing.write_intent), not loaded first: what it
     copies into the intent and whether it is published are read in the same statement.
     """
     buyer = permissions.require_buyer(buyer)
@@ -122,22 +70,22 @@ def _record_intent(
     organisation = buyer.organisation
     assert organisation is not None  # noqa: S101 - buyers always register with one
     fingerprint = _fingerprint(project_id, amount_fen, hall_id, note)
-    signing = deal_totals.Signing(
+    signing = deal_signing.Signing(
         project_id=project_id, buyer_id=buyer.id, buyer_organisation_id=organisation.id,
         buyer_province=organisation.province, hall_id=hall_id, amount_fen=amount_fen,
         note=note, created_at=utcnow(), idempotency_key=idempotency_key,
         fingerprint=fingerprint,
     )
     try:
-        signed = deal_totals.write_intent(signing)
+        signed = deal_signing.write_intent(signing)
     except IntegrityError:
         db.session.rollback()  # which expires the buyer: its id is in the signing
         replayed = _replay(signing.buyer_id, idempotency_key, fingerprint)
         if replayed is None:
             raise
         return replayed
-    except deal_totals.Refused as refused:
-        raise _REFUSALS[refused.reason]() from refused
+    except deal_signing.Refused as refused:
+        raise refused.answer() from refused
     # The intent as written, with its project's id and title and the buyer's organisation,
     # taken into the session as already stored, so that nothing loads it again. (Merged
     # rather than added: SQLite may hand out the id of an attempt that rolled back and is
@@ -150,17 +98,6 @@ def _record_intent(
     intent = db.session.merge(stored, load=False)
     broadcast.deal_recorded(intent.fair_id, deal=_DEAL_EVENT.dump(intent))
     return intent
-
-
-#: What each of deals.totals' refusals means to the buyer.
-_REFUSALS: dict[str, Callable[[], FairError]] = {
-    # A buyer sees only published projects: any other is no project at all to them.
-    "no_project": lambda: NotFound("No such project."),
-    "project_not_published": lambda: NotFound("No such project."),
-    "hall_not_in_fair": lambda: InvalidInput(fields={"hall_id": ["No such hall in this fair."]}),
-    "fair_not_open": lambda: Conflict("Intents can be signed only while the fair is open.",
-                                      code="fair_not_open"),
-}
 
 
 def _check_request(*, amount_fen: int, note: str) -> None:
@@ -198,18 +135,10 @@ def _replay(buyer_id: int, key: str, fingerprint: str) -> Intent | None:
     return intent
 
 
+# Retried and kept loaded as record_intent is: the answer is the intent as the withdrawal left it.
+@use_case(retry=True, keep_loaded=True)
 def withdraw_intent(intent: Intent, *, buyer: User | None) -> Intent:
-    """The buyer takes back an intent; it leaves the totals. Withdrawing again changes nothing.
-
-    The intent comes back as the withdrawal left it, not expired by the commit.
-    """
-    with loaded_after_commit():
-        return _withdraw_intent(intent, buyer=buyer)
-
-
-@retrying
-@transactional
-def _withdraw_intent(intent: Intent, *, buyer: User | None) -> Intent:
+    """The buyer takes back an intent; it leaves the totals. Withdrawing again changes nothing."""
     permissions.require_intent_buyer(buyer, intent)
     if not intent.is_active:
         return intent

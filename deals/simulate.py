@@ -30,7 +30,7 @@ from exhibitors.models import Project, ProjectStatus
 from fair import demo
 from fair.accounts import service as account_service
 from fair.accounts.models import Organisation, Role, User
-from fair.database import transactional
+from fair.database import use_case
 from fair.extensions import db
 from fair.models import Fair
 from fair.money import format_wan, format_yuan, format_yuan_grouped, parse_yuan
@@ -133,7 +133,7 @@ def halls_of(fair: Fair) -> list[int]:
         select(Hall.id).where(Hall.fair_id == fair.id).order_by(Hall.id)))
 
 
-@transactional
+@use_case()
 def simulated_buyers() -> list[User]:
     """Buyers from the provinces above, created on first use (one password hash for all)."""
     wanted = {

@@ -1,53 +1,31 @@
-"""THE aggregation: a fair's running totals over its active intents.
+"""A fair's running totals over its active intents: add an intent, take one away, read them.
 
-Every writer touches rows in one order: its intent (and idempotency key), then its project's
-and buyer's member rows, then the fair's FairTotals row, then breakdown rows. Breakdown rows
-are only ever written by the holder of the FairTotals row lock, and any two writers that want
-the same row want it after everything they already hold in that order, so they can queue but
-never deadlock. The FairTotals row is locked by the UPDATE that moves it (PostgreSQL keeps the
-lock to the end of the transaction; SQLite's first write takes the database's write lock), and
-every update is relative (``x = x + d``), so no update is lost.
-
-Taking the FairTotals lock late, after the intent is written, keeps the part of the
-transaction that all writers of a fair pass one at a time short: on PostgreSQL one call of
-fair_totals_move (migration 0005: the totals UPDATE, the breakdown UPSERT), then the commit;
-on SQLite the same statements one by one. A new intent goes further on PostgreSQL:
-``write_intent`` is one call of fair_sign_intent (migration 0006), which reads the project,
-inserts the intent and its key, checks the project's status and the fair's, counts the members
-and calls fair_totals_move, and is a transaction of its own: the lock on the totals is released
-as the call ends, with no round trip to the application in between. The locked section holds
-no INSERT of an intent, so two requests with one idempotency key meet on the key's unique
-index, not on this lock. The totals that viewers see are read after the commit
-(``read_totals``, by livehalls.broadcast once per window), not built while writers wait.
-
-Only deals.service calls the writers; everyone else reads with ``read_totals``.
+Only deals.signing and deals.service change them; everyone else reads with ``read_totals``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import bindparam, select, text, update
 
-from deals.models import (
-    Dimension,
-    FairTotals,
-    FairTotalsBreakdown,
-    IdempotencyKey,
-    Intent,
-    IntentStatus,
-)
-from exhibitors.models import Project, ProjectStatus
-from fair.database import execute_as_own_transaction
+from deals.models import Dimension, FairTotals, FairTotalsBreakdown, Intent
 from fair.extensions import db
-from fair.models import Fair, FairStatus
 from fair.money import format_yuan
 from livehalls.broadcast import BreakdownEntry, TotalsPayload
-from livehalls.models import Hall
+
+#: The breakdowns of the totals, the one list of them in Python: each dimension, and the
+#: intent's column whose value (an id written as text) keys its rows. The totals payload names
+#: each ``by_<dimension>``. On PostgreSQL fair_sign_intent (migration 0006) writes the rows of a
+#: new intent itself; tests/integration/test_signing_paths.py checks that they are these.
+BREAKDOWN: dict[Dimension, str] = {
+    Dimension.buyer_province: "buyer_province",
+    Dimension.exhibitor_province: "exhibitor_province",
+    Dimension.category: "category",
+    Dimension.hall: "hall_id",
+    Dimension.exhibitor: "exhibitor_id",
+}
 
 Breakdowns = dict[Dimension, dict[str, BreakdownEntry]]
 _SCALARS = (FairTotals.seq, FairTotals.amount_fen, FairTotals.deal_count,
@@ -56,105 +34,9 @@ _BREAKDOWN_ROW = (FairTotalsBreakdown.dimension, FairTotalsBreakdown.key,
                   FairTotalsBreakdown.amount_fen, FairTotalsBreakdown.deal_count)
 
 
-@dataclass(frozen=True)
-class Signing:
-    """A buyer's request to sign, as the service checked it: who, which project, how much."""
-
-    project_id: int
-    buyer_id: int
-    buyer_organisation_id: int
-    buyer_province: str
-    hall_id: int | None
-    amount_fen: int
-    note: str
-    created_at: dt.datetime
-    idempotency_key: str
-    fingerprint: str
-
-
-@dataclass(frozen=True)
-class Signed:
-    """The new intent as written: its id, its column values (with what it copied from its
-    project, read while signing), and its project's title."""
-
-    intent_id: int
-    columns: dict[str, Any]
-    project_title: str
-
-
-class Refused(Exception):
-    """The database would not sign: ``reason`` is one of REFUSALS; nothing was written."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-#: Why signing is refused, in the order checked: before anything is written, the project must
-#: exist and the hall be its fair's; after the intent and its key are written (so that a retry
-#: of an earlier request answers that request's intent instead), the project must be published
-#: and the fair open.
-REFUSALS = ("no_project", "hall_not_in_fair", "project_not_published", "fair_not_open")
-#: The SQLSTATE of fair_sign_intent's refusals (migration 0006); the message is the reason.
-REFUSED_SQLSTATE = "FA001"
-
-
-def write_intent(signing: Signing) -> Signed:
-    """Insert an intent and its idempotency key, then add the intent to its fair's totals.
-
-    The key's unique index refuses a second request with the same key (IntegrityError) before
-    the project's status and the fair's are checked (Refused). On PostgreSQL the whole write is
-    one call of fair_sign_intent, which is its own transaction when the session has read
-    nothing yet (fair.database.execute_as_own_transaction).
-    """
-    if db.session.get_bind().dialect.name != "postgresql":
-        return _write_step_by_step(signing)
-    try:
-        row = execute_as_own_transaction(_SIGN_IN_ONE_CALL, asdict(signing)).one()
-    except DBAPIError as error:
-        if getattr(error.orig, "sqlstate", None) != REFUSED_SQLSTATE:
-            raise
-        reason = error.orig.diag.message_primary  # type: ignore[union-attr]
-        raise Refused(reason) from error
-    intent_id, fair_id, exhibitor_id, exhibitor_province, category, title = row
-    return Signed(intent_id, _intent_columns(signing, fair_id, exhibitor_id, exhibitor_province,
-                                             category), title)
-
-
-def _write_step_by_step(signing: Signing) -> Signed:
-    """What fair_sign_intent does on PostgreSQL, one statement at a time (for SQLite)."""
-    project = db.session.execute(_PROJECT_FACTS, {"project": signing.project_id}).first()
-    if project is None:
-        raise Refused("no_project")
-    if signing.hall_id is not None and db.session.scalar(
-        _HALL_FAIR, {"hall": signing.hall_id}
-    ) != project.fair_id:
-        raise Refused("hall_not_in_fair")
-    columns = _intent_columns(signing, project.fair_id, project.exhibitor_id, project.province,
-                              project.category)
-    intent_id = db.session.execute(_INSERT_INTENT, columns).scalar_one()
-    db.session.execute(_INSERT_KEY, {"buyer": signing.buyer_id, "key": signing.idempotency_key,
-                                     "fingerprint": signing.fingerprint, "intent": intent_id})
-    if project.status is not ProjectStatus.published:
-        raise Refused("project_not_published")
-    if db.session.scalar(_FAIR_STATUS, {"fair": project.fair_id}) is not FairStatus.open:
-        raise Refused("fair_not_open")
-    _move(Intent(**columns), +1)
-    return Signed(intent_id, columns, project.title)
-
-
-def _intent_columns(signing: Signing, fair_id: int, exhibitor_id: int, exhibitor_province: str,
-                    category: str) -> dict[str, Any]:
-    """A new intent's column values: the request's, and what it copies from its project."""
-    return {
-        "fair_id": fair_id, "project_id": signing.project_id,
-        "buyer_id": signing.buyer_id, "buyer_organisation_id": signing.buyer_organisation_id,
-        "buyer_province": signing.buyer_province, "exhibitor_id": exhibitor_id,
-        "exhibitor_province": exhibitor_province, "category": category,
-        "hall_id": signing.hall_id, "amount_fen": signing.amount_fen, "note": signing.note,
-        "status": IntentStatus.active, "created_at": signing.created_at, "secured": False,
-        "withdrawn_at": None,
-    }
+def apply_intent(intent: Intent) -> None:
+    """Add a new intent to its fair's totals."""
+    _move(intent, +1)
 
 
 def revert_intent(intent: Intent) -> None:
@@ -164,15 +46,8 @@ def revert_intent(intent: Intent) -> None:
 
 def breakdown_keys(intent: Intent) -> dict[Dimension, str]:
     """The breakdown rows an intent counts in; one signed outside a hall is in no hall's."""
-    keys = {
-        Dimension.buyer_province: intent.buyer_province,
-        Dimension.exhibitor_province: intent.exhibitor_province,
-        Dimension.category: intent.category,
-        Dimension.exhibitor: str(intent.exhibitor_id),
-    }
-    if intent.hall_id is not None:
-        keys[Dimension.hall] = str(intent.hall_id)
-    return keys
+    keys = {dimension: getattr(intent, column) for dimension, column in BREAKDOWN.items()}
+    return {dimension: str(key) for dimension, key in keys.items() if key is not None}
 
 
 def read_totals(fair_id: int) -> TotalsPayload:
@@ -182,7 +57,7 @@ def read_totals(fair_id: int) -> TotalsPayload:
         .outerjoin(FairTotalsBreakdown, FairTotalsBreakdown.fair_id == FairTotals.fair_id)
         .where(FairTotals.fair_id == fair_id)
     ).all()
-    breakdowns: Breakdowns = {dimension: {} for dimension in Dimension}
+    breakdowns: Breakdowns = {dimension: {} for dimension in BREAKDOWN}
     for *_, dimension, key, amount_fen, deal_count in rows:
         if dimension is not None:
             _put(breakdowns, dimension, key, amount_fen, deal_count)
@@ -253,27 +128,12 @@ def _take_from_breakdown(rows: int) -> str:
 
 
 #: The statements that change the breakdown rows, by step (+1 adds an intent, -1 takes one
-#: away) and by the number of rows an intent counts in: four, or five when signed in a hall.
+#: away) and by the number of rows an intent counts in (one signed outside a hall, one fewer).
 _CHANGE = {
     (step, rows): text(make(rows))
-    for step, make in ((1, _add_to_breakdown), (-1, _take_from_breakdown)) for rows in (4, 5)
+    for step, make in ((1, _add_to_breakdown), (-1, _take_from_breakdown))
+    for rows in range(1, len(BREAKDOWN) + 1)
 }
-_INSERT_INTENT = insert(Intent.__table__).returning(Intent.__table__.c.id)
-_INSERT_KEY = insert(IdempotencyKey.__table__).values(
-    buyer_id=bindparam("buyer"), key=bindparam("key"), fingerprint=bindparam("fingerprint"),
-    intent_id=bindparam("intent"))
-_FAIR_STATUS = select(Fair.__table__.c.status).where(Fair.__table__.c.id == bindparam("fair"))
-_PROJECT_FACTS = select(Project.fair_id, Project.exhibitor_id, Project.province,
-                        Project.category, Project.title, Project.status
-                        ).where(Project.id == bindparam("project"))
-_HALL_FAIR = select(Hall.fair_id).where(Hall.id == bindparam("hall"))
-#: PostgreSQL: a new intent, its key, its members and the totals in one call (migration 0006).
-_SIGN_IN_ONE_CALL = text(
-    "SELECT intent_id, project_fair, project_exhibitor, project_province, project_category,"
-    " project_title FROM fair_sign_intent(:project_id, :buyer_id, :buyer_organisation_id,"
-    " :buyer_province, :hall_id, :amount_fen, :note, :created_at, :idempotency_key,"
-    " :fingerprint)"
-)
 #: PostgreSQL: the locked part in one call; see fair_totals_move in migration 0005.
 _MOVE_IN_ONE_CALL = text(
     "SELECT fair_totals_move(:fair, :amount, :deals, :projects, :buyers, :dimensions, :keys)"
@@ -286,6 +146,23 @@ def _breakdown_parameters(intent: Intent) -> dict[str, Any]:
 
 
 def _move(intent: Intent, step: int) -> None:
+    """Move the fair's totals by one intent: +1 adds it, -1 takes it away.
+
+    Every writer touches rows in one order: its intent (and idempotency key), then its
+    project's and buyer's member rows, then the fair's FairTotals row, then breakdown rows.
+    Breakdown rows are only ever written by the holder of the FairTotals row lock, and any two
+    writers that want the same row want it after everything they already hold in that order,
+    so they can queue but never deadlock. The FairTotals row is locked by the UPDATE that moves
+    it (PostgreSQL keeps the lock to the end of the transaction; SQLite's first write takes the
+    database's write lock), and every update is relative (``x = x + d``), so none is lost.
+
+    Taking that lock late, after the intent is written, keeps short the part that all writers
+    of a fair pass one at a time: on PostgreSQL one call of fair_totals_move (migration 0005:
+    the totals UPDATE, the breakdown UPSERT), then the commit; on SQLite the same statements
+    one by one. It holds no INSERT of an intent, so two requests with one idempotency key meet
+    on the key's unique index, not on this lock; and the totals viewers see are read after the
+    commit (``read_totals``), not built while writers wait.
+    """
     fair = intent.fair_id
     members = {"fair": fair, "project": intent.project_id, "buyer": intent.buyer_id}
     counts = dict(db.session.execute(
@@ -336,16 +213,14 @@ def _put(breakdowns: Breakdowns, dimension: Dimension | str, key: str, amount_fe
 
 def _payload(fair_id: int, scalars: Sequence[int], breakdowns: Breakdowns) -> TotalsPayload:
     seq, amount_fen, deal_count, project_count, buyer_count = scalars
-    return {
+    payload: dict[str, Any] = {
         "seq": seq,
         "fair_id": fair_id,
         "amount": format_yuan(amount_fen),
         "deal_count": deal_count,
         "project_count": project_count,
         "buyer_count": buyer_count,
-        "by_buyer_province": dict(sorted(breakdowns[Dimension.buyer_province].items())),
-        "by_exhibitor_province": dict(sorted(breakdowns[Dimension.exhibitor_province].items())),
-        "by_category": dict(sorted(breakdowns[Dimension.category].items())),
-        "by_hall": dict(sorted(breakdowns[Dimension.hall].items())),
-        "by_exhibitor": dict(sorted(breakdowns[Dimension.exhibitor].items())),
     }
+    for dimension in BREAKDOWN:
+        payload[f"by_{dimension.value}"] = dict(sorted(breakdowns[dimension].items()))
+    return cast("TotalsPayload", payload)

@@ -22,7 +22,7 @@ def receive_event() -> tuple[dict[str, object], int]:
 
 
 def init_app(app: Flask) -> None:
-    """Register the webhook (signed by Stripe, so without CSRF) and the payments' hooks."""
+    """Register the webhook (signed by Stripe, so without CSRF) and the payments' template aids."""
     csrf.exempt(bp)
     app.register_blueprint(bp)
     payments.init_app(app)

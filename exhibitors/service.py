@@ -16,7 +16,7 @@ from exhibitors import media as media_files
 from exhibitors.models import Exhibitor, ExhibitorStatus, Media, Project, ProjectStatus
 from fair import permissions
 from fair.accounts.models import Organisation, Role, User
-from fair.database import transactional, utcnow
+from fair.database import use_case, utcnow
 from fair.errors import Conflict, Forbidden, NotFound
 from fair.extensions import db
 from fair.models import Fair, FairStatus
@@ -97,7 +97,7 @@ def list_exhibitors(
     return db.session.scalars(query).all()
 
 
-@transactional
+@use_case()
 def apply_to_fair(fair: Fair, *, user: User | None) -> Exhibitor:
     """An exhibitor's organisation applies to a fair; applying twice returns the application."""
     user = permissions.require_role(user, Role.exhibitor)
@@ -113,7 +113,7 @@ def apply_to_fair(fair: Fair, *, user: User | None) -> Exhibitor:
     return exhibitor
 
 
-@transactional
+@use_case()
 def approve_exhibitor(exhibitor: Exhibitor, *, organiser: User | None) -> Exhibitor:
     permissions.require_organiser(organiser)
     exhibitor.status = ExhibitorStatus.approved
@@ -121,7 +121,7 @@ def approve_exhibitor(exhibitor: Exhibitor, *, organiser: User | None) -> Exhibi
     return exhibitor
 
 
-@transactional
+@use_case()
 def reject_exhibitor(exhibitor: Exhibitor, *, organiser: User | None) -> Exhibitor:
     permissions.require_organiser(organiser)
     exhibitor.status = ExhibitorStatus.rejected
@@ -154,7 +154,7 @@ def projects_of(exhibitor: Exhibitor) -> Sequence[Project]:
     ).all()
 
 
-@transactional
+@use_case()
 def create_project(
     fair: Fair,
     *,
@@ -188,7 +188,7 @@ def create_project(
     return project
 
 
-@transactional
+@use_case()
 def update_project(project: Project, *, user: User | None, changes: dict[str, Any]) -> Project:
     """The project's own exhibitor edits it."""
     permissions.require_project_editor(user, project)
@@ -210,7 +210,7 @@ def update_project(project: Project, *, user: User | None, changes: dict[str, An
     return project
 
 
-@transactional
+@use_case()
 def publish_project(project: Project, *, user: User | None) -> Project:
     """Put a draft project into the catalogue."""
     permissions.require_project_editor(user, project)
@@ -228,7 +228,7 @@ def publish_project(project: Project, *, user: User | None) -> Project:
     return project
 
 
-@transactional
+@use_case()
 def withdraw_project(project: Project, *, user: User | None) -> Project:
     """Take a project out of the catalogue for good."""
     permissions.require_project_editor(user, project)
@@ -241,7 +241,7 @@ def withdraw_project(project: Project, *, user: User | None) -> Project:
 MAX_MEDIA_PER_PROJECT = 30
 
 
-@transactional
+@use_case()
 def add_media(project: Project, *, user: User | None, upload: BinaryIO, filename: str | None,
               media_root: Path) -> Media:
     """The project's exhibitor uploads an image, a video or a PDF to it.
@@ -284,7 +284,7 @@ def delete_media(item: Media, *, user: User | None, media_root: Path) -> None:
         media_files.discard(media_root, sha256, kind)
 
 
-@transactional
+@use_case()
 def _delete_media_row(item: Media, *, user: User | None) -> bool:
     permissions.require_project_editor(user, item.project)
     db.session.delete(item)

@@ -125,11 +125,11 @@ def register_blueprints(app: Flask) -> None:
 
     from deals import webhooks
 
-    webhooks.init_app(app)  # POST /stripe/webhook (signed by Stripe) and refunds after commit
+    webhooks.init_app(app)  # POST /stripe/webhook (signed by Stripe), payment template helpers
 
 
 def register_socketio_handlers(app: Flask) -> None:
-    """Socket.IO handlers and the after-commit broadcasting hooks."""
+    """Socket.IO handlers, presence, and the broadcaster with its totals reader."""
     from deals import totals as deal_totals
     from livehalls import broadcast, events, presence
 

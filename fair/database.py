@@ -1,21 +1,28 @@
-"""Declarative base, shared column types and the one transaction helper."""
+"""Declarative base, shared column types, and how a use case runs: its transaction and what
+runs after its commit."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
+import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from fair.errors import Conflict
+
+logger = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -51,40 +58,190 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
+
+#: PostgreSQL's codes for "try the whole transaction again": serialization failure, deadlock.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+#: How many times a use case declared with ``retry=True`` runs before it answers busy.
+ATTEMPTS = 4
 
 
-def transactional(fn: Callable[P, R]) -> Callable[P, R]:
-    """Commit once when a use case returns; roll back and re-raise when it fails."""
-    from fair.extensions import db
+def use_case(*, retry: bool = False, keep_loaded: bool = False
+             ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Declare a use case: one transaction, committed when it returns, rolled back when it fails.
 
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            result = fn(*args, **kwargs)
-            db.session.commit()
-        except BaseException:
-            db.session.rollback()
-            raise
-        return result
+    ``retry``: when PostgreSQL asks for the whole transaction again (a serialization failure or
+    a deadlock), run it again, up to ATTEMPTS times after a short random pause, then refuse it
+    as ``busy`` (409, Retry-After). For use cases whose rows other writers may take in another
+    order than theirs.
 
-    return wrapper
-
-
-@contextmanager
-def loaded_after_commit() -> Iterator[None]:
-    """Keep the session's objects as they are across the commits of the block.
-
-    For a use case whose answer is what it just wrote: expiring on commit would load it all
+    ``keep_loaded``: the session's objects stay as they are across the commit instead of
+    expiring. For a use case whose answer is what it just wrote: expiring would load it all
     again, a round trip, to write the answer.
     """
+
+    def declare(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            from fair.extensions import db
+
+            session = db.session()
+            expiring = session.expire_on_commit
+            if keep_loaded:
+                session.expire_on_commit = False
+            try:
+                return _attempt(fn, args, kwargs, attempts=ATTEMPTS if retry else 1)
+            finally:
+                session.expire_on_commit = expiring
+
+        return run
+
+    return declare
+
+
+def _attempt(fn: Callable[..., R], args: Any, kwargs: Any, *, attempts: int) -> R:
+    for attempt in range(1, attempts + 1):
+        try:
+            return _commit_or_roll_back(fn, args, kwargs)
+        except DBAPIError as error:
+            if attempts == 1 or getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                raise
+            if attempt == attempts:
+                raise Conflict("The fair is busy; send the same request again.",
+                               code="busy", headers={"Retry-After": "1"}) from error
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter only
+    raise AssertionError("unreachable")
+
+
+def _commit_or_roll_back(fn: Callable[..., R], args: Any, kwargs: Any) -> R:
+    from fair.extensions import db
+
+    try:
+        result = fn(*args, **kwargs)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return result
+
+
+# --- After commit -------------------------------------------------------------------------
+
+#: Where the actions of the session's open transaction wait: ``session.info[AFTER_COMMIT]``.
+AFTER_COMMIT = "fair.after_commit"
+
+
+def after_commit(action: Callable[[], object]) -> None:
+    """Run `action` once the session's transaction commits; drop it if it rolls back.
+
+    Actions run in the order queued, each once, after the commit: the transaction is over, so
+    an action uses no session (one that needs the database opens an app context, and with it
+    a session, of its own). One that raises is logged and the others still run. Queued inside
+    a savepoint, an action is dropped if the savepoint rolls back and waits for the outer
+    commit if it is released. With no transaction open (the session has read and changed
+    nothing since its last commit) there is nothing to wait for, and the action runs at once.
+    """
+    _queue(_Queued(action), None)
+
+
+def after_commit_batched(deliver: Callable[[list[T]], object], item: T) -> None:
+    """Hand `item` to `deliver` after the commit, with every other item the transaction
+    handed it: one call of `deliver` per transaction instead of an action per item, at the
+    place of the first item in the order of the actions (see ``after_commit``)."""
+    _queue(_Queued(deliver, batch=[item]), item)
+
+
+@dataclass
+class _Queued:
+    #: Called with no argument, or with the batch when there is one.
+    action: Callable[..., object]
+    batch: list[Any] | None = None
+    #: The savepoint it was queued in, None for the transaction itself.
+    savepoint: SessionTransaction | None = None
+
+    def run(self) -> None:
+        if self.batch is None:
+            self.action()
+        else:
+            self.action(self.batch)
+
+
+def _queue(queued: _Queued, item: Any) -> None:
     from fair.extensions import db
 
     session = db.session()
-    expiring, session.expire_on_commit = session.expire_on_commit, False
-    try:
-        yield
-    finally:
-        session.expire_on_commit = expiring
+    if not session.in_transaction():
+        _run([queued])
+        return
+    queued.savepoint = session.get_nested_transaction()
+    waiting: list[_Queued] = session.info.setdefault(AFTER_COMMIT, [])
+    if queued.batch is not None:
+        for earlier in reversed(waiting):
+            if earlier.action == queued.action and earlier.savepoint is queued.savepoint:
+                assert earlier.batch is not None  # noqa: S101 - batched like this one
+                earlier.batch.append(item)
+                return
+    waiting.append(queued)
+
+
+def _run(actions: list[_Queued]) -> None:
+    for queued in actions:
+        try:
+            queued.run()
+        except Exception:
+            logger.exception("An action after commit failed: %r", queued.action)
+
+
+def _enclosing(transaction: SessionTransaction) -> SessionTransaction | None:
+    """The savepoint a transaction is inside, None when it is inside no savepoint."""
+    parent = transaction.parent
+    while parent is not None and not parent.nested:
+        parent = parent.parent
+    return parent
+
+
+def _inside(savepoint: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while savepoint is not None:
+        if savepoint is outer:
+            return True
+        savepoint = _enclosing(savepoint)
+    return False
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    waiting: list[_Queued] | None = session.info.get(AFTER_COMMIT)
+    if not waiting:
+        return
+    released = session.get_nested_transaction()
+    if released is not None:
+        # A savepoint released: what it queued waits for the savepoint around it, if any.
+        enclosing = _enclosing(released)
+        for queued in waiting:
+            if queued.savepoint is released:
+                queued.savepoint = enclosing
+        return
+    del session.info[AFTER_COMMIT]
+    _run(waiting)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_rollback(session: Session) -> None:
+    waiting: list[_Queued] | None = session.info.get(AFTER_COMMIT)
+    if not waiting:
+        return
+    savepoint = session.get_nested_transaction()
+    if savepoint is None:
+        del session.info[AFTER_COMMIT]
+    else:
+        waiting[:] = [queued for queued in waiting if not _inside(queued.savepoint, savepoint)]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_unfinished(session: Session, transaction: SessionTransaction) -> None:
+    # A transaction closed without a commit or a rollback (Session.close) ran nothing.
+    if transaction.parent is None:
+        session.info.pop(AFTER_COMMIT, None)
 
 
 def execute_as_own_transaction(statement: sa.Executable, parameters: dict[str, Any]
@@ -95,7 +252,8 @@ def execute_as_own_transaction(statement: sa.Executable, parameters: dict[str, A
     statement runs in autocommit: one round trip instead of three (BEGIN, it, COMMIT), and the
     locks it takes last only as long as it runs. Otherwise (SQLite, or the use case read through
     the session first) it joins the session's transaction like any statement. Either way the
-    session's commit and rollback go on as usual, and so do their hooks (livehalls.broadcast).
+    session's commit and rollback go on as usual, and so do the actions queued for after the
+    commit (``after_commit``).
     """
     from fair.extensions import db
 

@@ -34,7 +34,7 @@ from exhibitors.models import (
 from fair import service as fair_service
 from fair.accounts import service as account_service
 from fair.accounts.models import Organisation, Role, User
-from fair.database import transactional, utcnow
+from fair.database import use_case, utcnow
 from fair.extensions import db
 from fair.models import Fair, FairStatus
 from fair.money import parse_yuan
@@ -214,7 +214,7 @@ def _describe(fair: Fair, *, created: bool) -> DemoFair:
                     halls=fair_service.count_halls(fair))
 
 
-@transactional
+@use_case()
 def _build(*, exhibitors: int, projects: int, posters: int, seed: int, media_root: Path
            ) -> Fair:
     rng = random.Random(seed)

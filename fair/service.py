@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from fair import permissions
 from fair.accounts.models import User
-from fair.database import as_utc, transactional
+from fair.database import as_utc, use_case
 from fair.errors import Conflict, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair, FairStatus
@@ -63,7 +63,7 @@ def in_utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-@transactional
+@use_case()
 def create_fair(*, organiser: User | None, name: str, starts_at: dt.datetime,
                 ends_at: dt.datetime) -> Fair:
     """Create a fair in draft."""
@@ -76,7 +76,7 @@ def create_fair(*, organiser: User | None, name: str, starts_at: dt.datetime,
     return fair
 
 
-@transactional
+@use_case()
 def update_fair(fair: Fair, *, organiser: User | None, changes: dict[str, Any]) -> Fair:
     """Rename, reschedule, set the booth fee and deposit, or move a fair to another status."""
     permissions.require_organiser(organiser)

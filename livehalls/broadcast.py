@@ -1,9 +1,9 @@
 """The one server-to-client emitter: queued in the transaction, sent after commit, coalesced.
 
 A use case tells this module what happened (``deal_recorded`` with the deal's payload,
-``totals_changed``). Nothing leaves at that moment: the news waits in the database session and is
-handed on only when the transaction commits, so no viewer ever sees a deal that was rolled back
-(Zulip's ``send_event_on_commit``). Each process's coalescer keeps a buffer per fair. A fair that
+``totals_changed``). Nothing leaves at that moment: the news waits for the transaction's commit
+(fair.database.after_commit), so no viewer ever sees a deal that was rolled back (Zulip's
+``send_event_on_commit``). Each process's coalescer keeps a buffer per fair. A fair that
 was idle is flushed at once; a busy one at most once per window (``WINDOW``, then fitted to the
 process's audience by ``set_audience``), as one ``deals`` message (every new intent, oldest
 first) and one ``totals`` message, because the cost of a message is multiplied by every viewer.
@@ -22,6 +22,7 @@ hands over its totals reader.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -31,10 +32,9 @@ from typing import Any, TypedDict
 
 import socketio as python_socketio
 from flask import Flask, current_app
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
-from fair.extensions import db, socketio
+from fair.database import after_commit, after_commit_batched
+from fair.extensions import socketio
 from livehalls import rooms
 
 logger = logging.getLogger(__name__)
@@ -50,15 +50,10 @@ WINDOW = 0.1
 MIN_WINDOW = 0.05
 MAX_WINDOW = 1.0
 AUDIENCE_PER_SECOND = 4_000
-#: Where the news of the open transaction waits: ``db.session.info[QUEUE_KEY]``.
-QUEUE_KEY = "fair.broadcasts"
 EXTENSION_KEY = "fair.broadcast"
 #: The committed news crosses the message queue as this event of a namespace no client joins.
 NEWS_EVENT = "news"
 NEWS_NAMESPACE = "/fair-news"
-#: Hall news of the open transaction (on air, chat): one message to one hall each, rare next
-#: to deals, so they leave right after commit without the coalescer.
-HALL_QUEUE_KEY = "fair.hall_broadcasts"
 
 
 class ProjectRef(TypedDict):
@@ -194,13 +189,8 @@ def news_queue(app: Flask, redis_url: str) -> NewsQueue:
 
 
 def init_app(app: Flask, *, read_totals: TotalsReader) -> None:
-    """Give the app its coalescer, with the reader of the totals it sends, and hook the
-    session's commit and rollback."""
+    """Give the app its coalescer, with the reader of the totals it sends."""
     _coalescer_of(app).read_totals = read_totals
-    # One listener serves every app: `db.session` is shared, the coalescer is the app's own.
-    if not event.contains(db.session, "after_commit", _after_commit):
-        event.listen(db.session, "after_commit", _after_commit)
-        event.listen(db.session, "after_rollback", _after_rollback)
 
 
 def _coalescer_of(app: Flask) -> Coalescer:
@@ -219,25 +209,26 @@ class _News:
 
 
 def _queue(news: _News) -> None:
-    db.session.info.setdefault(QUEUE_KEY, []).append(news)
+    # A transaction's news leaves as one batch: one publish to the other processes per commit.
+    after_commit_batched(_deliver, news)
 
 
 def _queue_hall(event_name: str, hall_id: int, payload: Mapping[str, Any]) -> None:
-    db.session.info.setdefault(HALL_QUEUE_KEY, []).append((event_name, hall_id, payload))
+    # Hall news (on air, chat) is one message to one hall, rare next to deals: it leaves right
+    # after the commit, without the coalescer.
+    after_commit(functools.partial(_emit_to_hall, event_name, hall_id, payload))
 
 
-def _after_commit(session: Session) -> None:
-    # No SQL may run here (the transaction is over): the news names what changed, and the
-    # coalescer reads the totals later, in a session of its own.
-    news = session.info.pop(QUEUE_KEY, None)
-    if news:
-        _deliver(news)
-    for event_name, hall_id, payload in session.info.pop(HALL_QUEUE_KEY, []):
-        socketio.emit(event_name, payload, to=rooms.hall_room(hall_id), namespace=rooms.NAMESPACE)
+def _emit_to_hall(event_name: str, hall_id: int, payload: Mapping[str, Any]) -> None:
+    socketio.emit(event_name, payload, to=rooms.hall_room(hall_id), namespace=rooms.NAMESPACE)
 
 
 def _deliver(news: Sequence[_News]) -> None:
-    """Hand committed news to this process's coalescer and, through the queue, the others'."""
+    """Hand committed news to this process's coalescer and, through the queue, the others'.
+
+    It runs after the commit (no SQL may run then): the news names what changed, and the
+    coalescer reads the totals later, in a session of its own.
+    """
     coalescer().submit(news)
     if isinstance(socketio.server.manager, NewsQueue):
         socketio.server.manager.publish(news)
@@ -318,14 +309,6 @@ class NewsQueue(python_socketio.RedisManager):
             logger.warning("Dropped malformed news from the message queue.")
             return
         self.coalescer.submit(news)
-
-
-def _after_rollback(session: Session) -> None:
-    # A SAVEPOINT's rollback lands here too and drops the whole queue: never a rolled-back
-    # deal, at worst a missed message that the next totals snapshot repairs. So use cases
-    # queue their news last, after any savepoint.
-    session.info.pop(QUEUE_KEY, None)
-    session.info.pop(HALL_QUEUE_KEY, None)
 
 
 @dataclass

@@ -132,9 +132,8 @@ def resend_totals(app: Flask, fair_ids: Iterable[int], *, timeout: float = 120) 
                              "%.0f s after Redis came back.", timeout)
                 return
             socketio.sleep(1)
+        # Nothing was written, so nothing waits for a commit: the news leaves at once.
         for fair_id in sorted(set(fair_ids)):
             broadcast.totals_changed(fair_id)
-        # Nothing was written: the commit only hands the queued news to the broadcaster.
-        db.session.commit()
         logger.warning("Subscribed again after a Redis outage; sent the latest totals of "
                        "fairs %s.", sorted(set(fair_ids)))

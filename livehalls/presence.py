@@ -38,7 +38,7 @@ import redis
 from flask import Flask, current_app
 from sqlalchemy import case, func, select, update
 
-from fair.database import transactional
+from fair.database import use_case
 from fair.extensions import db, socketio
 from livehalls import broadcast
 from livehalls.broadcast import FiguresPayload, ViewersPayload
@@ -493,7 +493,7 @@ def _stored_figures(hall_id: int, fair_id: int) -> StoredFigures:
     return (hall_row.visits, hall_row.peak_viewers), int(fair_visits or 0), fair_peak or 0
 
 
-@transactional
+@use_case()
 def _write_figures(visits: Mapping[str, int], peaks: Mapping[str, int]) -> None:
     """Add visits and raise peaks; concurrent processes only ever add or raise."""
     for key in sorted(set(visits) | set(peaks)):

@@ -17,7 +17,7 @@ from exhibitors.models import Project
 from fair import permissions
 from fair import service as fair_service
 from fair.accounts.models import User
-from fair.database import as_utc, transactional, utcnow
+from fair.database import as_utc, use_case, utcnow
 from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair
@@ -145,7 +145,7 @@ def recent_chat(hall: Hall, *, limit: int = CHAT_HISTORY) -> list[ChatMessage]:
     return list(reversed(newest_first))
 
 
-@transactional
+@use_case()
 def create_hall(fair: Fair, *, organiser: User | None, name: str, stream_url: str = "") -> Hall:
     """Open a live hall in a fair."""
     permissions.require_hall_manager(organiser)
@@ -158,7 +158,7 @@ def create_hall(fair: Fair, *, organiser: User | None, name: str, stream_url: st
     return hall
 
 
-@transactional
+@use_case()
 def schedule_showcase(hall: Hall, *, organiser: User | None, project_id: int,
                       starts_at: dt.datetime, ends_at: dt.datetime) -> Showcase:
     """Put a published project of the hall's fair into a free time slot of the hall."""
@@ -194,7 +194,7 @@ def schedule_showcase(hall: Hall, *, organiser: User | None, project_id: int,
     return showcase
 
 
-@transactional
+@use_case()
 def put_on_air(hall: Hall, *, organiser: User | None, showcase_id: int | None) -> Hall:
     """Stream one of the hall's showcases now, or nothing (None); viewers hear it at once."""
     permissions.require_hall_manager(organiser)
@@ -214,7 +214,7 @@ def put_on_air(hall: Hall, *, organiser: User | None, showcase_id: int | None) -
     return hall
 
 
-@transactional
+@use_case()
 def post_chat(hall: Hall, *, user: User | None, text: str) -> ChatMessage:
     """Say something in a hall's chat: plain text, short, a few lines at a time."""
     user = permissions.require_chatter(user)
@@ -235,7 +235,7 @@ def post_chat(hall: Hall, *, user: User | None, text: str) -> ChatMessage:
     return message
 
 
-@transactional
+@use_case()
 def hide_chat(message: ChatMessage, *, organiser: User | None) -> ChatMessage:
     """Hide a chat line from everyone; hiding it again changes nothing."""
     organiser = permissions.require_chat_moderator(organiser)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import make_transient_to_detached
 
 from fair.accounts.models import ApiToken, Organisation, Role, User
-from fair.database import transactional, utcnow
+from fair.database import use_case, utcnow
 from fair.errors import Conflict, InvalidInput, Unauthorized
 from fair.extensions import db
 from fair.reference import PROVINCES
@@ -47,7 +47,7 @@ def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-@transactional
+@use_case()
 def register_user(
     *,
     email: str,
@@ -78,7 +78,7 @@ def register_user(
     return user
 
 
-@transactional
+@use_case()
 def create_organiser(*, email: str, password: str, name: str = "主办方") -> User:
     """Create an organiser, or reset the password of an existing one."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -109,7 +109,7 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@transactional
+@use_case()
 def issue_token(user: User) -> str:
     """A new bearer token; only its hash is kept."""
     token = secrets.token_urlsafe(32)
@@ -179,7 +179,7 @@ def revoke_token(token: str) -> None:
     current_app.extensions.get(TRUSTED_TOKENS_KEY, {}).pop(token_hash, None)
 
 
-@transactional
+@use_case()
 def _revoke(token_hash: str) -> None:
     api_token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
     if api_token is not None and api_token.revoked_at is None:

@@ -11,10 +11,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from deals import schemas, service
+from deals import signing as deal_signing
 from deals import totals as deal_totals
 from deals.models import FairTotals, IdempotencyKey, Intent, IntentStatus
 from exhibitors import service as exhibitor_service
 from exhibitors.models import Exhibitor, Project
+from fair import database as fair_database
 from fair import service as fair_service
 from fair.accounts.models import Role, User
 from fair.errors import Conflict, FairError, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -291,7 +293,7 @@ def test_a_deadlock_is_retried_and_records_one_intent(
     project: Project, buyer: User, sign: Sign, monkeypatch: pytest.MonkeyPatch,
     broadcasts: BroadcastRecorder,
 ) -> None:
-    real_write = deal_totals.write_intent
+    real_write = deal_signing.write_intent
     failures = iter([OperationalError("UPDATE fair_totals", {}, Deadlock())])
 
     def write_once_failing(values: dict[str, Any], **key: str) -> Any:
@@ -300,7 +302,7 @@ def test_a_deadlock_is_retried_and_records_one_intent(
             raise failure
         return real_write(values, **key)
 
-    monkeypatch.setattr(deal_totals, "write_intent", write_once_failing)
+    monkeypatch.setattr(deal_signing, "write_intent", write_once_failing)
     with broadcasts.expect(2):
         intent = sign(project, buyer, 700)
     assert snapshot() == (1, 1, 1)
@@ -313,8 +315,8 @@ def test_a_conflict_that_never_clears_answers_busy_and_records_nothing(
     def always_deadlocked(values: dict[str, Any], **key: str) -> Any:
         raise OperationalError("UPDATE fair_totals", {}, Deadlock())
 
-    monkeypatch.setattr(deal_totals, "write_intent", always_deadlocked)
-    monkeypatch.setattr(service.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(deal_signing, "write_intent", always_deadlocked)
+    monkeypatch.setattr(fair_database.time, "sleep", lambda seconds: None)
     with pytest.raises(Conflict) as refused:
         sign(project, buyer, 700)
     assert refused.value.code == "busy"
@@ -331,7 +333,7 @@ def test_other_database_errors_are_not_retried(
         attempts.append(1)
         raise OperationalError("UPDATE fair_totals", {}, Exception("disk full"))
 
-    monkeypatch.setattr(deal_totals, "write_intent", broken)
+    monkeypatch.setattr(deal_signing, "write_intent", broken)
     with pytest.raises(OperationalError):
         sign(project, buyer, 700)
     assert len(attempts) == 1
@@ -488,4 +490,10 @@ def test_the_summary_counts_active_intents_only(
 
 
 def test_every_refusal_of_the_database_has_an_answer() -> None:
-    assert set(service._REFUSALS) == set(deal_totals.REFUSALS)
+    answers = {reason: deal_signing.Refused(reason).answer() for reason in deal_signing.REFUSALS}
+    assert {reason: (answer.status, answer.code) for reason, answer in answers.items()} == {
+        "no_project": (404, "not_found"),
+        "hall_not_in_fair": (422, "invalid"),
+        "project_not_published": (404, "not_found"),
+        "fair_not_open": (409, "fair_not_open"),
+    }

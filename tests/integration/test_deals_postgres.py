@@ -23,6 +23,7 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from deals import service as deal_service
+from deals import signing as deal_signing
 from deals import totals as deal_totals
 from deals.models import IdempotencyKey, Intent, IntentStatus
 from exhibitors import service as exhibitor_service
@@ -248,11 +249,8 @@ def test_many_threads_signing_with_repeated_keys_keep_exact_totals(
 
 def _assert_sums(postgres_url: str, fair_id: int, totals: dict[str, Any]) -> None:
     """Every total and breakdown equals SUM/COUNT over the active intents, in SQL."""
-    columns = {
-        "by_buyer_province": "buyer_province", "by_exhibitor_province": "exhibitor_province",
-        "by_category": "category", "by_hall": "CAST(hall_id AS TEXT)",
-        "by_exhibitor": "CAST(exhibitor_id AS TEXT)",
-    }
+    columns = {f"by_{dimension.value}": f"CAST({column} AS TEXT)"
+               for dimension, column in deal_totals.BREAKDOWN.items()}
     with psycopg.connect(postgres_url) as connection:
         amount, count = connection.execute(
             "SELECT COALESCE(SUM(amount_fen), 0)::bigint, COUNT(*) FROM intents "
@@ -350,11 +348,11 @@ def test_signing_in_one_call_keeps_the_same_totals_as_step_by_step(
 
 
 def _signing(stage: Stage, *, project: int, key: str, hall: int | None = None
-             ) -> deal_totals.Signing:
+             ) -> deal_signing.Signing:
     buyer = db.session.get(User, stage.buyers[0])
     assert buyer is not None
     assert buyer.organisation is not None
-    return deal_totals.Signing(
+    return deal_signing.Signing(
         project_id=project, buyer_id=buyer.id, buyer_organisation_id=buyer.organisation.id,
         buyer_province=buyer.organisation.province, hall_id=hall, amount_fen=1_000_00,
         note="", created_at=dt.datetime.now(dt.UTC), idempotency_key=key, fingerprint=key)
@@ -388,7 +386,7 @@ def test_signing_is_a_transaction_of_its_own_when_the_session_has_read_nothing(
                       hall=None, key="the-fairs-first"))
         signing = _signing(stage, project=stage.projects[0], key="alone")
         db.session.close()
-        deal_totals.write_intent(signing)
+        deal_signing.write_intent(signing)
         # Committed and its locks gone as the call returns, before the session commits: the
         # fair's other writers never wait on a round trip to this process.
         assert _intents_seen_elsewhere(postgres_url) == 2
@@ -404,7 +402,7 @@ def test_signing_joins_the_transaction_of_a_session_that_read_first(
         _sign(Request(buyer=stage.buyers[1], project=stage.projects[1], amount_fen=100,
                       hall=None, key="the-fairs-first"))
         signing = _signing(stage, project=stage.projects[0], key="joined")
-        deal_totals.write_intent(signing)
+        deal_signing.write_intent(signing)
         assert _intents_seen_elsewhere(postgres_url) == 1
         assert not _totals_lock_is_free(postgres_url, stage.fair_id)
         db.session.rollback()
@@ -434,8 +432,8 @@ def test_signing_in_one_call_refuses_what_may_not_be_signed_and_writes_nothing(
         for number, (project_id, hall_id, reason) in enumerate(cases):
             signing = _signing(stage, project=project_id, key=f"refused-{number}", hall=hall_id)
             db.session.close()
-            with pytest.raises(deal_totals.Refused) as refused:
-                deal_totals.write_intent(signing)
+            with pytest.raises(deal_signing.Refused) as refused:
+                deal_signing.write_intent(signing)
             assert refused.value.reason == reason
             db.session.rollback()
         assert db.session.scalar(select(func.count()).select_from(Intent)) == 0

@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from fair import create_app
-from fair.database import transactional
+from fair.database import use_case
 from fair.extensions import db, socketio
 from livehalls import broadcast, rooms
 from livehalls.broadcast import DealEventPayload, TotalsPayload
@@ -75,7 +75,7 @@ def someone_listens(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(broadcast, "_listened", lambda to: True)
 
 
-@transactional
+@use_case()
 def record(fair_id: int, deal_id: int, seq: int) -> None:
     """Stand in for deals.service: touch the database, then tell the broadcaster."""
     db.session.execute(select(1))
@@ -87,7 +87,7 @@ class Refused(Exception):
     pass
 
 
-@transactional
+@use_case()
 def record_then_fail(fair_id: int) -> None:
     db.session.execute(select(1))
     broadcast.deal_recorded(fair_id, deal=deal_payload(1))
@@ -109,7 +109,7 @@ def test_deal_recorded_sends_deals_then_totals_to_the_fair_and_dashboard_rooms(
 
 
 def test_totals_changed_sends_only_totals(broadcasts: BroadcastRecorder) -> None:
-    @transactional
+    @use_case()
     def withdraw() -> None:
         db.session.execute(select(1))
         KEPT[1] = 6
