@@ -18,14 +18,16 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
-# deals/totals.py's write_intent runs this call in autocommit: BEGIN, the call and COMMIT were
+# deals/signing.py's write_intent runs this call in autocommit: BEGIN, the call and COMMIT were
 # three round trips, and the application loaded the project first (a fourth). So the function
 # reads what the intent copies from its project, and refuses, raising SQLSTATE FA001 with the
 # reason as the message, which rolls the statement back: 'no_project', 'hall_not_in_fair'
 # (checked before anything is written), then, after the intent and its key are written (so
 # that a retry of an earlier request meets that request's key and answers its intent),
-# 'project_not_published' and 'fair_not_open'. The breakdown keys are deals.totals'
-# breakdown_keys. deals/totals.py runs the same steps one by one on SQLite; they change together.
+# 'project_not_published' and 'fair_not_open' (deals.signing.REFUSALS). The breakdown keys are
+# deals.totals' BREAKDOWN. This function is kept for speed; deals/signing.py runs the same
+# steps one by one on SQLite, and tests/integration/test_signing_paths.py runs both and fails
+# when they differ in an answer or a row.
 SIGN_INTENT_FUNCTION = """
 CREATE FUNCTION fair_sign_intent(
     p_project integer, p_buyer integer, p_buyer_organisation integer, p_buyer_province text,
