@@ -35,6 +35,7 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from deals import totals as deal_totals
 from deals.models import (
     Intent,
     Payment,
@@ -52,6 +53,7 @@ from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair
 from fair.money import MAX_CHARGE_FEN, format_yuan, share_of
+from livehalls import broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -527,7 +529,10 @@ def _advance(payment: Payment, status: PaymentStatus) -> bool:
 
 
 def _settle_deposit(payment: Payment) -> None:
-    """An intent is secured while one of its deposits stands paid; a surplus is refunded."""
+    """An intent is secured while one of its deposits stands paid; a surplus is refunded.
+
+    The fair's secured figures count the active intents that are secured, and move with them.
+    """
     intent = db.session.get(Intent, payment.intent_id, populate_existing=True)
     assert intent is not None  # noqa: S101 - a foreign key
     paid = _paid(Payment.intent_id == intent.id)
@@ -535,7 +540,15 @@ def _settle_deposit(payment: Payment) -> None:
         # Paid for an intent withdrawn meanwhile, or paid twice through two requests.
         request_refund(payment)
         paid.remove(payment)
+    counted = intent.is_active and intent.secured
     intent.secured = bool(paid)
+    if intent.is_active and intent.secured != counted:
+        db.session.flush()
+        deal_totals.move_secured(intent, +1 if intent.secured else -1)
+        if intent.secured:
+            broadcast.deal_secured(intent.fair_id, deal_id=intent.id)
+        else:
+            broadcast.totals_changed(intent.fair_id)
 
 
 def _settle_booth_fee(payment: Payment) -> None:

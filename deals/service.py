@@ -16,7 +16,7 @@ from sqlalchemy import Select, false, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from deals import payments, schemas
+from deals import payments
 from deals import totals as deal_totals
 from deals.models import IdempotencyKey, Intent, IntentStatus
 from exhibitors import service as exhibitor_service
@@ -29,6 +29,7 @@ from fair.extensions import db
 from fair.models import Fair
 from fair.money import MAX_DEAL_FEN
 from livehalls import broadcast
+from livehalls.schemas import DealEventSchema
 
 #: What a client may send as Idempotency-Key: visible ASCII, so a UUID or any token fits.
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,100}", re.ASCII)
@@ -37,7 +38,7 @@ MAX_NOTE_LENGTH = 500
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 ATTEMPTS = 4
 
-_DEAL_EVENT = schemas.DealEventSchema()
+_DEAL_EVENT = DealEventSchema()
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -224,6 +225,10 @@ def _withdraw_intent(intent: Intent, *, buyer: User | None) -> Intent:
     db.session.refresh(intent)
     if withdrawn:
         deal_totals.revert_intent(intent)
+        if intent.secured:
+            # It leaves the secured figures too, in the same change of the totals; its
+            # deposit goes back below, and the refund's webhook unsecures it.
+            deal_totals.move_secured(intent, -1, own_change=False)
         broadcast.totals_changed(intent.fair_id)
         # Decided here, sent to Stripe once this commits (see deals.payments).
         payments.refund_deposits(intent)

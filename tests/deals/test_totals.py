@@ -33,8 +33,9 @@ Sign = Callable[..., Intent]
 def test_a_fair_without_intents_has_zero_totals(fair: Fair) -> None:
     assert deal_totals.read_totals(fair.id) == {
         "seq": 0, "fair_id": fair.id, "amount": "0.00", "deal_count": 0, "project_count": 0,
-        "buyer_count": 0, "by_buyer_province": {}, "by_exhibitor_province": {},
-        "by_category": {}, "by_hall": {}, "by_exhibitor": {},
+        "buyer_count": 0, "secured_amount": "0.00", "secured_count": 0, "visits": 0,
+        "by_buyer_province": {}, "by_exhibitor_province": {}, "by_category": {}, "by_hall": {},
+        "by_exhibitor": {},
     }
 
 
@@ -272,7 +273,7 @@ def test_the_totals_sent_are_read_after_the_commits_of_every_process(
     project = make_project(fair, province="CN-SC")
     buyers = [make_buyer(province=province) for province in ("CN-XZ", "CN-GD")]
     ids = (project.id, [buyer.id for buyer in buyers])
-    with broadcasts.expect(2) as sent:
+    with broadcasts.expect(3) as sent:
         service.record_intent(project.id, buyer=buyers[0], amount_fen=100_00,
                               idempotency_key="here")
         with other.app_context():
