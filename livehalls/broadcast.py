@@ -359,8 +359,6 @@ class _Buffer:
     secured: list[int] = field(default_factory=list)
     #: Changes of the totals other than new intents (withdrawals, deposits).
     changes: int = 0
-    #: Nothing but this process's poll asking for the totals.
-    nudged: bool = False
 
 
 class _Sent:
@@ -392,8 +390,6 @@ class _Followed:
     newest_sent: int = 0
     #: The seq moved further than the news this process sent: look in the database.
     suspect: bool = False
-    #: The newest committed seq, as last polled.
-    committed: int = 0
 
 
 def _listened(to: list[str]) -> bool:
@@ -452,9 +448,7 @@ class Coalescer:
                 elif item.secured is not None:
                     buffer.secured.append(item.secured)
                     buffer.changes += 1
-                elif item.nudge:
-                    buffer.nudged = True
-                else:
+                elif not item.nudge:  # a nudge only makes the flush read the totals
                     buffer.changes += 1
             if self._running or not self.autoflush:
                 return
@@ -516,10 +510,10 @@ class Coalescer:
             state = self._followed.get(fair_id)
             if state is None:
                 return
-            state.committed = committed
-            # Buffered news is on its way, and its flush tells whether more is missing.
+            # A seq ahead of what was sent may be news on its way here (buffered, or being
+            # sent), whose flush says whether more is missing; a flush that said so is heeded.
             pending = fair_id in self._buffers or fair_id in self._sending
-            if pending or not (committed > state.sent_seq or state.suspect):
+            if not (state.suspect or (committed > state.sent_seq and not pending)):
                 return
             cursor = state.cursor
         readers = self.required_readers()

@@ -596,6 +596,25 @@ def test_news_found_in_the_database_goes_out_once_beside_the_news_that_came_here
     assert dashboard.get_received(rooms.NAMESPACE) == []
 
 
+def test_news_missing_here_is_looked_for_even_while_this_process_is_busy(
+    app: Flask, other_process: Flask, live_client: LiveClient, token_for: Headers,
+    organiser: User, buyer: User, project: Project,
+) -> None:
+    coalescer = follow_by_hand(app)
+    dashboard = live_client(token_of(token_for, organiser))
+    join(dashboard, {"fair_id": project.fair_id})
+    elsewhere = sign_elsewhere(other_process, project.id, buyer.id, 100_00)
+    record(project, buyer, 200_00)
+    coalescer.flush()  # seq 2 for one intent of its own: one is missing
+    dashboard.get_received(rooms.NAMESPACE)
+
+    busy = record(project, buyer, 300_00).id  # news of its own waits to be sent
+    coalescer.follow()
+    coalescer.flush()
+
+    assert [deal["id"] for deal in received_deals(dashboard)] == [elsewhere, busy]
+
+
 def test_a_fair_nobody_watches_costs_no_poll(
     app: Flask, live_client: LiveClient, token_for: Headers, organiser: User, fair: Fair,
     monkeypatch: pytest.MonkeyPatch,
