@@ -20,7 +20,8 @@ no INSERT of an intent, so two requests with one idempotency key meet on the key
 index, not on this lock. The totals that viewers see are read after the commit
 (``read_totals``, by livehalls.broadcast once per window), not built while writers wait.
 
-Only deals.service calls the writers; everyone else reads with ``read_totals``.
+Only deals.service (and deals.payments, for the secured figures) calls the writers; everyone
+else reads with ``read_totals``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import ScalarSelect, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from deals.models import (
@@ -248,7 +249,7 @@ def move_secured(intent: Intent, step: int, *, own_change: bool = True) -> None:
                                        "amount": step * intent.amount_fen, "count": step})
 
 
-def _visits(fair_id: int) -> Any:
+def _visits(fair_id: int) -> ScalarSelect[int]:
     # A few rows per fair (its halls): summed in the same statement as the totals.
     return (select(func.coalesce(func.sum(Hall.visits), 0)).where(Hall.fair_id == fair_id)
             .scalar_subquery())
