@@ -21,11 +21,10 @@ from deals.schemas import (
     PaymentHeadersSchema,
     PaymentMethodSchema,
     PaymentSchema,
-    TotalsSchema,
 )
 from fair import service as fair_service
 from fair.auth import current_user
-from livehalls.broadcast import TotalsPayload
+from livehalls.schemas import TotalsSchema
 
 blp = Blueprint("deals", __name__, url_prefix="/api/v1",
                 description="Intents to sign (签约意向) and the fairs' totals")
@@ -77,9 +76,10 @@ def list_deals(query: dict[str, Any], fair_id: int) -> service.IntentPage | Resp
 
 @blp.get("/fairs/<int:fair_id>/totals")
 @blp.response(200, TotalsSchema)
-def get_totals(fair_id: int) -> TotalsPayload:
-    """The fair's running totals over active intents, by province, category, hall, exhibitor."""
-    return deal_totals.read_totals(fair_service.access_fair(fair_id).id)
+def get_totals(fair_id: int) -> deal_totals.Totals:
+    """The fair's running totals over active intents, by province, category, hall, exhibitor;
+    the dashboard's `totals` message carries the same."""
+    return deal_totals.read_figures(fair_service.access_fair(fair_id).id)
 
 
 # --- Payments through Stripe (deals.payments) --------------------------------------------------

@@ -128,6 +128,8 @@ class FairTotals(Base):
     __table_args__ = (
         CheckConstraint("amount_fen >= 0", "amount_not_negative"),
         CheckConstraint("deal_count >= 0", "deal_count_not_negative"),
+        CheckConstraint("secured_amount_fen >= 0", "secured_amount_not_negative"),
+        CheckConstraint("secured_count >= 0", "secured_count_not_negative"),
     )
 
     fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id"), primary_key=True)
@@ -139,6 +141,10 @@ class FairTotals(Base):
     project_count: Mapped[int] = mapped_column(Integer, default=0)
     #: Buyers with at least one active intent.
     buyer_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: Active intents with a paid deposit (secured), and what they are worth. Server defaults:
+    #: the signing statements create the row without naming them.
+    secured_amount_fen: Mapped[Fen] = mapped_column(default=0, server_default="0")
+    secured_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<FairTotals fair={self.fair_id} seq={self.seq} {self.amount_fen}>"

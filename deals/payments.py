@@ -34,6 +34,7 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from deals import totals as deal_totals
 from deals.models import (
     Intent,
     Payment,
@@ -51,6 +52,7 @@ from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair
 from fair.money import MAX_CHARGE_FEN, format_yuan, share_of
+from livehalls import broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -520,7 +522,10 @@ def _advance(payment: Payment, status: PaymentStatus) -> bool:
 
 
 def _settle_deposit(payment: Payment) -> None:
-    """An intent is secured while one of its deposits stands paid; a surplus is refunded."""
+    """An intent is secured while one of its deposits stands paid; a surplus is refunded.
+
+    The fair's secured figures count the active intents that are secured, and move with them.
+    """
     intent = db.session.get(Intent, payment.intent_id, populate_existing=True)
     assert intent is not None  # noqa: S101 - a foreign key
     paid = _paid(Payment.intent_id == intent.id)
@@ -528,7 +533,15 @@ def _settle_deposit(payment: Payment) -> None:
         # Paid for an intent withdrawn meanwhile, or paid twice through two requests.
         request_refund(payment)
         paid.remove(payment)
+    counted = intent.is_active and intent.secured
     intent.secured = bool(paid)
+    if intent.is_active and intent.secured != counted:
+        db.session.flush()
+        deal_totals.move_secured(intent, +1 if intent.secured else -1)
+        if intent.secured:
+            broadcast.deal_secured(intent.fair_id, deal_id=intent.id)
+        else:
+            broadcast.totals_changed(intent.fair_id)
 
 
 def _settle_booth_fee(payment: Payment) -> None:

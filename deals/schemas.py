@@ -1,4 +1,8 @@
-"""Intent payloads for the API, the exports' query, and the Socket.IO deal and totals events."""
+"""Intent and payment payloads of the API, and the exports' query.
+
+An intent as viewers see it and the totals are livehalls.schemas' (DealEventSchema,
+TotalsSchema): one definition for the HTTP answers and the /live messages.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,8 @@ from deals.models import IntentStatus, PaymentPurpose, PaymentStatus
 from fair.accounts.schemas import StrictSchema
 from fair.money import YuanField
 from fair.schemas import UtcDateTime
+from livehalls.schemas import ProjectRefSchema
 
-#: A yuan amount as the API writes it: "120000.00".
-YUAN_TEXT = validate.Regexp(r"^(0|[1-9][0-9]*)\.[0-9]{2}$", error="Not a yuan amount.")
 MAX_PER_PAGE = 500
 
 
@@ -49,11 +52,6 @@ class DealListQuerySchema(Schema):
     per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
-class DealProjectSchema(Schema):
-    id = fields.Int(required=True, strict=True)
-    title = fields.Str(required=True)
-
-
 class DealOrganisationSchema(Schema):
     name = fields.Str()
     province = fields.Str()
@@ -63,7 +61,7 @@ class DealSchema(Schema):
     id = fields.Int()
     fair_id = fields.Int()
     project_id = fields.Int()
-    project = fields.Nested(DealProjectSchema)
+    project = fields.Nested(ProjectRefSchema)
     amount = YuanField(attribute="amount_fen")
     status = fields.Enum(IntentStatus, by_value=True)
     secured = fields.Bool()
@@ -81,44 +79,6 @@ class DealSchema(Schema):
 class DealListSchema(Schema):
     items = fields.List(fields.Nested(DealSchema))
     total = fields.Int()
-
-
-class DealEventSchema(StrictSchema):
-    """One intent in a `deals` event: what a hall's viewers and the dashboard may see."""
-
-    id = fields.Int(required=True, strict=True)
-    hall_id = fields.Int(required=True, allow_none=True, strict=True)
-    project = fields.Nested(DealProjectSchema, required=True)
-    buyer_province = fields.Str(required=True)
-    amount = YuanField(attribute="amount_fen", required=True)
-    created_at = UtcDateTime(required=True)
-
-
-class AmountCountSchema(StrictSchema):
-    amount = fields.Str(required=True, validate=YUAN_TEXT)
-    deal_count = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
-
-
-def _breakdown(description: str) -> fields.Dict:
-    return fields.Dict(keys=fields.Str(), values=fields.Nested(AmountCountSchema), required=True,
-                       metadata={"description": description})
-
-
-class TotalsSchema(StrictSchema):
-    """A fair's totals: the body of GET /totals and of the `totals` event."""
-
-    seq = fields.Int(required=True, strict=True,
-                     metadata={"description": "grows by one with every change"})
-    fair_id = fields.Int(required=True, strict=True)
-    amount = fields.Str(required=True, validate=YUAN_TEXT)
-    deal_count = fields.Int(required=True, strict=True)
-    project_count = fields.Int(required=True, strict=True)
-    buyer_count = fields.Int(required=True, strict=True)
-    by_buyer_province = _breakdown("province code of the buyer -> totals")
-    by_exhibitor_province = _breakdown("province code of the exhibitor -> totals")
-    by_category = _breakdown("category -> totals")
-    by_hall = _breakdown("hall id -> totals of intents signed from that hall")
-    by_exhibitor = _breakdown("exhibitor id -> totals")
 
 
 # --- Payments through Stripe (deals.payments) --------------------------------------------------

@@ -12,7 +12,7 @@ from sqlalchemy import Select, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from deals import payments, schemas
+from deals import payments
 from deals import signing as deal_signing
 from deals import totals as deal_totals
 from deals.models import IdempotencyKey, Intent, IntentStatus
@@ -26,11 +26,12 @@ from fair.extensions import db
 from fair.models import Fair
 from fair.money import MAX_DEAL_FEN
 from livehalls import broadcast
+from livehalls.schemas import DealEventSchema
 
 #: What a client may send as Idempotency-Key: visible ASCII, so a UUID or any token fits.
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,100}", re.ASCII)
 MAX_NOTE_LENGTH = 500
-_DEAL_EVENT = schemas.DealEventSchema()
+_DEAL_EVENT = DealEventSchema()
 
 # Intent writers take rows in one order (deals.totals), so they never deadlock each other; other
 # writers of those rows (payments, operators' scripts) might not, hence retry. The answer is the
@@ -153,6 +154,10 @@ def withdraw_intent(intent: Intent, *, buyer: User | None) -> Intent:
     db.session.refresh(intent)
     if withdrawn:
         deal_totals.revert_intent(intent)
+        if intent.secured:
+            # It leaves the secured figures too, in the same change of the totals; its
+            # deposit goes back below, and the refund's webhook unsecures it.
+            deal_totals.move_secured(intent, -1, own_change=False)
         broadcast.totals_changed(intent.fair_id)
         # Decided here, sent to Stripe once this commits (see deals.payments).
         payments.refund_deposits(intent)

@@ -5,9 +5,10 @@ provinces, totalling 38,568,300.00 yuan (3856.83 万元). Its amounts are split 
 with integer arithmetic, so they add up to it to the fen, and its idempotency keys are fixed,
 so replaying twice changes nothing the second time.
 
-Intents go through deals.service.record_intent in this process; with REDIS_URL set, their
-broadcasts reach the server's viewers through the message queue. ``--api URL`` posts them to a
-running server instead (the embedded mode has no queue), so that its dashboard moves live.
+Intents go through deals.service.record_intent in this process. A running server's viewers
+see them live either way: with REDIS_URL set, their news crosses the message queue; on the
+embedded default, the server finds them in the database it shares (livehalls.broadcast polls
+the fairs its clients watch). ``--api URL`` posts them to a running server instead.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ SIZE_STEPS = (1, 2, 5, 10, 20, 50, 100)
 SIZE_WEIGHTS = (30, 25, 20, 12, 8, 4, 1)
 #: One intent in this many is signed outside a live hall.
 OUTSIDE_HALL_ONE_IN = 3
+#: How many intents a simulation signs unless told.
+DEFAULT_COUNT = 100
 
 
 @dataclass(frozen=True)
@@ -222,8 +225,9 @@ def _wan(totals_amount: str) -> str:
 @click.command("simulate")
 @click.option("--rate", type=click.FloatRange(min=0), default=20.0, show_default=True,
               help="Intents a second; 0 signs as fast as possible.")
-@click.option("--count", type=click.IntRange(min=1), default=100, show_default=True,
-              help="How many intents to sign (--replay signs 3,700).")
+@click.option("--count", type=click.IntRange(min=1), default=None,
+              help="How many intents to sign (default 100); with --replay, the first COUNT "
+                   "of the reference event's 3,700.")
 @click.option("--replay", is_flag=True,
               help="Replay the reference event: 3,700 intents, 38,568,300.00 yuan.")
 @click.option("--fair", "fair_id", type=int, default=None,
@@ -232,7 +236,7 @@ def _wan(totals_amount: str) -> str:
               help="Post the intents to a running server, such as http://127.0.0.1:5000.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: a new one).")
 @with_appcontext
-def simulate_command(rate: float, count: int, replay: bool, fair_id: int | None,
+def simulate_command(rate: float, count: int | None, replay: bool, fair_id: int | None,
                      api: str | None, seed: int | None) -> None:
     """Sign intents on the demo fair as simulated buyers from several provinces."""
     fair = find_fair(fair_id)
@@ -245,9 +249,9 @@ def simulate_command(rate: float, count: int, replay: bool, fair_id: int | None,
         planned = plan_intents(count=REFERENCE_INTENTS, projects=projects, halls=halls,
                                buyer_weights=weights, rng=random.Random(REPLAY_SEED),
                                total_fen=REFERENCE_AMOUNT_FEN,
-                               key_prefix=f"replay-{REPLAY_SEED}-fair-{fair.id}")
+                               key_prefix=f"replay-{REPLAY_SEED}-fair-{fair.id}")[:count]
     else:
-        planned = plan_intents(count=count, projects=projects, halls=halls,
+        planned = plan_intents(count=count or DEFAULT_COUNT, projects=projects, halls=halls,
                                buyer_weights=weights, rng=random.Random(seed),
                                key_prefix=f"simulate-{uuid.uuid4()}")
     sign = sign_over_http(api, buyers) if api else sign_in_process(buyers)

@@ -1,19 +1,21 @@
 """A fair's running totals over its active intents: add an intent, take one away, read them.
 
-Only deals.signing and deals.service change them; everyone else reads with ``read_totals``.
+Only deals.signing, deals.service and deals.payments (the secured figures) change them; everyone
+else reads with ``read_totals``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import ScalarSelect, bindparam, func, select, text, update
 
 from deals.models import Dimension, FairTotals, FairTotalsBreakdown, Intent
 from fair.extensions import db
-from fair.money import format_yuan
-from livehalls.broadcast import BreakdownEntry, TotalsPayload
+from livehalls.models import Hall
+from livehalls.schemas import TotalsSchema
 
 #: The breakdowns of the totals, the one list of them in Python: each dimension, and the
 #: intent's column whose value (an id written as text) keys its rows. The totals payload names
@@ -27,9 +29,14 @@ BREAKDOWN: dict[Dimension, str] = {
     Dimension.exhibitor: "exhibitor_id",
 }
 
-Breakdowns = dict[Dimension, dict[str, BreakdownEntry]]
+#: A breakdown: key -> (amount in fen, number of intents).
+Breakdown = dict[str, tuple[int, int]]
+Breakdowns = dict[Dimension, Breakdown]
+#: A TotalsSchema dump: the body of GET /totals and of the `totals` message.
+TotalsMessage = dict[str, Any]
 _SCALARS = (FairTotals.seq, FairTotals.amount_fen, FairTotals.deal_count,
-            FairTotals.project_count, FairTotals.buyer_count)
+            FairTotals.project_count, FairTotals.buyer_count, FairTotals.secured_amount_fen,
+            FairTotals.secured_count)
 _BREAKDOWN_ROW = (FairTotalsBreakdown.dimension, FairTotalsBreakdown.key,
                   FairTotalsBreakdown.amount_fen, FairTotalsBreakdown.deal_count)
 
@@ -50,10 +57,41 @@ def breakdown_keys(intent: Intent) -> dict[Dimension, str]:
     return {dimension: str(key) for dimension, key in keys.items() if key is not None}
 
 
-def read_totals(fair_id: int) -> TotalsPayload:
+@dataclass(frozen=True)
+class Totals:
+    """A fair's totals as stored, amounts in fen; TotalsSchema dumps them."""
+
+    fair_id: int
+    seq: int
+    amount_fen: int
+    deal_count: int
+    project_count: int
+    buyer_count: int
+    #: Active intents with a paid deposit (``Intent.secured``).
+    secured_amount_fen: int
+    secured_count: int
+    #: The visits (人次) of the fair's halls, as livehalls.presence last saved them.
+    visits: int
+    by_buyer_province: Breakdown
+    by_exhibitor_province: Breakdown
+    by_category: Breakdown
+    by_hall: Breakdown
+    by_exhibitor: Breakdown
+
+
+_TOTALS_SCHEMA = TotalsSchema()
+
+
+def read_totals(fair_id: int) -> TotalsMessage:
+    """The fair's totals as GET /totals and the `totals` message carry them (TotalsSchema)."""
+    dumped: TotalsMessage = _TOTALS_SCHEMA.dump(read_figures(fair_id))
+    return dumped
+
+
+def read_figures(fair_id: int) -> Totals:
     """The fair's totals and breakdowns, read in one statement (one snapshot), no intents."""
     rows = db.session.execute(
-        select(*_SCALARS, *_BREAKDOWN_ROW)
+        select(*_SCALARS, _visits(fair_id), *_BREAKDOWN_ROW)
         .outerjoin(FairTotalsBreakdown, FairTotalsBreakdown.fair_id == FairTotals.fair_id)
         .where(FairTotals.fair_id == fair_id)
     ).all()
@@ -61,7 +99,37 @@ def read_totals(fair_id: int) -> TotalsPayload:
     for *_, dimension, key, amount_fen, deal_count in rows:
         if dimension is not None:
             _put(breakdowns, dimension, key, amount_fen, deal_count)
-    return _payload(fair_id, tuple(rows[0][:5]) if rows else (0, 0, 0, 0, 0), breakdowns)
+    if rows:
+        scalars = tuple(rows[0][:len(_SCALARS) + 1])
+    else:  # no intent yet
+        scalars = (0,) * len(_SCALARS) + (db.session.scalar(select(_visits(fair_id))),)
+    return _payload(fair_id, scalars, breakdowns)
+
+
+def read_seqs(fair_ids: Collection[int]) -> dict[int, int]:
+    """The committed seq of each of the fairs, in one statement; a fair without intents has 0."""
+    rows = db.session.execute(
+        select(FairTotals.fair_id, FairTotals.seq).where(FairTotals.fair_id.in_(fair_ids))
+    ).tuples()
+    return {fair_id: 0 for fair_id in fair_ids} | dict(rows.all())
+
+
+def move_secured(intent: Intent, step: int, *, own_change: bool = True) -> None:
+    """Count an active intent into (+1) or out of (-1) its fair's secured figures.
+
+    Its own change of the totals (seq + 1) when a deposit was paid or given back; part of
+    another (no seq of its own) when the intent is withdrawn. One statement beside the signing
+    functions, which stay as they are: securing is rare next to signing. The caller holds the
+    intent's row lock, taken before the totals' as every writer does.
+    """
+    db.session.execute(_MOVE_SECURED, {"fair": intent.fair_id, "seq": int(own_change),
+                                       "amount": step * intent.amount_fen, "count": step})
+
+
+def _visits(fair_id: int) -> ScalarSelect[int]:
+    # A few rows per fair (its halls): summed in the same statement as the totals.
+    return (select(func.coalesce(func.sum(Hall.visits), 0)).where(Hall.fair_id == fair_id)
+            .scalar_subquery())
 
 
 # --- Writing ------------------------------------------------------------------------------
@@ -86,6 +154,15 @@ _MOVE_TOTALS = (
         buyer_count=_TOTALS.buyer_count + bindparam("buyers"),
     )
     .returning(_TOTALS.seq)
+)
+_MOVE_SECURED = (
+    update(FairTotals.__table__)
+    .where(_TOTALS.fair_id == bindparam("fair"))
+    .values(
+        seq=_TOTALS.seq + bindparam("seq"),
+        secured_amount_fen=_TOTALS.secured_amount_fen + bindparam("amount"),
+        secured_count=_TOTALS.secured_count + bindparam("count"),
+    )
 )
 _CREATE_TOTALS = text(
     "INSERT INTO fair_totals (fair_id, seq, amount_fen, deal_count, project_count, buyer_count)"
@@ -206,21 +283,21 @@ def _put(breakdowns: Breakdowns, dimension: Dimension | str, key: str, amount_fe
     # A row stays behind when its last intent is withdrawn; it sums over no intent.
     dimension = Dimension(dimension)
     if deal_count > 0:
-        breakdowns[dimension][key] = {"amount": format_yuan(amount_fen), "deal_count": deal_count}
+        breakdowns[dimension][key] = (amount_fen, deal_count)
     else:
         breakdowns[dimension].pop(key, None)
 
 
-def _payload(fair_id: int, scalars: Sequence[int], breakdowns: Breakdowns) -> TotalsPayload:
-    seq, amount_fen, deal_count, project_count, buyer_count = scalars
-    payload: dict[str, Any] = {
-        "seq": seq,
-        "fair_id": fair_id,
-        "amount": format_yuan(amount_fen),
-        "deal_count": deal_count,
-        "project_count": project_count,
-        "buyer_count": buyer_count,
-    }
-    for dimension in BREAKDOWN:
-        payload[f"by_{dimension.value}"] = dict(sorted(breakdowns[dimension].items()))
-    return cast("TotalsPayload", payload)
+def _payload(fair_id: int, scalars: Sequence[int], breakdowns: Breakdowns) -> Totals:
+    (seq, amount_fen, deal_count, project_count, buyer_count, secured_amount_fen, secured_count,
+     visits) = scalars
+
+    def by(dimension: Dimension) -> Breakdown:
+        return dict(sorted(breakdowns[dimension].items()))
+
+    return Totals(
+        fair_id=fair_id, seq=seq, amount_fen=amount_fen, deal_count=deal_count,
+        project_count=project_count, buyer_count=buyer_count,
+        secured_amount_fen=secured_amount_fen, secured_count=secured_count, visits=visits,
+        **{f"by_{dimension.value}": by(dimension) for dimension in BREAKDOWN},
+    )

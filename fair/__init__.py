@@ -129,13 +129,15 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_socketio_handlers(app: Flask) -> None:
-    """Socket.IO handlers, presence, and the broadcaster with its totals reader."""
+    """Socket.IO handlers, presence, and the broadcaster with the readers of what it sends."""
+    from deals import ticker
     from deals import totals as deal_totals
     from livehalls import broadcast, events, presence
 
     events.register(extensions.socketio)
     presence.init_app(app)
-    broadcast.init_app(app, read_totals=deal_totals.read_totals)
+    broadcast.init_app(app, readers=broadcast.Readers(
+        totals=deal_totals.read_totals, seqs=deal_totals.read_seqs, deals=ticker.read_deals))
 
 
 def register_commands(app: Flask) -> None:

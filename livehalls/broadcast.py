@@ -7,17 +7,23 @@ A use case tells this module what happened (``deal_recorded`` with the deal's pa
 was idle is flushed at once; a busy one at most once per window (``WINDOW``, then fitted to the
 process's audience by ``set_audience``), as one ``deals`` message (every new intent, oldest
 first) and one ``totals`` message, because the cost of a message is multiplied by every viewer.
-The totals are read when the message leaves (``read_totals``, given by ``init_app``): one read
-per fair per window, always of committed changes, and nothing built while a writer holds the
-fair's totals lock.
+The totals are read when the message leaves (``Readers.totals``, given by ``init_app``): one
+read per fair per window, always of committed changes, and nothing built while a writer holds
+the fair's totals lock. Dashboards get the whole totals, hall rooms all but
+``HALL_TOTALS_OMIT``.
+
+News committed where no message reaches this process (the CLI's ``fair simulate`` on the
+embedded default, with no Redis) is found in the database: while this process has clients of a
+fair, it polls the fair's committed seq and reads the intents it has not sent (``Coalescer.
+follow``); the same poll sends the clients a ``seq`` heartbeat.
 
 With ``REDIS_URL`` set, the committed news itself crosses the Socket.IO message queue
 (``NewsQueue``), and every process coalesces it for its own clients only. A viewer so gets at
 most two messages per window however many processes sign intents, and each process pays for its
 own viewers only. A process that only writes (``fair simulate``) publishes its news the same way.
 
-This module is a leaf: it imports nothing from ``deals``, which builds the deal payloads and
-hands over its totals reader.
+This module is a leaf: it imports nothing from ``deals``, which dumps the payloads through
+livehalls.schemas and hands over its readers.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ import functools
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 import socketio as python_socketio
 from flask import Flask, current_app
@@ -36,6 +44,7 @@ from flask import Flask, current_app
 from fair.database import after_commit, after_commit_batched
 from fair.extensions import socketio
 from livehalls import rooms
+from livehalls.schemas import HALL_TOTALS_OMIT
 
 logger = logging.getLogger(__name__)
 
@@ -54,53 +63,27 @@ EXTENSION_KEY = "fair.broadcast"
 #: The committed news crosses the message queue as this event of a namespace no client joins.
 NEWS_EVENT = "news"
 NEWS_NAMESPACE = "/fair-news"
+#: Seconds between two polls of the committed seq of the fairs this process's clients watch,
+#: without a message queue: news committed by another process (the CLI) shows within it.
+POLL = 0.5
+#: Seconds between two ``seq`` heartbeats; with a message queue, which brings every process's
+#: news, the poll only repairs what a lost message missed, at this pace too.
+HEARTBEAT = 2.0
+#: At most this many intents found in the database go out per poll; the rest on the next ones.
+CATCH_UP = 200
+#: The newest intents in a join's acknowledgement, for the ticker.
+ACK_DEALS = 20
+#: Ids of intents sent lately, per fair: news that arrives twice goes out once.
+SENT_MEMORY = 4096
 
 
-class ProjectRef(TypedDict):
-    id: int
-    title: str
+#: A DealEventSchema dump (livehalls.schemas): one intent as viewers see it.
+Deal = Mapping[str, Any]
+#: A TotalsSchema dump: a fair's totals with their seq.
+Totals = Mapping[str, Any]
 
 
-class DealEventPayload(TypedDict):
-    """One intent as viewers see it; ``amount`` is yuan as a decimal string."""
-
-    id: int
-    hall_id: int | None
-    project: ProjectRef
-    buyer_province: str
-    amount: str
-    created_at: str
-
-
-class BreakdownEntry(TypedDict):
-    amount: str
-    deal_count: int
-
-
-class TotalsPayload(TypedDict):
-    """A full snapshot of a fair's totals; ``seq`` grows by one with every change."""
-
-    seq: int
-    fair_id: int
-    amount: str
-    deal_count: int
-    project_count: int
-    buyer_count: int
-    by_buyer_province: dict[str, BreakdownEntry]
-    by_exhibitor_province: dict[str, BreakdownEntry]
-    by_category: dict[str, BreakdownEntry]
-    by_hall: dict[str, BreakdownEntry]
-    by_exhibitor: dict[str, BreakdownEntry]
-
-
-class DealsMessage(TypedDict):
-    """The ``deals`` event: the new intents of one fair, oldest first."""
-
-    fair_id: int
-    deals: list[DealEventPayload]
-
-
-def deal_recorded(fair_id: int, *, deal: DealEventPayload) -> None:
+def deal_recorded(fair_id: int, *, deal: Deal) -> None:
     """A buyer recorded an intent, which moved the fair's totals."""
     _queue(_News(fair_id, deal))
 
@@ -108,6 +91,25 @@ def deal_recorded(fair_id: int, *, deal: DealEventPayload) -> None:
 def totals_changed(fair_id: int) -> None:
     """A fair's totals changed without a new intent (an intent was withdrawn)."""
     _queue(_News(fair_id, None))
+
+
+def deal_secured(fair_id: int, *, deal_id: int) -> None:
+    """A deposit on an active intent was paid, which moved the fair's secured figures."""
+    _queue(_News(fair_id, None, secured=deal_id))
+
+
+def snapshot(fair_id: int, *, hall: bool) -> tuple[Totals, list[Deal]]:
+    """The fair's totals and newest intents (oldest first) for a join's acknowledgement: a hall's
+    totals without HALL_TOTALS_OMIT. Call it once the client is in the fair's rooms: from then
+    on this process sends the client whatever commits after what it read, wherever it was
+    committed.
+    """
+    found = coalescer()
+    readers = found.required_readers()
+    totals = readers.totals(fair_id)
+    deals = readers.deals(fair_id, after=None, limit=ACK_DEALS)
+    found.watch(fair_id, seq=totals["seq"], newest=deals[-1]["id"] if deals else 0)
+    return (_for_halls(totals) if hall else totals), deals
 
 
 class FiguresPayload(TypedDict):
@@ -188,9 +190,9 @@ def news_queue(app: Flask, redis_url: str) -> NewsQueue:
     return NewsQueue(redis_url, channel="flask-socketio", coalescer=_coalescer_of(app))
 
 
-def init_app(app: Flask, *, read_totals: TotalsReader) -> None:
-    """Give the app its coalescer, with the reader of the totals it sends."""
-    _coalescer_of(app).read_totals = read_totals
+def init_app(app: Flask, *, readers: Readers) -> None:
+    """Give the app its coalescer, with the readers of what it sends."""
+    _coalescer_of(app).readers = readers
 
 
 def _coalescer_of(app: Flask) -> Coalescer:
@@ -204,8 +206,13 @@ def _coalescer_of(app: Flask) -> Coalescer:
 @dataclass(frozen=True)
 class _News:
     fair_id: int
-    #: The new intent, or None when only the totals moved.
-    deal: DealEventPayload | None
+    #: The new intent, or None when no intent was recorded.
+    deal: Deal | None
+    #: The intent whose deposit was paid.
+    secured: int | None = None
+    #: Not a change: this process's poll asks for the totals to be read and sent (never
+    #: published to the other processes).
+    nudge: bool = False
 
 
 def _queue(news: _News) -> None:
@@ -236,12 +243,12 @@ def _deliver(news: Sequence[_News]) -> None:
 
 def _encode(news: Sequence[_News]) -> str:
     # One JSON string: python-socketio would otherwise walk the payload for binary parts.
-    return json.dumps([[item.fair_id, item.deal] for item in news], ensure_ascii=False,
-                      separators=(",", ":"))
+    return json.dumps([[item.fair_id, item.deal, item.secured] for item in news],
+                      ensure_ascii=False, separators=(",", ":"))
 
 
 def _decode(encoded: str) -> list[_News]:
-    return [_News(fair_id, deal) for fair_id, deal in json.loads(encoded)]
+    return [_News(fair_id, deal, secured) for fair_id, deal, secured in json.loads(encoded)]
 
 
 class NewsQueue(python_socketio.RedisManager):
@@ -311,9 +318,61 @@ class NewsQueue(python_socketio.RedisManager):
         self.coalescer.submit(news)
 
 
+class DealsReader(Protocol):
+    def __call__(self, fair_id: int, *, after: int | None, limit: int) -> list[Deal]: ...
+
+
+@dataclass(frozen=True)
+class Readers:
+    """What the coalescer reads of the database, handed over by the app (from deals)."""
+
+    #: A fair's totals as committed (a TotalsSchema dump).
+    totals: Callable[[int], Totals]
+    #: The committed seq of each of some fairs, in one query.
+    seqs: Callable[[Collection[int]], Mapping[int, int]]
+    #: A fair's active intents, oldest first: the ``limit`` newest (``after=None``), or the
+    #: ``limit`` oldest with an id above ``after``.
+    deals: DealsReader
+
+
 @dataclass
 class _Buffer:
-    deals: list[DealEventPayload] = field(default_factory=list)
+    #: New intents by id: one that arrives twice (from the database and the queue) goes once.
+    deals: dict[int, Deal] = field(default_factory=dict)
+    secured: list[int] = field(default_factory=list)
+    #: Changes of the totals other than new intents (withdrawals, deposits).
+    changes: int = 0
+
+
+class _Sent:
+    """Ids of intents lately sent, the oldest forgotten first."""
+
+    def __init__(self, size: int = SENT_MEMORY) -> None:
+        self.size = size
+        self._ids: OrderedDict[int, None] = OrderedDict()
+
+    def __contains__(self, deal_id: object) -> bool:
+        return deal_id in self._ids
+
+    def add(self, deal_id: int) -> None:
+        self._ids[deal_id] = None
+        if len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+
+
+@dataclass
+class _Followed:
+    """What this process has told the clients of a fair, to find what it has not."""
+
+    #: The newest seq it sent in ``totals`` or gave in an acknowledgement.
+    sent_seq: int
+    #: Every active intent up to this id was sent, given or looked for; None: not known yet.
+    cursor: int | None
+    sent: _Sent = field(default_factory=_Sent)
+    #: The highest id sent.
+    newest_sent: int = 0
+    #: The seq moved further than the news this process sent: look in the database.
+    suspect: bool = False
 
 
 def _listened(to: list[str]) -> bool:
@@ -322,25 +381,45 @@ def _listened(to: list[str]) -> bool:
     return next(iter(participants), None) is not None
 
 
-#: Reads a fair's totals as committed: deals.totals.read_totals, handed over by ``init_app``.
-TotalsReader = Callable[[int], TotalsPayload]
+def _watched_fairs() -> set[int]:
+    """The fairs whose rooms hold a client of this process."""
+    # A copy first: in threading mode a join may change the rooms meanwhile.
+    held = list(socketio.server.manager.rooms.get(rooms.NAMESPACE, {}).items())
+    return rooms.fairs_of(name for name, members in held if isinstance(name, str) and members)
+
+
+def _for_halls(totals: Totals) -> Totals:
+    """The totals as hall rooms get them."""
+    return {key: value for key, value in totals.items() if key not in HALL_TOTALS_OMIT}
 
 
 class Coalescer:
-    """Per-fair buffers, flushed by one background task at most once per window."""
+    """Per-fair buffers, flushed by one background task at most once per window; and, while
+    this process has clients of a fair, what it sent them, checked against the database."""
 
     def __init__(self, app: Flask, *, window: float = WINDOW) -> None:
         self.app = app
         self.window = window
-        self.read_totals: TotalsReader | None = None
+        self.readers: Readers | None = None
         #: Off, only ``flush()`` sends: tests that count messages per block turn it off.
         self.autoflush = True
+        #: Off, nothing polls the database in the background; tests call ``follow()``.
+        self.autofollow = True
         self._buffers: dict[int, _Buffer] = {}
+        self._sending: set[int] = set()
+        self._followed: dict[int, _Followed] = {}
         self._running = False
-        # `_lock` guards the buffers and is never held while emitting; `_emit_lock` keeps two
-        # flushes (the task's and an explicit one) from interleaving a fair's messages.
+        self._following = False
+        # `_lock` guards the buffers and what was sent, and is never held while emitting or
+        # reading the database; `_emit_lock` keeps two flushes (the task's and an explicit one)
+        # from interleaving a fair's messages.
         self._lock = threading.Lock()
         self._emit_lock = threading.Lock()
+
+    def required_readers(self) -> Readers:
+        if self.readers is None:
+            raise RuntimeError("broadcast.init_app gives the coalescer its readers.")
+        return self.readers
 
     def submit(self, news: Sequence[_News]) -> None:
         """Buffer committed news; start the flushing task if it is not running."""
@@ -348,7 +427,12 @@ class Coalescer:
             for item in news:
                 buffer = self._buffers.setdefault(item.fair_id, _Buffer())
                 if item.deal is not None:
-                    buffer.deals.append(item.deal)
+                    buffer.deals[item.deal["id"]] = item.deal
+                elif item.secured is not None:
+                    buffer.secured.append(item.secured)
+                    buffer.changes += 1
+                elif not item.nudge:  # a nudge only makes the flush read the totals
+                    buffer.changes += 1
             if self._running or not self.autoflush:
                 return
             self._running = True
@@ -359,6 +443,7 @@ class Coalescer:
         with self._emit_lock:
             with self._lock:
                 buffers, self._buffers = self._buffers, {}
+                self._sending = set(buffers)
             for fair_id, buffer in buffers.items():
                 try:
                     self._send(fair_id, buffer)
@@ -366,6 +451,90 @@ class Coalescer:
                     # Say, the database is away: this fair's viewers miss one window (they catch
                     # up with the next totals, or on reconnect); the other fairs' still go out.
                     logger.exception("Could not send the news of fair %s.", fair_id)
+            with self._lock:
+                self._sending = set()
+
+    def watch(self, fair_id: int, *, seq: int, newest: int) -> None:
+        """A client of this process now watches the fair, having been given its totals at `seq`
+        and its intents up to the id `newest`; follow what commits from then on."""
+        with self._lock:
+            self._followed.setdefault(fair_id, _Followed(sent_seq=seq, cursor=newest))
+            if self._following or not self.autofollow:
+                return
+            self._following = True
+        socketio.start_background_task(self._follow_all_the_while)
+
+    def follow(self, *, heartbeat: bool = False) -> bool:
+        """Poll the committed seq of every fair this process's clients watch, and send what was
+        committed without reaching this process, as ordinary news; with `heartbeat`, send each
+        fair's clients its seq. False when no client watches any fair."""
+        with self._lock:
+            # Under the lock, so that a join cannot set a fair up between the look and the drop.
+            watched = _watched_fairs()
+            for fair_id in self._followed.keys() - watched:
+                del self._followed[fair_id]
+            followed = sorted(watched & self._followed.keys())
+        if not followed:
+            return bool(watched)
+        committed = self.required_readers().seqs(followed)
+        for fair_id in followed:
+            self._catch_up(fair_id, committed.get(fair_id, 0))
+        if heartbeat:
+            for fair_id in followed:
+                to = [rooms.fair_room(fair_id), rooms.dashboard_room(fair_id)]
+                socketio.emit("seq", {"fair_id": fair_id, "seq": committed.get(fair_id, 0)},
+                              to=to, namespace=rooms.NAMESPACE, ignore_queue=True)
+        return True
+
+    def _catch_up(self, fair_id: int, committed: int) -> None:
+        """Read and submit the fair's intents this process has not sent, if the seq says some
+        changes never reached it."""
+        with self._lock:
+            state = self._followed.get(fair_id)
+            if state is None:
+                return
+            # A seq ahead of what was sent may be news on its way here (buffered, or being
+            # sent), whose flush says whether more is missing; a flush that said so is heeded.
+            pending = fair_id in self._buffers or fair_id in self._sending
+            if not (state.suspect or (committed > state.sent_seq and not pending)):
+                return
+            cursor = state.cursor
+        readers = self.required_readers()
+        if cursor is None:
+            # Sent to before any join told what it had (its state was dropped meanwhile): what
+            # came before now is not looked for.
+            newest = readers.deals(fair_id, after=None, limit=1)
+            cursor = newest[-1]["id"] if newest else 0
+        found = readers.deals(fair_id, after=cursor, limit=CATCH_UP)
+        with self._lock:
+            fresh = [deal for deal in found if deal["id"] not in state.sent]
+            state.cursor = max(cursor, found[-1]["id"] if found else 0, state.cursor or 0)
+            state.suspect = len(found) == CATCH_UP
+            behind = committed > state.sent_seq
+        if fresh or behind:
+            self.submit([*(_News(fair_id, deal) for deal in fresh),
+                         _News(fair_id, None, nudge=True)])
+
+    def _follow_all_the_while(self) -> None:
+        # Runs while this process has clients of a fair; the next join restarts it.
+        queued = isinstance(socketio.server.manager, NewsQueue)
+        pause = HEARTBEAT if queued else POLL
+        next_heartbeat = time.monotonic() + HEARTBEAT
+        while True:
+            socketio.sleep(pause)
+            heartbeat = time.monotonic() >= next_heartbeat
+            if heartbeat:
+                next_heartbeat = time.monotonic() + HEARTBEAT
+            try:
+                with self.app.app_context():
+                    watched = self.follow(heartbeat=heartbeat)
+            except Exception:
+                logger.exception("Could not check the committed news; trying again.")
+                watched = True
+            with self._lock:
+                if not watched and not self._followed:
+                    self._following = False
+                    return
 
     def _run(self) -> None:
         # The first flush is immediate (the fair was idle); then one per window while news
@@ -385,17 +554,44 @@ class Coalescer:
 
     def _send(self, fair_id: int, buffer: _Buffer) -> None:
         # To this process's clients only: every process coalesces the news for its own.
-        to = [rooms.fair_room(fair_id), rooms.dashboard_room(fair_id)]
+        halls, dashboards = rooms.fair_room(fair_id), rooms.dashboard_room(fair_id)
+        to = [halls, dashboards]
         if not _listened(to):
             return  # nobody here to tell, so no totals to read
-        if buffer.deals:
+        readers = self.required_readers()
+        with self._lock:
+            state = self._followed.setdefault(fair_id, _Followed(sent_seq=0, cursor=None))
             # Several processes' news can arrive out of order; ids follow the commits.
-            deals = sorted(buffer.deals, key=lambda deal: deal["id"])
-            message: DealsMessage = {"fair_id": fair_id, "deals": deals}
-            socketio.emit("deals", message, to=to, namespace=rooms.NAMESPACE, ignore_queue=True)
-        if self.read_totals is None:
-            raise RuntimeError("broadcast.init_app gives the coalescer its totals reader.")
+            deals = [deal for deal_id, deal in sorted(buffer.deals.items())
+                     if deal_id not in state.sent]
+            for deal in deals:
+                state.sent.add(deal["id"])
+            if deals:
+                state.newest_sent = max(state.newest_sent, deals[-1]["id"])
+        if deals:
+            socketio.emit("deals", {"fair_id": fair_id, "deals": deals}, to=to,
+                          namespace=rooms.NAMESPACE, ignore_queue=True)
+        if buffer.secured:
+            secured = {"fair_id": fair_id, "deal_ids": sorted(set(buffer.secured))}
+            socketio.emit("secured", secured, to=to, namespace=rooms.NAMESPACE,
+                          ignore_queue=True)
         # Read after every commit the news stands for, in a context (and session) of its own.
         with self.app.app_context():
-            totals = self.read_totals(fair_id)
-        socketio.emit("totals", totals, to=to, namespace=rooms.NAMESPACE, ignore_queue=True)
+            totals = readers.totals(fair_id)
+        with self._lock:
+            newer = totals["seq"] > state.sent_seq
+            if totals["seq"] - state.sent_seq > len(deals) + buffer.changes:
+                # More changes were committed than this news stands for: some came from a
+                # process that could not tell this one (the CLI on the embedded default).
+                state.suspect = True
+            elif not state.suspect and state.cursor is not None:
+                state.cursor = max(state.cursor, state.newest_sent)
+            state.sent_seq = max(state.sent_seq, totals["seq"])
+        if not (newer or buffer.changes):
+            return  # the clients have these totals already
+        if _listened([dashboards]):
+            socketio.emit("totals", totals, to=dashboards, namespace=rooms.NAMESPACE,
+                          ignore_queue=True)
+        if _listened([halls]):
+            socketio.emit("totals", _for_halls(totals), to=halls, namespace=rooms.NAMESPACE,
+                          ignore_queue=True)

@@ -4,7 +4,8 @@ A client connects with `auth: {token}` (a bearer token), with the session cookie
 neither to watch anonymously. Each handler is named for its event: it loads the payload with a
 schema, calls a service, joins rooms and returns the acknowledgement; a failure becomes
 `{ok: false, error: {code, message, fields}}` in `handle_error`. Handlers never emit to rooms:
-server-originated events (deals, totals, viewers...) leave through livehalls.broadcast only.
+server-originated events (deals, totals, viewers...) leave through livehalls.broadcast only, which
+also reads the fair's totals and newest intents for the acknowledgements.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from flask_socketio import SocketIO, join_room, leave_room
 from marshmallow import ValidationError
 from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
 
-from deals import totals as deal_totals
 from fair import auth
 from fair.accounts import service as account_service
 from fair.accounts.models import User
 from fair.errors import FairError, InvalidInput, Unauthorized
-from livehalls import presence, rooms, service
+from livehalls import broadcast, presence, rooms, service
 from livehalls.schemas import (
     ChatInputSchema,
     ConnectAuthSchema,
@@ -61,10 +61,11 @@ def connect(credentials: Any = None) -> None:
 
 
 def join_dashboard(data: Any) -> Ack:
-    """An organiser's dashboard opens a fair: `{fair_id}` -> `{ok, totals, halls, viewers}`.
+    """An organiser's dashboard opens a fair: `{fair_id}` -> `{ok, totals, deals, halls,
+    viewers}`, `deals` being the newest intents, oldest first.
 
-    From then on the client hears the fair's `deals` and `totals`, and every hall's `viewers`,
-    in the dashboard room.
+    From then on the client hears the fair's `deals`, `secured`, `totals` and `seq`, and every
+    hall's `viewers`, in the dashboard room.
     """
     fair_id = JoinDashboardSchema().load(data)["fair_id"]
     fair = service.access_dashboard(current_viewer(), fair_id)
@@ -73,9 +74,11 @@ def join_dashboard(data: Any) -> Ack:
     join_room(rooms.dashboard_room(fair.id))
     presence.tracker().watch_dashboard(request.sid)
     halls = service.list_halls(fair)
+    totals, deals = broadcast.snapshot(fair.id, hall=False)
     return {
         "ok": True,
-        "totals": deal_totals.read_totals(fair.id),
+        "totals": totals,
+        "deals": deals,
         "halls": HallSummarySchema(many=True).dump(halls),
         # Each hall's viewer figures, as its `viewers` messages will bring them from now on.
         "viewers": [presence.tracker().payload(hall.id, hall.fair_id) for hall in halls],
@@ -83,11 +86,13 @@ def join_dashboard(data: Any) -> Ack:
 
 
 def join_hall(data: Any) -> Ack:
-    """Anyone opens a hall, signed in or not: `{hall_id}` -> `{ok, hall, totals, chat}`.
+    """Anyone opens a hall, signed in or not: `{hall_id}` -> `{ok, hall, totals, deals, chat}`,
+    the totals as hall rooms get them and `deals` the newest intents, oldest first.
 
     The connection then hears the hall's `chat`, `chat_hidden`, `on_air` and `viewers`, and its
-    fair's `deals` and `totals`. A client joins again after every reconnect: the acknowledgement
-    is a fresh snapshot, and it counts as a new visit only if the connection is new.
+    fair's `deals`, `secured`, `totals` and `seq`. A client joins again after every reconnect:
+    the acknowledgement is a fresh snapshot, and it counts as a new visit only if the
+    connection is new.
     """
     hall_id = JoinHallSchema().load(data)["hall_id"]
     # Rooms first, snapshot second: whatever changes in between arrives as a newer message.
@@ -101,11 +106,13 @@ def join_hall(data: Any) -> Ack:
     tracker = presence.tracker()
     tracker.join(request.sid, hall_id=hall_id, fair_id=snapshot.fair_id)
     hall_figures, fair_figures = tracker.figures(hall_id, snapshot.fair_id, recent=True)
+    totals, deals = broadcast.snapshot(snapshot.fair_id, hall=True)
     return {
         "ok": True,
         "hall": {**snapshot.payload, **hall_figures.as_payload(),
                  "fair": fair_figures.as_payload()},
-        "totals": deal_totals.read_totals(snapshot.fair_id),
+        "totals": totals,
+        "deals": deals,
         "chat": snapshot.chat,
     }
 

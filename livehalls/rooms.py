@@ -7,6 +7,8 @@ dashboard room together, so no client hears it twice.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 #: The Socket.IO namespace of everything live: halls, chat, deals, totals, the dashboard.
 NAMESPACE = "/live"
 
@@ -24,3 +26,10 @@ def fair_room(fair_id: int) -> str:
 def dashboard_room(fair_id: int) -> str:
     """The organisers' dashboards of a fair: deals, totals and every hall's viewer figures."""
     return f"dashboard:{fair_id}"
+
+
+def fairs_of(room_names: Iterable[str]) -> set[int]:
+    """The fairs whose fair or dashboard room is among these rooms."""
+    prefixes = (fair_room(0)[:-1], dashboard_room(0)[:-1])
+    return {int(name.partition(":")[2]) for name in room_names
+            if name.startswith(prefixes) and name.partition(":")[2].isdigit()}

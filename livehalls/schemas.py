@@ -14,7 +14,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
 from exhibitors.models import MediaKind, Project
-from fair.money import YuanField
+from fair.money import YuanField, format_yuan
 from fair.reference import PROVINCES
 from fair.schemas import UtcDateTime
 
@@ -44,15 +44,23 @@ class ProjectRefSchema(Schema):
     title = fields.String(required=True)
 
 
+# Deals and totals: the one definition of their shapes. deals dumps intents and totals through
+# these schemas, for the HTTP answers (GET /totals) and the /live messages alike, and the tests
+# check every message against them; livehalls sends what deals dumped, untouched.
+
+
 class DealEventSchema(Schema):
-    """One intent in a `deals` message."""
+    """One intent as viewers see it: in a `deals` message and in the join acknowledgements."""
 
     id = fields.Integer(required=True, strict=True)
-    hall_id = fields.Integer(required=True, strict=True, allow_none=True)
+    hall_id = fields.Integer(required=True, strict=True, allow_none=True,
+                             metadata={"description": "the hall it was signed from, if any"})
     project = fields.Nested(ProjectRefSchema, required=True)
     buyer_province = fields.String(required=True, validate=validate.OneOf(PROVINCES))
-    amount = YuanField(required=True)
-    created_at = fields.AwareDateTime(required=True, format="iso")
+    amount = YuanField(required=True, attribute="amount_fen")
+    created_at = UtcDateTime(required=True, format="iso")
+    secured = fields.Boolean(required=True,
+                             metadata={"description": "its deposit is paid (已付意向金)"})
 
 
 class DealsMessageSchema(Schema):
@@ -63,33 +71,87 @@ class DealsMessageSchema(Schema):
                         validate=validate.Length(min=1))
 
 
+class SecuredMessageSchema(Schema):
+    """The `secured` event: deposits were paid on these intents of the fair."""
+
+    fair_id = fields.Integer(required=True, strict=True)
+    deal_ids = fields.List(fields.Integer(strict=True), required=True,
+                           validate=validate.Length(min=1))
+
+
+class SeqMessageSchema(Schema):
+    """The `seq` event: the fair's newest committed seq, every few seconds while watched."""
+
+    fair_id = fields.Integer(required=True, strict=True)
+    seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+
+
 class BreakdownEntrySchema(Schema):
-    amount = YuanField(required=True, allow_zero=True, maximum_fen=_ANY_TOTAL)
-    deal_count = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    """The intents of a fair under one key of a breakdown; a key without any is left out."""
+
+    amount = YuanField(required=True, maximum_fen=_ANY_TOTAL)
+    deal_count = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
 
 
-def _breakdown() -> fields.Dict:
-    return fields.Dict(keys=fields.String(), values=fields.Nested(BreakdownEntrySchema),
-                       required=True)
+class Breakdown(fields.Dict):
+    """A breakdown: key -> BreakdownEntrySchema. It dumps ``{key: (amount_fen, deal_count)}``
+    itself, without a nested schema per entry: a totals message carries hundreds of entries,
+    several times a second, and each would cost five times as much."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(keys=fields.String(), values=fields.Nested(BreakdownEntrySchema),
+                         required=True, metadata={"description": description})
+
+    def _serialize(self, value: Mapping[str, tuple[int, int]] | None, attr: str | None,
+                   obj: Any, **kwargs: Any) -> dict[str, dict[str, Any]] | None:
+        if value is None:
+            return None
+        return {key: {"amount": format_yuan(amount_fen), "deal_count": deal_count}
+                for key, (amount_fen, deal_count) in value.items()}
+
+
+def _count(description: str | None = None) -> fields.Integer:
+    metadata = {"description": description} if description else {}
+    return fields.Integer(required=True, strict=True, validate=validate.Range(min=0),
+                          metadata=metadata)
 
 
 class TotalsSchema(Schema):
-    """The `totals` event and the `totals` of acknowledgements: a full snapshot with its seq."""
+    """A fair's totals: the body of GET /totals, and the `totals` message with its seq.
 
-    seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    Hall rooms get it without HALL_TOTALS_OMIT (``HallTotalsSchema``).
+    """
+
+    seq = _count("grows by one with every change")
     fair_id = fields.Integer(required=True, strict=True)
-    amount = YuanField(required=True, allow_zero=True, maximum_fen=_ANY_TOTAL)
-    deal_count = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
-    project_count = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
-    buyer_count = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
-    by_buyer_province = _breakdown()
-    by_exhibitor_province = _breakdown()
-    by_category = _breakdown()
-    by_hall = _breakdown()
-    by_exhibitor = _breakdown()
+    amount = YuanField(required=True, attribute="amount_fen", allow_zero=True,
+                       maximum_fen=_ANY_TOTAL)
+    deal_count = _count()
+    project_count = _count("projects with at least one active intent")
+    buyer_count = _count("buyers with at least one active intent")
+    secured_amount = YuanField(required=True, attribute="secured_amount_fen", allow_zero=True,
+                               maximum_fen=_ANY_TOTAL,
+                               metadata={"description": "active intents with a paid deposit"})
+    secured_count = _count("active intents with a paid deposit")
+    visits = _count("viewer visits (人次) of the fair's halls, as last saved (every few "
+                    "seconds); the `viewers` event carries the live figure")
+    by_buyer_province = Breakdown("province code of the buyer -> totals")
+    by_exhibitor_province = Breakdown("province code of the exhibitor -> totals")
+    by_category = Breakdown("category -> totals")
+    by_hall = Breakdown("hall id -> totals of intents signed from that hall")
+    by_exhibitor = Breakdown("exhibitor id -> totals")
 
 
+#: What the totals sent to a hall's viewers leave out: a hall page never shows it, and at the
+#: reference scale it is most of the message (317 exhibitors).
+HALL_TOTALS_OMIT = ("by_exhibitor",)
 
+
+class HallTotalsSchema(TotalsSchema):
+    """The `totals` message of hall rooms and the `totals` of the join_hall acknowledgement."""
+
+    class Meta:
+        exclude = HALL_TOTALS_OMIT
 
 
 # Halls, showcases and chat: the HTTP API and the hall events of /live.
@@ -260,12 +322,17 @@ class HealthSchema(Schema):
     queue = fields.Nested(QueueHealthSchema)
 
 
-#: The schema of every server-to-client event that livehalls.broadcast sends.
+#: The schema of every server-to-client event that livehalls.broadcast sends; hall rooms get
+#: `totals` as HALL_MESSAGE_SCHEMAS says.
 MESSAGE_SCHEMAS: Mapping[str, type[Schema]] = {
     "deals": DealsMessageSchema,
+    "secured": SecuredMessageSchema,
+    "seq": SeqMessageSchema,
     "totals": TotalsSchema,
     "viewers": ViewersMessageSchema,
     "on_air": OnAirMessageSchema,
     "chat": ChatMessageEventSchema,
     "chat_hidden": ChatHiddenMessageSchema,
 }
+#: What a hall room's viewers get: the same, but `totals` without HALL_TOTALS_OMIT.
+HALL_MESSAGE_SCHEMAS: Mapping[str, type[Schema]] = {**MESSAGE_SCHEMAS, "totals": HallTotalsSchema}

@@ -25,7 +25,7 @@ from fair.accounts.models import Role, User
 from fair.extensions import db, socketio
 from fair.models import Fair, FairStatus
 from livehalls import broadcast, rooms
-from livehalls.schemas import MESSAGE_SCHEMAS
+from livehalls.schemas import HALL_MESSAGE_SCHEMAS, MESSAGE_SCHEMAS
 from tests.localstripe import localstripe, localstripe_server  # noqa: F401 - fixtures
 
 PASSWORD = "correct horse battery"
@@ -192,9 +192,14 @@ class BroadcastRecorder:
         self.sent: list[Broadcast] = []
 
     def record(self, event: str, to: str | list[str], payload: Any) -> None:
-        errors = MESSAGE_SCHEMAS[event]().validate(payload)
+        to_rooms = frozenset([to] if isinstance(to, str) else to)
+        # A fair's hall viewers get what a hall page shows; the rest get the same everywhere.
+        halls_only = isinstance(payload, dict) and "fair_id" in payload and to_rooms == {
+            rooms.fair_room(payload["fair_id"])}
+        schemas = HALL_MESSAGE_SCHEMAS if halls_only else MESSAGE_SCHEMAS
+        errors = schemas[event]().validate(payload)
         assert not errors, f"{event} payload does not match its schema: {errors}"
-        self.sent.append(Broadcast(event, frozenset([to] if isinstance(to, str) else to), payload))
+        self.sent.append(Broadcast(event, to_rooms, payload))
 
     @contextmanager
     def expect(self, count: int) -> Iterator[list[Broadcast]]:
@@ -231,12 +236,19 @@ def broadcasts(app: Flask, monkeypatch: pytest.MonkeyPatch) -> BroadcastRecorder
 
 
 @pytest.fixture
-def live_client(app: Flask, client: FlaskClient) -> Callable[..., SocketIOTestClient]:
+def live_client(app: Flask, client: FlaskClient) -> Iterator[Callable[..., SocketIOTestClient]]:
     """Connect a Socket.IO test client to /live: `live_client({"token": ...})`, or
-    `live_client()` anonymous or with whatever session cookie `client` holds."""
+    `live_client()` anonymous or with whatever session cookie `client` holds. They disconnect
+    when the test ends, so that nothing keeps watching the test's fairs in the background."""
+    connected: list[SocketIOTestClient] = []
 
     def connect(auth: dict[str, Any] | None = None) -> SocketIOTestClient:
-        return socketio.test_client(app, namespace=rooms.NAMESPACE, auth=auth,
+        live = socketio.test_client(app, namespace=rooms.NAMESPACE, auth=auth,
                                     flask_test_client=client)
+        connected.append(live)
+        return live
 
-    return connect
+    yield connect
+    for live in connected:
+        if live.is_connected(rooms.NAMESPACE):
+            live.disconnect(namespace=rooms.NAMESPACE)

@@ -11,13 +11,14 @@ from sqlalchemy import func, select
 
 from deals import totals as deal_totals
 from deals.models import FairTotals, IdempotencyKey, Intent
-from deals.schemas import DealSchema, TotalsSchema
+from deals.schemas import DealSchema
 from exhibitors.models import Exhibitor, Project
 from fair.accounts.models import Role, User
 from fair.auth import SESSION_KEY
 from fair.extensions import db
 from fair.models import Fair
 from livehalls.models import Hall
+from livehalls.schemas import TotalsSchema
 
 Headers = Callable[[User], dict[str, str]]
 

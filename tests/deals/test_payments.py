@@ -6,17 +6,20 @@ withdrawal, reconciliation, and the fair without Stripe.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from flask_socketio.test_client import SocketIOTestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from deals import payments
 from deals import service as deal_service
+from deals import totals as deal_totals
 from deals.models import Intent, Payment, PaymentPurpose, PaymentStatus, StripeCustomer
 from exhibitors import service as exhibitor_service
 from exhibitors.models import Exhibitor, Project
@@ -27,6 +30,9 @@ from fair.errors import Forbidden
 from fair.extensions import db
 from fair.models import Fair
 from fair.money import MAX_CHARGE_FEN, MAX_DEAL_FEN
+from livehalls import rooms
+from livehalls.rooms import dashboard_room, fair_room
+from tests.conftest import BroadcastRecorder
 from tests.deals.stripe_fake import (
     DECLINED,
     STRIPE_SETTINGS,
@@ -377,6 +383,94 @@ def test_two_deposits_paid_at_once_keep_one_and_refund_the_other(
     assert intent.secured
 
 
+# --- The secured figures of the totals ---------------------------------------------------------
+
+
+def secured_figures(fair_id: int) -> tuple[int, str, int]:
+    totals = deal_totals.read_totals(fair_id)
+    return totals["seq"], totals["secured_amount"], totals["secured_count"]
+
+
+def test_a_paid_deposit_moves_the_secured_figures_on_an_open_dashboard(
+    client: FlaskClient, fake_stripe: FakeStripe, intent: Intent, buyer_headers: dict[str, str],
+    organiser: User, token_for: Headers, live_client: Callable[..., SocketIOTestClient],
+) -> None:
+    dashboard = live_client({"token": token_for(organiser)["Authorization"][7:]})
+    ack = dashboard.emit("join_dashboard", {"fair_id": intent.fair_id},
+                         namespace=rooms.NAMESPACE, callback=True)
+    assert (ack["totals"]["secured_amount"], ack["totals"]["secured_count"]) == ("0.00", 0)
+    paid = deposit(client, buyer_headers, intent)
+
+    deliver(client, "payment_intent.succeeded", fake_stripe.intents[paid.json["payment_intent"]])
+
+    heard = heard_until(dashboard, seq=2)
+    assert heard["secured"] == [{"fair_id": intent.fair_id, "deal_ids": [intent.id]}]
+    totals = heard["totals"][-1]
+    assert (totals["seq"], totals["secured_amount"], totals["secured_count"]) == (
+        2, "1200000.00", 1)
+    assert totals["amount"] == "1200000.00"
+    again = dashboard.emit("join_dashboard", {"fair_id": intent.fair_id},
+                           namespace=rooms.NAMESPACE, callback=True)
+    assert [deal["secured"] for deal in again["deals"]] == [True]
+
+
+def heard_until(live: SocketIOTestClient, *, seq: int) -> dict[str, list[Any]]:
+    """What a client heard, by event, until the totals reach `seq` (five seconds at most)."""
+    heard: dict[str, list[Any]] = {}
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (
+        heard.get("totals") and heard["totals"][-1]["seq"] >= seq
+    ):
+        for message in live.get_received(rooms.NAMESPACE):
+            heard.setdefault(message["name"], []).append(message["args"][0])
+        time.sleep(0.02)
+    return heard
+
+
+def test_a_paid_deposit_is_announced_after_its_commit_with_the_totals(
+    client: FlaskClient, fake_stripe: FakeStripe, intent: Intent, buyer_headers: dict[str, str],
+    broadcasts: BroadcastRecorder,
+) -> None:
+    paid = deposit(client, buyer_headers, intent)
+    with broadcasts.expect(3) as sent:
+        deliver(client, "payment_intent.succeeded",
+                fake_stripe.intents[paid.json["payment_intent"]])
+    assert [message.event for message in sent] == ["secured", "totals", "totals"]
+    assert sent[0].rooms == {fair_room(intent.fair_id), dashboard_room(intent.fair_id)}
+    assert sent[1].payload == deal_totals.read_totals(intent.fair_id)
+    # The same event again changes nothing and says nothing.
+    with broadcasts.expect(0):
+        deliver(client, "payment_intent.succeeded",
+                fake_stripe.intents[paid.json["payment_intent"]])
+    assert secured_figures(intent.fair_id) == (2, "1200000.00", 1)
+
+
+def test_withdrawing_a_secured_intent_takes_it_out_of_the_secured_figures_in_one_change(
+    client: FlaskClient, fake_stripe: FakeStripe, intent: Intent, buyer_headers: dict[str, str],
+    project: Project, buyer: User, sign: Callable[..., Intent],
+) -> None:
+    other = sign(project, buyer, 300_00)
+    paid_deposit(client, fake_stripe, intent, buyer_headers)
+    paid_deposit(client, fake_stripe, other, buyer_headers, key="deposit-2")
+    assert secured_figures(intent.fair_id) == (4, "1200300.00", 2)
+
+    client.post(f"/api/v1/deals/{intent.id}/withdraw", headers=buyer_headers)
+
+    # One change (seq + 1); the refund that follows unsecures a withdrawn intent: no change.
+    assert secured_figures(intent.fair_id) == (5, "300.00", 1)
+
+
+def test_a_refund_of_an_active_intents_deposit_unsecures_it(
+    client: FlaskClient, fake_stripe: FakeStripe, intent: Intent, buyer_headers: dict[str, str],
+) -> None:
+    payment = paid_deposit(client, fake_stripe, intent, buyer_headers)
+    charge = fake_stripe.charge_of(payment.payment_intent or "")
+    deliver(client, "charge.refunded", {**charge, "refunded": True})
+    assert secured_figures(intent.fair_id) == (3, "0.00", 0)
+    db.session.expire_all()
+    assert not intent.secured
+
+
 # --- Seeing payments ---------------------------------------------------------------------------
 
 
@@ -465,8 +559,8 @@ def test_the_organiser_may_require_the_booth_fee_before_publishing(
 
 
 def paid_deposit(client: FlaskClient, fake_stripe: FakeStripe, intent: Intent,
-                 headers: dict[str, str]) -> Payment:
-    paid = deposit(client, headers, intent)
+                 headers: dict[str, str], *, key: str = "deposit-1") -> Payment:
+    paid = deposit(client, headers, intent, key=key)
     deliver(client, "payment_intent.succeeded", fake_stripe.intents[paid.json["payment_intent"]])
     return payment_row(paid.json["id"])
 

@@ -303,7 +303,7 @@ def test_a_deadlock_is_retried_and_records_one_intent(
         return real_write(values, **key)
 
     monkeypatch.setattr(deal_signing, "write_intent", write_once_failing)
-    with broadcasts.expect(2):
+    with broadcasts.expect(3):
         intent = sign(project, buyer, 700)
     assert snapshot() == (1, 1, 1)
     assert intent.amount_fen == 700
@@ -342,26 +342,27 @@ def test_other_database_errors_are_not_retried(
 def test_signing_broadcasts_the_deal_and_the_totals_after_commit(
     project: Project, buyer: User, sign: Sign, fair: Fair, broadcasts: BroadcastRecorder
 ) -> None:
-    with broadcasts.expect(2) as sent:
+    with broadcasts.expect(3) as sent:
         intent = sign(project, buyer, 8_800_000)
-    deals, totals = sent
+    deals, totals, totals_for_halls = sent
     assert deals.event == "deals"
     assert deals.rooms == {fair_room(fair.id), dashboard_room(fair.id)}
     assert deals.payload == {"fair_id": fair.id, "deals": [{
         "id": intent.id, "hall_id": None, "project": {"id": project.id, "title": project.title},
         "buyer_province": "CN-CQ", "amount": "88000.00",
-        "created_at": deals.payload["deals"][0]["created_at"],
+        "created_at": deals.payload["deals"][0]["created_at"], "secured": False,
     }]}
-    assert totals.event == "totals"
+    assert (totals.event, totals.rooms) == ("totals", {dashboard_room(fair.id)})
     assert totals.payload == deal_totals.read_totals(fair.id)
     assert totals.payload["seq"] == 1
+    assert (totals_for_halls.event, totals_for_halls.rooms) == ("totals", {fair_room(fair.id)})
 
 
 def test_refusals_and_replays_broadcast_nothing(
     project: Project, buyer: User, sign: Sign, broadcasts: BroadcastRecorder
 ) -> None:
     sign(project, buyer, 100, key="once")
-    with broadcasts.expect(2):
+    with broadcasts.expect(3):
         pass  # what the first intent queued
     with broadcasts.expect(0):
         sign(project, buyer, 100, key="once")
@@ -374,9 +375,9 @@ def test_a_buyer_withdraws_an_intent_which_leaves_the_totals(
 ) -> None:
     kept = sign(project, buyer, 300)
     gone = sign(project, buyer, 4_000)
-    with broadcasts.expect(2):
-        pass  # the two deals, coalesced, and the latest totals
-    with broadcasts.expect(1) as sent:
+    with broadcasts.expect(3):
+        pass  # the two deals, coalesced, and the latest totals (for dashboards and halls)
+    with broadcasts.expect(2) as sent:
         withdrawn = service.withdraw_intent(gone, buyer=buyer)
     assert withdrawn.status is IntentStatus.withdrawn
     assert withdrawn.withdrawn_at is not None
@@ -393,7 +394,7 @@ def test_withdrawing_twice_changes_nothing_the_second_time(
     intent = sign(project, buyer, 300)
     service.withdraw_intent(intent, buyer=buyer)
     totals = deal_totals.read_totals(fair.id)
-    with broadcasts.expect(2):
+    with broadcasts.expect(3):
         pass  # the deal, and the totals after the first withdrawal
     with broadcasts.expect(0):
         again = service.withdraw_intent(db.session.get(Intent, intent.id), buyer=buyer)
@@ -410,8 +411,8 @@ def test_a_withdrawal_that_lost_the_race_changes_nothing(
     # Another request withdrew it after this one had loaded it, while this one waited.
     with db.engine.begin() as other:
         other.execute(update(Intent).values(status=IntentStatus.withdrawn))
-    with broadcasts.expect(2):
-        pass  # the deal
+    with broadcasts.expect(3):
+        pass  # the deal, and its totals
     with broadcasts.expect(0):
         service.withdraw_intent(intent, buyer=buyer)
     assert deal_totals.read_totals(fair.id) == totals

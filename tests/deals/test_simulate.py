@@ -18,7 +18,7 @@ from deals.models import Intent
 from fair import demo
 from fair.extensions import db
 from fair.models import Fair
-from fair.money import format_wan
+from fair.money import format_wan, format_yuan
 
 
 @pytest.fixture
@@ -86,6 +86,26 @@ def test_the_replay_ends_on_3856_83_wan_and_running_it_again_changes_nothing(
     assert again.exit_code == 0, again.output
     assert db.session.scalar(select(func.count()).select_from(Intent)) == 3_700
     assert deal_totals.read_totals(demo_fair.id) == totals
+
+
+def test_a_shortened_replay_signs_the_first_intents_of_the_reference_event(
+    runner: FlaskCliRunner, demo_fair: Fair
+) -> None:
+    result = runner.invoke(args=["fair", "simulate", "--replay", "--count", "5", "--rate", "0"])
+    assert result.exit_code == 0, result.output
+    assert "Signing 5 intents" in result.output
+    longer = runner.invoke(args=["fair", "simulate", "--replay", "--count", "8", "--rate", "0"])
+    assert longer.exit_code == 0, longer.output
+
+    planned = simulate.plan_intents(
+        count=simulate.REFERENCE_INTENTS, projects=simulate.published_projects(demo_fair),
+        halls=simulate.halls_of(demo_fair), buyer_weights=[1] * 48,
+        rng=random.Random(simulate.REPLAY_SEED), total_fen=simulate.REFERENCE_AMOUNT_FEN,
+        key_prefix="replay")
+    totals = deal_totals.read_totals(demo_fair.id)
+    # The same eight intents, however the replay was cut: its keys make the first five once.
+    assert totals["deal_count"] == 8
+    assert totals["amount"] == format_yuan(sum(intent.amount_fen for intent in planned[:8]))
 
 
 def test_simulate_needs_an_open_fair(runner: FlaskCliRunner, app: Flask) -> None:

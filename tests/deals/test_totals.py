@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, event
+from sqlalchemy import delete, event, update
 
 from deals import service
 from deals import totals as deal_totals
@@ -33,8 +33,9 @@ Sign = Callable[..., Intent]
 def test_a_fair_without_intents_has_zero_totals(fair: Fair) -> None:
     assert deal_totals.read_totals(fair.id) == {
         "seq": 0, "fair_id": fair.id, "amount": "0.00", "deal_count": 0, "project_count": 0,
-        "buyer_count": 0, "by_buyer_province": {}, "by_exhibitor_province": {},
-        "by_category": {}, "by_hall": {}, "by_exhibitor": {},
+        "buyer_count": 0, "secured_amount": "0.00", "secured_count": 0, "visits": 0,
+        "by_buyer_province": {}, "by_exhibitor_province": {}, "by_category": {}, "by_hall": {},
+        "by_exhibitor": {},
     }
 
 
@@ -272,7 +273,7 @@ def test_the_totals_sent_are_read_after_the_commits_of_every_process(
     project = make_project(fair, province="CN-SC")
     buyers = [make_buyer(province=province) for province in ("CN-XZ", "CN-GD")]
     ids = (project.id, [buyer.id for buyer in buyers])
-    with broadcasts.expect(2) as sent:
+    with broadcasts.expect(3) as sent:
         service.record_intent(project.id, buyer=buyers[0], amount_fen=100_00,
                               idempotency_key="here")
         with other.app_context():
@@ -285,3 +286,24 @@ def test_the_totals_sent_are_read_after_the_commits_of_every_process(
     assert totals == deal_totals.read_totals(fair.id)
     with other.app_context():
         db.engine.dispose()
+
+
+def test_the_totals_carry_the_visits_the_halls_saved(
+    fair: Fair, make_hall: Callable[..., Hall], project: Project, buyer: User, sign: Sign,
+) -> None:
+    halls = [make_hall(fair, name=name) for name in ("一号厅", "二号厅")]
+    for hall, visits in zip(halls, (1_200, 329), strict=True):
+        db.session.execute(update(Hall).where(Hall.id == hall.id).values(visits=visits))
+    db.session.commit()
+    assert deal_totals.read_totals(fair.id)["visits"] == 1_529  # before any intent, too
+    sign(project, buyer, 100_00)
+    assert deal_totals.read_totals(fair.id)["visits"] == 1_529
+
+
+def test_the_committed_seq_of_several_fairs_is_read_at_once(
+    fair: Fair, make_fair: Callable[..., Fair], project: Project, buyer: User, sign: Sign,
+) -> None:
+    quiet = make_fair(name="没有意向的展会")
+    sign(project, buyer, 100_00)
+    sign(project, buyer, 200_00)
+    assert deal_totals.read_seqs([fair.id, quiet.id]) == {fair.id: 2, quiet.id: 0}

@@ -1,16 +1,27 @@
-"""`fair simulate --api`: simulated buyers posting to a running server, as the demo does."""
+"""`fair simulate`: simulated buyers signing while a server runs, as the README's demo does:
+posting to it (`--api`), or writing to its database from another process (the replay)."""
 
 from __future__ import annotations
 
+import os
+import random
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 from flask import Flask
+from playwright.sync_api import BrowserContext, expect
+from sqlalchemy import select
 
+from deals import simulate
 from fair import demo
-from tests.serving import Server
+from fair.accounts.models import User
+from fair.extensions import db
+from fair.money import format_wan
+from tests.serving import ROOT, SECRET_KEY, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -28,3 +39,63 @@ def test_simulate_posts_intents_to_a_running_server(
     assert totals["deal_count"] == 12
     assert totals["seq"] == 12
     assert f"{totals['amount']} yuan" in output
+
+
+def test_the_readmes_replay_moves_an_open_dashboard_without_a_reload(
+    app: Flask, live_server: Server, context: BrowserContext,
+    signed_in: Callable[[BrowserContext, User], None], tmp_path: Path,
+) -> None:
+    # `make run` at a small scale: gunicorn on the embedded SQLite file, no Redis, the demo
+    # fair; then the README's command from "a second terminal", shortened.
+    fair = demo.build_demo_fair(media_root=tmp_path / "media", posters=1, exhibitors=6,
+                                projects=12).fair
+    organiser = db.session.scalar(select(User).where(User.email == demo.ORGANISER_EMAIL))
+    assert organiser is not None
+    count = 80
+    planned = simulate.plan_intents(
+        count=simulate.REFERENCE_INTENTS, projects=[1], halls=[], buyer_weights=[1],
+        rng=random.Random(simulate.REPLAY_SEED), total_fen=simulate.REFERENCE_AMOUNT_FEN,
+        key_prefix="replay")[:count]
+    signed_in(context, organiser)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto("/dashboard")
+    expect(page.locator("body")).to_have_attribute("data-state", "live")
+    expect(page.get_by_test_id("deal-count")).to_have_text("0")
+    page.evaluate("window.notReloaded = true")
+
+    with subprocess.Popen(  # noqa: S603 - the README's command, shortened
+        [sys.executable, "-m", "flask", "--app", "wsgi", "fair", "simulate", "--replay",
+         "--count", str(count), "--rate", "20"],
+        cwd=ROOT, env=cli_environment(app), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    ) as replay:
+        try:
+            # Moving while the replay runs, not only once it is over.
+            seen_midway = False
+            while replay.poll() is None:
+                shown = int(page.get_by_test_id("deal-count").inner_text().replace(",", ""))
+                seen_midway = seen_midway or 0 < shown < count
+                page.wait_for_timeout(200)
+            output = replay.communicate(timeout=30)[0]
+        finally:
+            if replay.poll() is None:
+                replay.kill()
+    assert replay.returncode == 0, output
+    assert f"Signing {count} intents on 「{fair.name}」" in output
+    assert seen_midway
+    expect(page.get_by_test_id("deal-count")).to_have_text(str(count), timeout=3000)
+    expect(page.get_by_test_id("total-wan")).to_have_text(
+        format_wan(sum(intent.amount_fen for intent in planned)), timeout=3000)
+    assert page.evaluate("window.notReloaded") is True
+    assert errors == []
+
+
+def cli_environment(app: Flask) -> dict[str, str]:
+    """What `flask --app wsgi ...` from a second terminal sees: the same database, no Redis."""
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in {"REDIS_URL", "DATABASE_URL"}}
+    environment.update({"DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+                        "MEDIA_ROOT": app.config["MEDIA_ROOT"], "SECRET_KEY": SECRET_KEY})
+    return environment

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from deals import payments
 from deals import service as deal_service
+from deals import totals as deal_totals
 from deals.models import Intent, Payment, PaymentStatus, StripeEvent
 from exhibitors.models import Project
 from fair import create_app
@@ -106,6 +107,9 @@ def test_simultaneous_deliveries_of_one_event_apply_it_once(
     assert db.session.scalar(select(func.count()).select_from(StripeEvent)) == 1
     assert payment.status is PaymentStatus.succeeded
     assert intent.secured
+    totals = deal_totals.read_totals(intent.fair_id)
+    assert (totals["seq"], totals["secured_amount"], totals["secured_count"]) == (
+        2, "300000.00", 1)
 
 
 def test_a_withdrawal_racing_the_success_ends_refunded(
@@ -130,3 +134,7 @@ def test_a_withdrawal_racing_the_success_ends_refunded(
     assert payment.status is PaymentStatus.refunded
     assert fake_stripe.count("refunds.create") == 1
     assert not intent.secured
+    # Secured for a moment or never, it is out of the secured figures with the rest of it.
+    totals = deal_totals.read_totals(intent.fair_id)
+    assert (totals["amount"], totals["secured_amount"], totals["secured_count"]) == (
+        "0.00", "0.00", 0)

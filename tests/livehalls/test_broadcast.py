@@ -6,6 +6,7 @@ here that reader returns what ``record`` last "committed" for the fair.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -20,11 +21,12 @@ from fair import create_app
 from fair.database import use_case
 from fair.extensions import db, socketio
 from livehalls import broadcast, rooms
-from livehalls.broadcast import DealEventPayload, TotalsPayload
+from livehalls.broadcast import Deal, Totals
+from livehalls.schemas import HALL_TOTALS_OMIT
 from tests.conftest import BroadcastRecorder, base_config
 
 
-def deal_payload(deal_id: int, *, hall_id: int | None = None) -> DealEventPayload:
+def deal_payload(deal_id: int, *, hall_id: int | None = None) -> Deal:
     return {
         "id": deal_id,
         "hall_id": hall_id,
@@ -32,11 +34,13 @@ def deal_payload(deal_id: int, *, hall_id: int | None = None) -> DealEventPayloa
         "buyer_province": "CN-CQ",
         "amount": "10423.00",
         "created_at": "2026-12-01T09:30:00+00:00",
+        "secured": False,
     }
 
 
-def totals_payload(seq: int, *, fair_id: int = 1, amount: str = "10423.00") -> TotalsPayload:
+def totals_payload(seq: int, *, fair_id: int = 1, amount: str = "10423.00") -> Totals:
     entry = {"amount": amount, "deal_count": seq}
+    by = {"CN-CQ": entry} if seq else {}
     return {
         "seq": seq,
         "fair_id": fair_id,
@@ -44,12 +48,19 @@ def totals_payload(seq: int, *, fair_id: int = 1, amount: str = "10423.00") -> T
         "deal_count": seq,
         "project_count": 1,
         "buyer_count": 1,
-        "by_buyer_province": {"CN-CQ": entry},
-        "by_exhibitor_province": {"CN-SC": entry},
-        "by_category": {"performance": entry},
+        "secured_amount": "0.00",
+        "secured_count": 0,
+        "visits": 0,
+        "by_buyer_province": by,
+        "by_exhibitor_province": by,
+        "by_category": by,
         "by_hall": {},
-        "by_exhibitor": {"3": entry},
+        "by_exhibitor": by,
     }
+
+
+def hall_totals(totals: Totals) -> Totals:
+    return {key: value for key, value in totals.items() if key not in HALL_TOTALS_OMIT}
 
 
 #: The totals "in the database": each fair's seq, as the reader below reads it.
@@ -62,11 +73,13 @@ def totals_reader(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     KEPT.clear()
     READS.clear()
 
-    def read(fair_id: int) -> TotalsPayload:
+    def read(fair_id: int) -> Totals:
         READS.append(fair_id)
         return totals_payload(KEPT.get(fair_id, 0), fair_id=fair_id)
 
-    monkeypatch.setattr(broadcast.coalescer(), "read_totals", read)
+    found = broadcast.coalescer()
+    monkeypatch.setattr(found, "readers", dataclasses.replace(found.required_readers(),
+                                                              totals=read))
 
 
 @pytest.fixture
@@ -97,15 +110,47 @@ def record_then_fail(fair_id: int) -> None:
 def test_deal_recorded_sends_deals_then_totals_to_the_fair_and_dashboard_rooms(
     broadcasts: BroadcastRecorder,
 ) -> None:
-    with broadcasts.expect(2) as sent:
+    with broadcasts.expect(3) as sent:
         record(1, 41, 5)
 
-    deals, totals = sent
+    deals, totals, totals_for_halls = sent
     assert deals.event == "deals"
     assert deals.payload == {"fair_id": 1, "deals": [deal_payload(41)]}
-    assert totals.event == "totals"
+    assert deals.rooms == {rooms.fair_room(1), rooms.dashboard_room(1)}
+    assert (totals.event, totals_for_halls.event) == ("totals", "totals")
     assert totals.payload == totals_payload(5)
-    assert deals.rooms == totals.rooms == {rooms.fair_room(1), rooms.dashboard_room(1)}
+    assert totals.rooms == {rooms.dashboard_room(1)}
+
+
+def test_hall_rooms_get_the_totals_without_what_a_hall_page_never_shows(
+    broadcasts: BroadcastRecorder,
+) -> None:
+    with broadcasts.expect(3) as sent:
+        record(1, 41, 5)
+
+    totals_for_halls = sent[2]
+    assert totals_for_halls.rooms == {rooms.fair_room(1)}
+    assert "by_exhibitor" not in totals_for_halls.payload
+    assert totals_for_halls.payload == hall_totals(totals_payload(5))
+    assert READS == [1]  # one read for both rooms
+
+
+def test_deal_secured_sends_the_ids_then_the_totals(broadcasts: BroadcastRecorder) -> None:
+    @use_case()
+    def secure(*deal_ids: int) -> None:
+        db.session.execute(select(1))
+        KEPT[1] = KEPT.get(1, 0) + len(deal_ids)
+        for deal_id in deal_ids:
+            broadcast.deal_secured(1, deal_id=deal_id)
+
+    with broadcasts.expect(3) as sent:
+        secure(12)
+        secure(11)
+
+    assert [message.event for message in sent] == ["secured", "totals", "totals"]
+    assert sent[0].payload == {"fair_id": 1, "deal_ids": [11, 12]}
+    assert sent[0].rooms == {rooms.fair_room(1), rooms.dashboard_room(1)}
+    assert sent[1].payload["seq"] == 2
 
 
 def test_totals_changed_sends_only_totals(broadcasts: BroadcastRecorder) -> None:
@@ -115,20 +160,21 @@ def test_totals_changed_sends_only_totals(broadcasts: BroadcastRecorder) -> None
         KEPT[1] = 6
         broadcast.totals_changed(1)
 
-    with broadcasts.expect(1) as sent:
+    with broadcasts.expect(2) as sent:
         withdraw()
 
-    assert sent[0].event == "totals"
+    assert [message.event for message in sent] == ["totals", "totals"]
     assert sent[0].payload["seq"] == 6
 
 
 def test_nothing_leaves_before_the_commit(broadcasts: BroadcastRecorder) -> None:
     db.session.execute(select(1))
+    KEPT[1] = 1
     broadcast.deal_recorded(1, deal=deal_payload(1))
     with broadcasts.expect(0):
         pass  # queued in the open transaction: a flush finds nothing to send
 
-    with broadcasts.expect(2):
+    with broadcasts.expect(3):
         db.session.commit()
 
 
@@ -136,7 +182,7 @@ def test_a_rolled_back_transaction_sends_nothing(broadcasts: BroadcastRecorder) 
     with broadcasts.expect(0), pytest.raises(Refused):
         record_then_fail(1)
     # The dropped news does not ride along with the next commit either.
-    with broadcasts.expect(2) as sent:
+    with broadcasts.expect(3) as sent:
         record(1, 2, 2)
     assert [deal["id"] for deal in sent[0].payload["deals"]] == [2]
 
@@ -144,7 +190,7 @@ def test_a_rolled_back_transaction_sends_nothing(broadcasts: BroadcastRecorder) 
 def test_one_flush_carries_every_new_deal_oldest_first_and_the_totals_read_once(
     broadcasts: BroadcastRecorder,
 ) -> None:
-    with broadcasts.expect(2) as sent:
+    with broadcasts.expect(3) as sent:
         record(1, 11, 2)
         record(1, 10, 1)  # another process's, arriving late: the deals still go oldest first
         record(1, 12, 3)
@@ -155,18 +201,21 @@ def test_one_flush_carries_every_new_deal_oldest_first_and_the_totals_read_once(
 
 
 def test_the_totals_are_read_when_the_message_leaves(broadcasts: BroadcastRecorder) -> None:
-    with broadcasts.expect(2) as sent:
+    with broadcasts.expect(3) as sent:
         record(1, 41, 5)
         KEPT[1] = 9  # committed meanwhile by a process whose news has not arrived yet
     assert sent[1].payload["seq"] == 9
 
 
 def test_each_fair_gets_its_own_messages_in_its_own_rooms(broadcasts: BroadcastRecorder) -> None:
-    with broadcasts.expect(4) as sent:
+    with broadcasts.expect(6) as sent:
         record(1, 10, 1)
         record(2, 20, 1)
 
-    by_fair = {(message.event, message.payload["fair_id"]): message.rooms for message in sent}
+    by_fair: dict[tuple[str, int], set[str]] = {}
+    for message in sent:
+        by_fair.setdefault((message.event, message.payload["fair_id"]), set()).update(
+            message.rooms)
     assert by_fair[("deals", 2)] == {rooms.fair_room(2), rooms.dashboard_room(2)}
     assert by_fair[("totals", 1)] == {rooms.fair_room(1), rooms.dashboard_room(1)}
 
@@ -209,10 +258,10 @@ def test_an_idle_fair_is_flushed_at_once(
     committed = time.monotonic()
     record(1, 1, 1)
     deadline = committed + 2
-    while len(sent_at) < 2 and time.monotonic() < deadline:
+    while len(sent_at) < 3 and time.monotonic() < deadline:
         time.sleep(0.005)
 
-    assert len(sent_at) == 2
+    assert len(sent_at) == 3  # deals, and the totals of dashboards and of halls
     assert sent_at[0] - committed < broadcast.WINDOW
 
 
@@ -238,7 +287,7 @@ def test_news_committed_while_a_message_is_on_its_way_leaves_together_in_the_nex
 
     def emit(event: str, data: str, *, namespace: str) -> None:
         assert (event, namespace) == (broadcast.NEWS_EVENT, broadcast.NEWS_NAMESPACE)
-        published.append(([deal["id"] for _, deal in json.loads(data)],
+        published.append(([deal["id"] for _, deal, _ in json.loads(data)],
                           threading.current_thread()))
         if len(published) == 1:
             on_its_way.set()
@@ -276,19 +325,35 @@ def test_a_process_gevent_did_not_patch_runs_socketio_in_threads(tmp_path: Path)
 def test_a_fair_whose_totals_cannot_be_read_does_not_hold_up_the_others(
     broadcasts: BroadcastRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    read = broadcast.coalescer().read_totals
-    assert read is not None
+    readers = broadcast.coalescer().required_readers()
 
-    def failing_for_fair_1(fair_id: int) -> TotalsPayload:
+    def failing_for_fair_1(fair_id: int) -> Totals:
         if fair_id == 1:
             raise ConnectionError("the database is away")
-        return read(fair_id)
+        return readers.totals(fair_id)
 
-    monkeypatch.setattr(broadcast.coalescer(), "read_totals", failing_for_fair_1)
+    monkeypatch.setattr(broadcast.coalescer(), "readers",
+                        dataclasses.replace(readers, totals=failing_for_fair_1))
     monkeypatch.setattr(broadcast.logger, "disabled", True)
-    with broadcasts.expect(3) as sent:
+    with broadcasts.expect(4) as sent:
         record(1, 10, 1)
         record(2, 20, 1)
 
     assert [(message.event, message.payload["fair_id"]) for message in sent] == [
-        ("deals", 1), ("deals", 2), ("totals", 2)]
+        ("deals", 1), ("deals", 2), ("totals", 2), ("totals", 2)]
+
+
+def test_an_intent_that_arrives_twice_goes_out_once(broadcasts: BroadcastRecorder) -> None:
+    # From the queue and from the database, say: a later copy is not sent again.
+    with broadcasts.expect(3):
+        record(1, 41, 1)
+    with broadcasts.expect(3) as sent:
+        broadcast.coalescer().submit([broadcast._News(1, deal_payload(41))])
+        record(1, 42, 2)
+    assert [deal["id"] for deal in sent[0].payload["deals"]] == [42]
+
+
+def test_news_crosses_the_queue_with_what_was_secured() -> None:
+    news = [broadcast._News(1, deal_payload(41)), broadcast._News(1, None, secured=41),
+            broadcast._News(2, None)]
+    assert broadcast._decode(broadcast._encode(news)) == news

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from flask_socketio.test_client import SocketIOTestClient
 from sqlalchemy import update
 
+from deals import service as deal_service
+from deals.models import Intent
 from exhibitors.models import Project
+from fair import create_app
 from fair.accounts.models import Role, User
 from fair.extensions import db
 from fair.models import Fair
-from livehalls import presence, rooms, service
+from livehalls import broadcast, presence, rooms, service
 from livehalls.models import Hall, Showcase
-from livehalls.schemas import ChatMessageEventSchema, DealsMessageSchema, TotalsSchema
+from livehalls.schemas import (
+    ChatMessageEventSchema,
+    DealEventSchema,
+    DealsMessageSchema,
+    HallTotalsSchema,
+    SeqMessageSchema,
+    TotalsSchema,
+)
+from tests.conftest import base_config
 
 LiveClient = Callable[..., SocketIOTestClient]
 Headers = Callable[[User], dict[str, str]]
@@ -196,7 +210,8 @@ def wait_for_totals(live: SocketIOTestClient, seq: int) -> tuple[list[Any], list
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and not (totals and totals[-1]["seq"] >= seq):
         for message in live.get_received(rooms.NAMESPACE):
-            (deals if message["name"] == "deals" else totals).append(message["args"][0])
+            if message["name"] in ("deals", "totals"):
+                (deals if message["name"] == "deals" else totals).append(message["args"][0])
         time.sleep(0.02)
     return deals, totals
 
@@ -217,7 +232,7 @@ def test_the_dashboard_hears_each_new_intent_and_other_clients_do_not(
     assert [message["deals"] for message in deals] == [[{
         "id": deal["id"], "hall_id": None, "project": {"id": project.id, "title": "蜀绣非遗体验课"},
         "buyer_province": "CN-CQ", "amount": "10423.50", "created_at": deals[0]["deals"][0][
-            "created_at"],
+            "created_at"], "secured": False,
     }]]
     assert not DealsMessageSchema().validate(deals[0])
     assert totals[-1] == client.get(f"/api/v1/fairs/{fair.id}/totals").json
@@ -283,7 +298,7 @@ def test_anyone_joins_a_hall_and_gets_a_snapshot(
     assert ack["hall"]["id"] == hall.id
     assert ack["hall"]["on_air"]["id"] == showcase.id
     assert (ack["hall"]["viewers"], ack["hall"]["visits"], ack["hall"]["peak_viewers"]) == (1, 1, 1)
-    assert not TotalsSchema().validate(ack["totals"])
+    assert not HallTotalsSchema().validate(ack["totals"])
     assert [line["text"] for line in ack["chat"]] == ["第0条", "第2条"]
     assert not ChatMessageEventSchema(many=True).validate(ack["chat"])
 
@@ -456,3 +471,204 @@ def test_joiners_share_a_snapshot_that_never_shows_a_stale_card_or_own_chat(
     service.post_chat(hall, user=buyer, text="刚刚说的")
     assert [line["text"] for line in enter(live_client(), {"hall_id": hall.id})["chat"]] == [
         "刚刚说的"]
+
+
+# What the joins give and what each room hears of the fair's deals and totals.
+
+
+def record(project: Project, buyer: User, amount_fen: int, **extra: Any) -> Intent:
+    return deal_service.record_intent(project.id, buyer=buyer, amount_fen=amount_fen,
+                                      idempotency_key=uuid.uuid4().hex, **extra)
+
+
+def test_the_acks_carry_the_newest_active_intents_oldest_first(
+    live_client: LiveClient, token_for: Headers, organiser: User, buyer: User, hall: Hall,
+    project: Project,
+) -> None:
+    intents = [record(project, buyer, 100 * number, hall_id=hall.id) for number in range(1, 24)]
+    deal_service.withdraw_intent(intents[-1], buyer=buyer)
+    db.session.execute(update(Intent).where(Intent.id == intents[-2].id).values(secured=True))
+    db.session.commit()
+    newest = [intent.id for intent in intents[-22:-1]][-broadcast.ACK_DEALS:]
+
+    dashboard_ack = join(live_client(token_of(token_for, organiser)), {"fair_id": hall.fair_id})
+    hall_ack = enter(live_client(), {"hall_id": hall.id})
+
+    for ack in (dashboard_ack, hall_ack):
+        assert [deal["id"] for deal in ack["deals"]] == newest
+        assert not DealEventSchema(many=True).validate(ack["deals"])
+        assert [deal["secured"] for deal in ack["deals"]][-2:] == [False, True]
+        assert ack["deals"][-1]["amount"] == "22.00"
+        assert ack["deals"][-1]["project"] == {"id": project.id, "title": project.title}
+    assert "by_exhibitor" in dashboard_ack["totals"]
+    assert "by_exhibitor" not in hall_ack["totals"]
+
+
+def test_hall_rooms_hear_the_totals_without_by_exhibitor_and_dashboards_with_it(
+    live_client: LiveClient, token_for: Headers, organiser: User, buyer: User, hall: Hall,
+    project: Project, tracker: presence.Presence,
+) -> None:
+    dashboard = live_client(token_of(token_for, organiser))
+    join(dashboard, {"fair_id": hall.fair_id})
+    viewer = live_client()
+    enter(viewer, {"hall_id": hall.id})
+
+    record(project, buyer, 5_000_00, hall_id=hall.id)
+
+    _, dashboard_totals = wait_for_totals(dashboard, 1)
+    _, hall_totals = wait_for_totals(viewer, 1)
+    assert not TotalsSchema().validate(dashboard_totals[-1])
+    assert dashboard_totals[-1]["by_exhibitor"] == {
+        str(project.exhibitor_id): {"amount": "5000.00", "deal_count": 1}}
+    assert not HallTotalsSchema().validate(hall_totals[-1])
+    assert hall_totals[-1] == {key: value for key, value in dashboard_totals[-1].items()
+                               if key != "by_exhibitor"}
+
+
+def follow_by_hand(app: Flask) -> broadcast.Coalescer:
+    """The app's coalescer, sending only when told: `follow()` polls, `flush()` sends."""
+    coalescer = broadcast.coalescer()
+    coalescer.autoflush = False
+    coalescer.autofollow = False
+    return coalescer
+
+
+def sign_elsewhere(other: Flask, project_id: int, buyer_id: int, amount_fen: int) -> int:
+    """Sign as another process would (its own app and engine), whose news never comes here."""
+    with other.app_context():
+        intent = deal_service.record_intent(project_id, buyer=db.session.get(User, buyer_id),
+                                            amount_fen=amount_fen,
+                                            idempotency_key=uuid.uuid4().hex)
+        return intent.id
+
+
+@pytest.fixture
+def other_process(app: Flask, tmp_path: Path) -> Iterator[Flask]:
+    """A second app on the same SQLite file, standing for the CLI's process: it writes with
+    its own engine, and its news reaches no client of this app."""
+    other = create_app(base_config(tmp_path, tmp_path / "fair.sqlite"))
+    other.extensions[broadcast.EXTENSION_KEY].autoflush = False
+    yield other
+    with other.app_context():
+        db.engine.dispose()
+
+
+def test_an_intent_committed_by_another_process_reaches_a_watching_dashboard(
+    app: Flask, other_process: Flask, live_client: LiveClient, token_for: Headers,
+    organiser: User, buyer: User, project: Project,
+) -> None:
+    dashboard = live_client(token_of(token_for, organiser))
+    ack = join(dashboard, {"fair_id": project.fair_id})
+
+    signed = [sign_elsewhere(other_process, project.id, buyer.id, amount)
+              for amount in (100_00, 250_00)]
+
+    # Nothing reached this process: its poll of the committed seq finds them (POLL seconds).
+    deals, totals = wait_for_totals(dashboard, ack["totals"]["seq"] + 2)
+    assert [deal["id"] for message in deals for deal in message["deals"]] == signed
+    assert not DealsMessageSchema(many=True).validate(deals)
+    assert (totals[-1]["seq"], totals[-1]["amount"]) == (2, "350.00")
+
+
+def test_news_found_in_the_database_goes_out_once_beside_the_news_that_came_here(
+    app: Flask, other_process: Flask, live_client: LiveClient, token_for: Headers,
+    organiser: User, buyer: User, project: Project,
+) -> None:
+    coalescer = follow_by_hand(app)
+    dashboard = live_client(token_of(token_for, organiser))
+    join(dashboard, {"fair_id": project.fair_id})
+
+    elsewhere = sign_elsewhere(other_process, project.id, buyer.id, 100_00)
+    here = record(project, buyer, 200_00).id  # committed after, flushed first
+    coalescer.flush()
+    assert [deal["id"] for deal in received_deals(dashboard)] == [here]
+
+    # The flush read seq 2 for one intent of its own: the poll looks in the database.
+    assert coalescer.follow() is True
+    coalescer.flush()
+    heard = dashboard.get_received(rooms.NAMESPACE)
+    assert [deal["id"] for message in heard if message["name"] == "deals"
+            for deal in message["args"][0]["deals"]] == [elsewhere]
+    # Each totals snapshot went out once: nothing new, nothing sent.
+    assert [message["args"][0]["seq"] for message in heard if message["name"] == "totals"] == []
+    coalescer.follow()
+    coalescer.flush()
+    assert dashboard.get_received(rooms.NAMESPACE) == []
+
+
+def test_news_missing_here_is_looked_for_even_while_this_process_is_busy(
+    app: Flask, other_process: Flask, live_client: LiveClient, token_for: Headers,
+    organiser: User, buyer: User, project: Project,
+) -> None:
+    coalescer = follow_by_hand(app)
+    dashboard = live_client(token_of(token_for, organiser))
+    join(dashboard, {"fair_id": project.fair_id})
+    elsewhere = sign_elsewhere(other_process, project.id, buyer.id, 100_00)
+    record(project, buyer, 200_00)
+    coalescer.flush()  # seq 2 for one intent of its own: one is missing
+    dashboard.get_received(rooms.NAMESPACE)
+
+    busy = record(project, buyer, 300_00).id  # news of its own waits to be sent
+    coalescer.follow()
+    coalescer.flush()
+
+    assert [deal["id"] for deal in received_deals(dashboard)] == [elsewhere, busy]
+
+
+def test_a_fair_nobody_watches_costs_no_poll(
+    app: Flask, live_client: LiveClient, token_for: Headers, organiser: User, fair: Fair,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    coalescer = follow_by_hand(app)
+    polled: list[list[int]] = []
+    readers = coalescer.required_readers()
+    monkeypatch.setattr(coalescer, "readers", dataclasses.replace(
+        readers, seqs=lambda fair_ids: polled.append(list(fair_ids)) or readers.seqs(fair_ids)))
+    dashboard = live_client(token_of(token_for, organiser))
+    join(dashboard, {"fair_id": fair.id})
+    assert coalescer.follow() is True
+    assert polled == [[fair.id]]
+
+    dashboard.disconnect(namespace=rooms.NAMESPACE)
+    assert coalescer.follow() is False
+    assert polled == [[fair.id]]
+
+
+def test_watchers_hear_the_committed_seq_as_a_heartbeat(
+    app: Flask, other_process: Flask, live_client: LiveClient, token_for: Headers,
+    organiser: User, buyer: User, hall: Hall, project: Project, tracker: presence.Presence,
+) -> None:
+    coalescer = follow_by_hand(app)
+    dashboard = live_client(token_of(token_for, organiser))
+    join(dashboard, {"fair_id": hall.fair_id})
+    viewer = live_client()
+    enter(viewer, {"hall_id": hall.id})
+    sign_elsewhere(other_process, project.id, buyer.id, 100_00)
+
+    coalescer.follow(heartbeat=True)
+
+    for client in (dashboard, viewer):
+        beats = received(client, "seq")
+        assert beats == [{"fair_id": hall.fair_id, "seq": 1}]
+        assert not SeqMessageSchema().validate(beats[0])
+
+
+def test_the_heartbeat_goes_out_every_few_seconds_while_someone_watches(
+    live_client: LiveClient, token_for: Headers, organiser: User, fair: Fair,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(broadcast, "HEARTBEAT", 0.2)
+    monkeypatch.setattr(broadcast, "POLL", 0.05)
+    dashboard = live_client(token_of(token_for, organiser))
+    join(dashboard, {"fair_id": fair.id})
+
+    beats: list[Any] = []
+    deadline = time.monotonic() + 5
+    while len(beats) < 2 and time.monotonic() < deadline:
+        beats += received(dashboard, "seq")
+        time.sleep(0.05)
+    assert beats[:2] == [{"fair_id": fair.id, "seq": 0}] * 2
+
+
+def received_deals(live: SocketIOTestClient) -> list[dict[str, Any]]:
+    return [deal for message in received(live, "deals") for deal in message["deals"]]
