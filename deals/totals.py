@@ -175,10 +175,15 @@ _COUNT_MEMBERS = text(
     " DO UPDATE SET intent_count = fair_totals_members.intent_count + 1"
     " RETURNING member, intent_count"
 )
+# Written as an UPSERT, like _COUNT_MEMBERS, to take the two rows in the same order, project
+# then buyer: an UPDATE takes them in the order it finds them, and a withdrawal holding the
+# buyer's row while a signing held the project's would deadlock. Both rows exist (the intent
+# was counted when signed), so nothing is ever inserted.
 _UNCOUNT_MEMBERS = text(
-    "UPDATE fair_totals_members SET intent_count = intent_count - 1"
-    " WHERE fair_id = :fair AND ((member = 'project' AND member_id = :project)"
-    " OR (member = 'buyer' AND member_id = :buyer))"
+    "INSERT INTO fair_totals_members (fair_id, member, member_id, intent_count)"
+    " VALUES (:fair, 'project', :project, 0), (:fair, 'buyer', :buyer, 0)"
+    " ON CONFLICT (fair_id, member, member_id)"
+    " DO UPDATE SET intent_count = fair_totals_members.intent_count - 1"
     " RETURNING member, intent_count"
 )
 
@@ -226,7 +231,7 @@ def _move(intent: Intent, step: int) -> None:
     """Move the fair's totals by one intent: +1 adds it, -1 takes it away.
 
     Every writer touches rows in one order: its intent (and idempotency key), then its
-    project's and buyer's member rows, then the fair's FairTotals row, then breakdown rows.
+    project's member row and its buyer's, then the fair's FairTotals row, then breakdown rows.
     Breakdown rows are only ever written by the holder of the FairTotals row lock, and any two
     writers that want the same row want it after everything they already hold in that order,
     so they can queue but never deadlock. The FairTotals row is locked by the UPDATE that moves

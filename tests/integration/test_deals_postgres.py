@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -457,3 +458,61 @@ def test_a_retry_after_the_project_was_withdrawn_answers_the_earlier_intent(
                           hall=None, key="after-withdrawing"))
         assert refused.value.status == 404
         assert db.session.scalar(select(func.count()).select_from(Intent)) == 1
+
+
+def test_a_withdrawal_takes_its_member_rows_in_the_order_a_signing_does(
+    apps: list[Flask], stage: Stage, postgres_url: str
+) -> None:
+    # A signing counts its project, then its buyer (INSERT ... ON CONFLICT, row by row). Were a
+    # withdrawal to take the buyer's row first, a signing holding the project's row and waiting
+    # for the buyer's would wait for it in turn: a deadlock.
+    buyer, project = stage.buyers[0], stage.projects[0]
+    with apps[0].app_context():
+        # The buyer's row comes first in the table, before the project's.
+        _sign(Request(buyer=buyer, project=stage.projects[1], amount_fen=100, hall=None,
+                      key="earlier"))
+        intent_id = _sign(Request(buyer=buyer, project=project, amount_fen=100, hall=None,
+                                  key="to-withdraw"))
+    member = ("UPDATE fair_totals_members SET intent_count = intent_count + 0"
+              " WHERE fair_id = %s AND member = %s AND member_id = %s")
+    with psycopg.connect(postgres_url) as signing:
+        signing.execute(member, (stage.fair_id, "project", project))
+        withdrawn: list[BaseException | str] = []
+
+        def withdraw() -> None:
+            with apps[1].app_context():
+                try:
+                    intent = db.session.get(Intent, intent_id)
+                    assert intent is not None
+                    deal_service.withdraw_intent(intent, buyer=db.session.get(User, buyer))
+                    withdrawn.append("withdrawn")
+                except BaseException as error:
+                    withdrawn.append(error)
+                finally:
+                    db.session.remove()
+
+        thread = threading.Thread(target=withdraw)
+        thread.start()
+        _wait_until_someone_waits_for_a_lock(postgres_url)
+        signing.execute("SET lock_timeout = '3s'")
+        signing.execute(member, (stage.fair_id, "buyer", buyer))  # free: the withdrawal waits
+        signing.rollback()
+        thread.join()
+    assert withdrawn == ["withdrawn"]
+    with psycopg.connect(postgres_url) as connection:
+        deadlocks = connection.execute(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    assert deadlocks == (0,)
+
+
+def _wait_until_someone_waits_for_a_lock(postgres_url: str) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as watcher:
+        for _ in range(500):
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'").fetchone()
+            if waiting and waiting[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the withdrawal never waited for the project's row")
