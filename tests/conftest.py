@@ -40,6 +40,8 @@ def base_config(tmp_path: Path, database_file: Path) -> dict[str, Any]:
         "WTF_CSRF_ENABLED": True,
         "SOCKETIO_ASYNC_MODE": "threading",
         "REDIS_URL": None,
+        # Tasks run as they are queued; tests/fair/test_tasks.py runs real consumers.
+        "TASKS_IMMEDIATE": True,
     }
 
 
