@@ -38,13 +38,12 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
-def serve(database_file: Path, *, log: Path, redis_url: str | None = None,
-          media_root: Path | None = None,
-          environment: Mapping[str, str] | None = None) -> Iterator[Server]:
-    """Run the fair on `database_file` until the block ends; `environment` adds settings."""
+def environment_for(database_file: Path, *, redis_url: str | None = None,
+                    media_root: Path | None = None,
+                    environment: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables of a fair process on `database_file`; `environment` adds settings."""
     env = {key: value for key, value in os.environ.items()
-           if key not in {"REDIS_URL", "DATABASE_URL", "SOCKETIO_ASYNC_MODE"}}
+           if key not in {"REDIS_URL", "REDIS_PREFIX", "DATABASE_URL", "SOCKETIO_ASYNC_MODE"}}
     env.update({
         "DATABASE_URL": f"sqlite:///{database_file}",
         "SECRET_KEY": SECRET_KEY,
@@ -56,6 +55,16 @@ def serve(database_file: Path, *, log: Path, redis_url: str | None = None,
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
     env.update(environment or {})
+    return env
+
+
+@contextmanager
+def serve(database_file: Path, *, log: Path, redis_url: str | None = None,
+          media_root: Path | None = None,
+          environment: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """Run the fair on `database_file` until the block ends; `environment` adds settings."""
+    env = environment_for(database_file, redis_url=redis_url, media_root=media_root,
+                          environment=environment)
     with log.open("wb") as output:
         process = subprocess.Popen(
             # Several servers run at once here; gunicorn's control socket has one fixed path.
@@ -66,12 +75,47 @@ def serve(database_file: Path, *, log: Path, redis_url: str | None = None,
         try:
             yield Server(_wait_until_up(process, log), log)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
+
+
+@contextmanager
+def consume(database_file: Path, *, log: Path, redis_url: str | None = None,
+            environment: Mapping[str, str] | None = None, count: int = 1) -> Iterator[list[Path]]:
+    """Run `count` consumers of the fair's background tasks, started at once, as the README's
+    deployment runs one, until the block ends. Each polls an idle SQLite queue at least every
+    half second, and logs to `log` (`count` > 1: `log` with the consumer's number added)."""
+    env = environment_for(database_file, redis_url=redis_url, environment=environment)
+    logs = [log] if count == 1 else [log.with_name(f"{log.stem}-{number}{log.suffix}")
+                                     for number in range(1, count + 1)]
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for each in logs:
+            with each.open("wb") as output:
+                processes.append(subprocess.Popen(
+                    [sys.executable, "-m", "huey.bin.huey_consumer", "wsgi.huey", "--workers",
+                     "2", "--delay", "0.05", "--max-delay", "0.5"],
+                    cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+                ))
+        deadline = time.monotonic() + 30
+        for process, each in zip(processes, logs, strict=True):
+            while b"consumer started" not in each.read_bytes():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the consumer did not start:\n"
+                                       f"{each.read_text(errors='replace')}")
+                time.sleep(0.05)
+        yield logs
+    finally:
+        for process in processes:
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_until_up(process: subprocess.Popen[bytes], log: Path) -> str:
