@@ -190,7 +190,13 @@ def coalescer() -> Coalescer:
 
 def news_queue(app: Flask, redis_url: str) -> NewsQueue:
     """The Socket.IO message queue for the app, bringing committed news to its coalescer."""
-    return NewsQueue(redis_url, channel="flask-socketio", coalescer=_coalescer_of(app))
+    return NewsQueue(redis_url, channel=queue_channel(app.config["REDIS_PREFIX"]),
+                     coalescer=_coalescer_of(app))
+
+
+def queue_channel(prefix: str) -> str:
+    """The Redis channel of the deployment whose keys start with `prefix` (REDIS_PREFIX)."""
+    return f"{prefix}:socketio"
 
 
 def init_app(app: Flask, *, read_totals: TotalsReader) -> None:

@@ -43,7 +43,7 @@ def environment_for(database_file: Path, *, redis_url: str | None = None,
                     environment: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables of a fair process on `database_file`; `environment` adds settings."""
     env = {key: value for key, value in os.environ.items()
-           if key not in {"REDIS_URL", "REDIS_PREFIX", "DATABASE_URL", "SOCKETIO_ASYNC_MODE"}}
+           if key not in {"REDIS_URL", "DATABASE_URL", "SOCKETIO_ASYNC_MODE"}}
     env.update({
         "DATABASE_URL": f"sqlite:///{database_file}",
         "SECRET_KEY": SECRET_KEY,

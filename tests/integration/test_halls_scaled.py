@@ -47,8 +47,7 @@ def servers(tmp_path: Path, database_file: Path, redis_url: str) -> Iterator[tup
 
 @pytest.fixture
 def hall(fair: Fair, organiser: User) -> Hall:
-    # A name no other test shares: halls of every test on this Redis are numbered alike.
-    return service.create_hall(fair, organiser=organiser, name=f"一号厅 {uuid.uuid4().hex[:6]}")
+    return service.create_hall(fair, organiser=organiser, name="一号厅")
 
 
 def watch(server: Server, hall: Hall) -> tuple[SocketClient, Heard, dict[str, Any]]:
@@ -78,7 +77,7 @@ def test_a_hall_viewer_on_one_server_hears_an_intent_posted_to_the_other(
     make_user: Callable[..., User], token_for: Callable[[User], dict[str, str]],
 ) -> None:
     first, second = servers
-    project = make_project(fair, title=f"都江堰夜游 {uuid.uuid4().hex[:8]}")
+    project = make_project(fair, title="都江堰夜游")
     buyer_headers = token_for(make_user(Role.buyer, province="CN-XZ"))
     viewer, heard, _ = watch(first, hall)
     try:
@@ -144,7 +143,7 @@ def test_a_burst_on_both_servers_reaches_a_viewer_coalesced_once_oldest_first(
 ) -> None:
     # Each process coalesces what every process committed for its own clients, so however
     # many processes sign, a viewer gets one `deals` message per window, not one per process.
-    project = make_project(fair, title=f"川剧变脸 {uuid.uuid4().hex[:8]}")
+    project = make_project(fair, title="川剧变脸")
     buyers = [token_for(make_user(Role.buyer)) for _ in servers]
     url = f"/api/v1/projects/{project.id}/deals"
     viewer, heard, _ = watch(servers[0], hall)

@@ -8,8 +8,8 @@ and asks localstripe directly where a test needs Stripe's side of the story.
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -286,8 +286,8 @@ def test_two_consumer_processes_on_one_redis_queue_send_each_refund_once(
     database_file: Path, localstripe: LocalStripe, redis_url: str, tmp_path: Path, fair: Fair,
     make_project: Callable[..., Project], make_user: Callable[..., User], token_for: Headers
 ) -> None:
-    # The scaled deployment: the queue in Redis, under a prefix of this test's own.
-    settings = {**localstripe.settings, "REDIS_PREFIX": f"fair-test-{uuid.uuid4().hex}"}
+    # The scaled deployment: the queue in Redis (under this test's REDIS_PREFIX).
+    settings = localstripe.settings
     project = make_project(fair)
     with serve(database_file, log=tmp_path / "server.log", redis_url=redis_url,
                environment=settings) as server:
@@ -304,7 +304,7 @@ def test_two_consumer_processes_on_one_redis_queue_send_each_refund_once(
             assert browser.post(f"/api/v1/deals/{intent.id}/withdraw").status_code == 200
         # Queued in Redis, not sent: both consumers start with every refund due, and each
         # queues its minute's sweep as it starts.
-        queue = RedisStorage(f"{settings['REDIS_PREFIX']}:tasks", url=redis_url)
+        queue = RedisStorage(f"{os.environ['REDIS_PREFIX']}:tasks", url=redis_url)
         assert queue.queue_size() == 8
         with consume(database_file, log=tmp_path / "consumer.log", redis_url=redis_url,
                      environment=settings, count=2):
