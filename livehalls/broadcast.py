@@ -415,6 +415,11 @@ class Coalescer:
             # Several processes' news can arrive out of order; ids follow the commits.
             deals = sorted(buffer.deals, key=lambda deal: deal["id"])
             message: DealsMessage = {"fair_id": fair_id, "deals": deals}
+            if logger.isEnabledFor(logging.DEBUG):
+                # This process's own send times, what the tests check the coalescing by; written
+                # before the send, so that a client that has the message finds the line.
+                logger.debug("deals fair=%s ids=%s", fair_id,
+                             ",".join(str(deal["id"]) for deal in deals))
             socketio.emit("deals", message, to=to, namespace=rooms.NAMESPACE, ignore_queue=True)
         if self.read_totals is None:
             raise RuntimeError("broadcast.init_app gives the coalescer its totals reader.")

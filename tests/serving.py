@@ -11,6 +11,7 @@ import re
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -60,17 +61,22 @@ def environment_for(database_file: Path, *, redis_url: str | None = None,
 
 @contextmanager
 def serve(database_file: Path, *, log: Path, redis_url: str | None = None,
-          media_root: Path | None = None,
-          environment: Mapping[str, str] | None = None) -> Iterator[Server]:
-    """Run the fair on `database_file` until the block ends; `environment` adds settings."""
+          media_root: Path | None = None, environment: Mapping[str, str] | None = None,
+          debug_log: tuple[str, Path] | None = None) -> Iterator[Server]:
+    """Run the fair on `database_file` until the block ends; `environment` adds settings.
+
+    `debug_log` (a logger's name and a file) writes that logger's DEBUG records, each with its
+    time, to the file: what the server itself did, for a test to check.
+    """
     env = environment_for(database_file, redis_url=redis_url, media_root=media_root,
                           environment=environment)
+    # Several servers run at once here; gunicorn's control socket has one fixed path.
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket"]
+    if debug_log is not None:
+        command += ["--log-config", str(_debug_log_config(*debug_log, folder=log.parent))]
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            # Several servers run at once here; gunicorn's control socket has one fixed path.
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket",
-             "wsgi:app"],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(  # noqa: S603 - the test's own command
+            [*command, "wsgi:app"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
         )
         try:
             yield Server(_wait_until_up(process, log), log)
@@ -107,6 +113,34 @@ def consume(database_file: Path, *, log: Path, redis_url: str | None = None,
     finally:
         for process in processes:
             _stop(process)
+
+
+def _debug_log_config(name: str, path: Path, *, folder: Path) -> Path:
+    """A logging configuration (gunicorn's --log-config) for `debug_log` of `serve`."""
+    config = folder / f"{path.stem}.ini"
+    config.write_text(textwrap.dedent(f"""\
+        [loggers]
+        keys=root,debugged
+        [handlers]
+        keys=file
+        [formatters]
+        keys=timed
+        [logger_root]
+        level=WARNING
+        handlers=
+        [logger_debugged]
+        level=DEBUG
+        handlers=file
+        qualname={name}
+        propagate=0
+        [handler_file]
+        class=FileHandler
+        args=({str(path)!r}, "a")
+        formatter=timed
+        [formatter_timed]
+        format=%(created).6f %(message)s
+    """))
+    return config
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
