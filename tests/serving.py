@@ -26,10 +26,31 @@ SECRET_KEY = "test-secret"
 _LISTENING = re.compile(rb"Listening at: (http://\S+)")
 
 
+#: The logger whose DEBUG lines say when a server sent each `deals` message (`deals_sent`).
+SENDS_LOGGER = "livehalls.broadcast"
+_DEALS_SENT = re.compile(r"deals fair=(\d+) ids=([\d,]+)")
+
+
 @dataclass(frozen=True)
 class Server:
     url: str
     log: Path
+    #: Where the server writes the DEBUG lines of `serve`'s `debug_log`, if asked to.
+    debug_log: Path | None = None
+
+
+def deals_sent(server: Server, fair_id: int) -> list[tuple[float, list[int]]]:
+    """When the server sent each `deals` message to the fair's rooms, by its own clock (the
+    epoch), and the ids of the intents in it: what the server did, however late a busy client
+    reads it. The server must run with ``debug_log=(SENDS_LOGGER, path)``."""
+    assert server.debug_log is not None, "serve(..., debug_log=(SENDS_LOGGER, path))"
+    sent = []
+    for line in server.debug_log.read_text().splitlines():
+        at, message = line.split(" ", 1)
+        match = _DEALS_SENT.fullmatch(message)
+        if match and int(match[1]) == fair_id:
+            sent.append((float(at), [int(number) for number in match[2].split(",")]))
+    return sent
 
 
 def free_port() -> int:
@@ -79,7 +100,8 @@ def serve(database_file: Path, *, log: Path, redis_url: str | None = None,
             [*command, "wsgi:app"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
         )
         try:
-            yield Server(_wait_until_up(process, log), log)
+            yield Server(_wait_until_up(process, log), log,
+                         debug_log=debug_log[1] if debug_log is not None else None)
         finally:
             _stop(process)
 

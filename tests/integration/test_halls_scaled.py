@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import queue
-import re
 import threading
 import time
 import uuid
@@ -26,7 +25,7 @@ from fair.accounts.models import Role, User
 from fair.models import Fair
 from livehalls import broadcast, rooms, service
 from livehalls.models import Hall
-from tests.serving import Server, serve
+from tests.serving import SENDS_LOGGER, Server, deals_sent, serve
 
 pytestmark = pytest.mark.integration
 
@@ -38,32 +37,15 @@ def app(redis_app: Flask) -> Flask:
     return redis_app
 
 
-#: Each server writes its own sends of `deals` messages here (livehalls.broadcast's DEBUG log).
-SENDS = ("livehalls.broadcast", "sends.log")
-
-
 @pytest.fixture
 def servers(tmp_path: Path, database_file: Path, redis_url: str) -> Iterator[tuple[Server, Server]]:
     with (
         serve(database_file, log=tmp_path / "first.log", redis_url=redis_url,
-              debug_log=(SENDS[0], tmp_path / f"first-{SENDS[1]}")) as first,
+              debug_log=(SENDS_LOGGER, tmp_path / "first-sends.log")) as first,
         serve(database_file, log=tmp_path / "second.log", redis_url=redis_url,
-              debug_log=(SENDS[0], tmp_path / f"second-{SENDS[1]}")) as second,
+              debug_log=(SENDS_LOGGER, tmp_path / "second-sends.log")) as second,
     ):
         yield first, second
-
-
-def sends(server: Server, fair: Fair) -> list[tuple[float, list[int]]]:
-    """When the server sent each `deals` message to the fair's rooms, by its own clock, and
-    the intents in it."""
-    found = []
-    log = server.log.with_name(f"{server.log.stem}-{SENDS[1]}")
-    for line in log.read_text().splitlines():
-        at, message = line.split(" ", 1)
-        match = re.fullmatch(r"deals fair=(\d+) ids=([\d,]+)", message)
-        if match and int(match[1]) == fair.id:
-            found.append((float(at), [int(number) for number in match[2].split(",")]))
-    return found
 
 
 @pytest.fixture
@@ -206,7 +188,7 @@ def test_a_burst_on_both_servers_reaches_a_viewer_coalesced_once_oldest_first(
     # What the viewer's server did, by its own clock (a busy viewer may read late, and then
     # several messages at once): it sent exactly the messages the viewer got, at least a
     # window apart, though both servers signed.
-    sent = sends(servers[0], fair)
+    sent = deals_sent(servers[0], fair.id)
     assert [ids for _, ids in sent] == received
     gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(sent)]
     assert min(gaps, default=broadcast.MIN_WINDOW) >= broadcast.MIN_WINDOW * 0.99, gaps

@@ -86,7 +86,7 @@ def test_an_intent_posted_to_one_server_reaches_a_dashboard_on_the_other(
                 headers={**buyer_headers, "Idempotency-Key": uuid.uuid4().hex}, timeout=10,
             )
             assert response.status_code == 201, response.text
-            [deal] = deals_of(heard, project, 1, timeout=2)
+            [deal] = deals_of(heard, project, 1, timeout=10)
         finally:
             viewer.disconnect()
 
@@ -123,7 +123,7 @@ def test_a_process_that_only_writes_reaches_clients_even_when_it_exits_at_once(
         try:
             subprocess.run([sys.executable, "-c", writer], cwd=ROOT, env=env, check=True,  # noqa: S603
                            timeout=60)
-            deals = deals_of(heard, project, 2, timeout=5)
+            deals = deals_of(heard, project, 2, timeout=10)
         finally:
             viewer.disconnect()
 
