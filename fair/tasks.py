@@ -28,6 +28,7 @@ R = TypeVar("R")
 #: The queue. Its storage is set by ``init_app`` from the app's configuration; until then it
 #: holds tasks in memory.
 huey = Huey("fair", results=False, storage_class=MemoryStorage)
+#: The app a task runs in when nothing around it has one (a consumer): the last one bound.
 _bound: dict[str, Flask] = {}
 
 
@@ -38,7 +39,8 @@ def init_app(app: Flask) -> None:
     - otherwise a SQLite file beside the SQLite database (``instance/fair.tasks.sqlite`` in the
       embedded default), or under ``instance/`` when the database is elsewhere;
     - ``TASKS_IMMEDIATE`` (the unit tests only): each task runs as it is queued, in memory, so
-      that a test sees a use case's whole effect; tests/fair/test_tasks.py runs real consumers.
+      that a test sees a use case's whole effect; the tests of each task also run it on real
+      consumers (tests/deals/test_payments.py, tests/integration/test_stripe_payments.py).
     """
     redis_url = app.config["REDIS_URL"]
     if redis_url:
