@@ -5,10 +5,14 @@ FLASK := $(BIN)/flask --app wsgi
 
 .PHONY: run test install install-dev translations chromium lint
 
+# The web process and, beside it, the consumer of background tasks (huey, on the SQLite queue
+# under instance/). Ctrl-C stops both: the trap stops the consumer whenever the server ends.
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) fair demo
 	@echo "The fair is at http://127.0.0.1:5000 (organiser: organiser@fair.example / organiser-demo)"
+	$(BIN)/huey_consumer wsgi.huey --workers 2 --max-delay 1 --quiet & consumer=$$!; \
+	trap 'kill $$consumer 2>/dev/null; wait $$consumer' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: install-dev chromium

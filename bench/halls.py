@@ -256,8 +256,11 @@ class Signing:
 
 
 def queue_health(servers: list[Server], redis_server: RedisServer) -> tuple[int, list[Any]]:
-    numsub = dict(redis.Redis(port=redis_server.port).pubsub_numsub("flask-socketio"))
-    subscribers = int(numsub.get(b"flask-socketio", 0))
+    from livehalls.broadcast import queue_channel
+
+    channel = queue_channel(os.environ.get("REDIS_PREFIX") or "fair")
+    numsub = dict(redis.Redis(port=redis_server.port).pubsub_numsub(channel))
+    subscribers = int(numsub.get(channel.encode(), 0))
     states = []
     for server in servers:
         try:

@@ -247,8 +247,11 @@ class Payment(Base):
     #: Why the card was declined, in Stripe's words for the payer.
     failure_message: Mapped[str | None] = mapped_column(String(500))
     #: Set in the transaction that decides on a refund (a withdrawal); the refund itself goes
-    #: to Stripe after that commit, and again through `flask fair retry-refunds` until done.
+    #: to Stripe after that commit (the task send_refund), and again every minute until done.
     refund_requested_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When a process took the refund to send it: no other sends it for a while
+    #: (deals.payments.REFUND_CLAIM), so two consumers never send one refund twice.
+    refund_claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=utcnow

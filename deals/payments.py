@@ -16,13 +16,16 @@ The order of the steps is what keeps money safe:
   it arrives, and a crash leaves either both or neither. A payment only moves forward
   (``TRANSITIONS``).
 - A refund is decided in the transaction that causes it (a withdrawal, or a payment for something
-  already paid) by setting ``refund_requested_at``; it goes to Stripe after that commit with the
-  key ``refund-<id>``. Should the process die in between, ``flask fair retry-refunds`` sends it
-  again, and ``flask fair reconcile-payments`` lists it until it is done.
+  already paid) by setting ``refund_requested_at``; the task ``send_refund`` is queued after that
+  commit and sends it with the key ``refund-<id>``. Whatever was not sent (a crash, an outage) is
+  sent again by ``retry_refunds`` every minute (or ``flask fair retry-refunds``), and
+  ``flask fair reconcile-payments`` lists it until it is done. A sender first claims the refund
+  (``refund_claimed_at``), so two consumers never both send it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -31,7 +34,7 @@ from typing import Any
 
 import stripe
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from deals import totals as deal_totals
@@ -45,7 +48,7 @@ from deals.models import (
 )
 from exhibitors import service as exhibitor_service
 from exhibitors.models import Exhibitor
-from fair import permissions
+from fair import permissions, tasks
 from fair.accounts.models import User
 from fair.database import after_commit_batched, use_case, utcnow
 from fair.errors import Conflict, FairError, InvalidInput, NotFound
@@ -580,12 +583,23 @@ def request_refund(payment: Payment) -> None:
     after_commit_batched(_send_requested_refunds, payment.id)
 
 
+#: How long a sender's claim on a refund keeps the others off it: longer than a Stripe call with
+#: its network retries. Should the sender die meanwhile, the refund is sent again after this,
+#: with the same idempotency key, so Stripe still makes it once.
+REFUND_CLAIM = dt.timedelta(minutes=10)
+
+
 def issue_refund(payment_id: int) -> Payment:
-    """Ask Stripe for a requested refund and record it once Stripe has made it."""
-    payment = db.session.get(Payment, payment_id)
+    """Ask Stripe for a requested refund and record it once Stripe has made it.
+
+    Only the process that claims the refund sends it; for any other (or for a refund that is
+    done, or not requested) this changes nothing and answers the payment as it stands.
+    """
+    claim = _claim_refund(payment_id)
+    payment = db.session.get(Payment, payment_id, populate_existing=True)
     if payment is None:
         raise NotFound("No such payment.")
-    if payment.refund_requested_at is None or payment.status is not PaymentStatus.succeeded:
+    if claim is None:
         return payment
     try:
         refund = stripe_client().v1.refunds.create(
@@ -595,7 +609,11 @@ def issue_refund(payment_id: int) -> Payment:
         )
     except stripe.InvalidRequestError as error:
         if error.code != "charge_already_refunded":
+            _release_refund(payment.id, claim)
             raise
+    except (stripe.StripeError, FairError):
+        _release_refund(payment.id, claim)  # the next attempt need not wait for it to lapse
+        raise
     else:
         if refund.status != "succeeded":
             return payment  # pending at the bank: charge.refunded will report it
@@ -603,20 +621,76 @@ def issue_refund(payment_id: int) -> Payment:
     return payment
 
 
+@use_case()
+def requested_refunds() -> list[int]:
+    """The payments whose refund is decided, not made, and not claimed by a sender now."""
+    return list(db.session.scalars(
+        select(Payment.id).where(*_refund_due(utcnow())).order_by(Payment.id)
+    ))
+
+
 def issue_requested_refunds() -> list[tuple[Payment, str | None]]:
     """Send every requested refund that is not done; for each, the error that stopped it."""
-    waiting = db.session.scalars(
-        select(Payment).where(Payment.refund_requested_at.is_not(None),
-                              Payment.status == PaymentStatus.succeeded)
-        .order_by(Payment.id)
-    ).all()
     results: list[tuple[Payment, str | None]] = []
-    for payment in waiting:
+    for payment_id in requested_refunds():
         try:
-            results.append((issue_refund(payment.id), None))
-        except stripe.StripeError as error:
+            results.append((issue_refund(payment_id), None))
+        except (stripe.StripeError, FairError) as error:
+            payment = db.session.get(Payment, payment_id)
+            assert payment is not None  # noqa: S101 - it was just read
             results.append((payment, str(error)))
     return results
+
+
+@tasks.task(retries=5, retry_delay=30, retry_backoff=2)
+def send_refund(payment_id: int) -> None:
+    """Send one requested refund, queued when the transaction that decided it commits.
+
+    A Stripe error fails the task, which huey tries again after 30 s, 1, 2, 4 and 8 min.
+    """
+    issue_refund(payment_id)
+
+
+@tasks.periodic_task(tasks.crontab(minute="*"))
+def retry_refunds() -> None:
+    """Every minute, send the refunds that were decided and are still not made."""
+    for payment, error in issue_requested_refunds():
+        if error is not None:
+            logger.warning("The refund of payment %s was not sent (%s); it is tried again "
+                           "in a minute.", payment.id, error)
+
+
+def _refund_due(now: dt.datetime) -> tuple[Any, ...]:
+    return (Payment.refund_requested_at.is_not(None),
+            Payment.status == PaymentStatus.succeeded,
+            or_(Payment.refund_claimed_at.is_(None),
+                Payment.refund_claimed_at < now - REFUND_CLAIM))
+
+
+@use_case()
+def _claim_refund(payment_id: int) -> dt.datetime | None:
+    """Take a due refund for this process, in one statement of its own transaction; the claim's
+    time, or None when the refund is not due (done, not requested, or claimed by another).
+
+    Of two senders at once, the database lets one update the row; the other's condition no
+    longer holds once it may look (PostgreSQL re-checks it after the row lock; SQLite lets one
+    writer at a time).
+    """
+    now = utcnow()
+    claimed = db.session.execute(
+        update(Payment).where(Payment.id == payment_id, *_refund_due(now))
+        .values(refund_claimed_at=now).execution_options(synchronize_session=False)
+    )
+    return now if claimed.rowcount else None
+
+
+@use_case()
+def _release_refund(payment_id: int, claim: dt.datetime) -> None:
+    """Give up this process's claim (not one another process took since it lapsed)."""
+    db.session.execute(
+        update(Payment).where(Payment.id == payment_id, Payment.refund_claimed_at == claim)
+        .values(refund_claimed_at=None).execution_options(synchronize_session=False)
+    )
 
 
 @use_case()
@@ -627,18 +701,14 @@ def _record_refund(payment: Payment) -> None:
 
 
 def _send_requested_refunds(payment_ids: list[int]) -> None:
-    """Send the refunds a transaction decided, once it committed.
-
-    No SQL may run then on the committed transaction's session. A fresh app context has its
-    own db.session, so the refunds run there, each in its own transaction.
-    """
-    with current_app.app_context():
-        for payment_id in payment_ids:
-            try:
-                issue_refund(payment_id)
-            except (stripe.StripeError, FairError) as error:
-                logger.warning("The refund of payment %s was not sent (%s); "
-                               "`flask fair retry-refunds` sends it again.", payment_id, error)
+    """Queue the refunds a transaction decided, once it committed: a consumer of the task queue
+    sends them in a session of its own (at once, in the unit tests' immediate mode)."""
+    for payment_id in payment_ids:
+        try:
+            send_refund(payment_id)
+        except Exception:
+            # The withdrawal stands, committed; retry_refunds finds the refund within a minute.
+            logger.exception("Could not queue the refund of payment %s.", payment_id)
 
 
 # --- Reconciliation ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from fair import auth, extensions, i18n, money
+from fair import auth, extensions, i18n, money, tasks
 from fair.config import database_settings, from_environ
 from fair.database import ping_idle_connections
 from fair.errors import register_error_handlers
@@ -30,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_socketio_handlers(app)
     register_error_handlers(app)
+    register_tasks(app)
     register_commands(app)
     return app
 
@@ -138,6 +139,15 @@ def register_socketio_handlers(app: Flask) -> None:
     presence.init_app(app)
     broadcast.init_app(app, readers=broadcast.Readers(
         totals=deal_totals.read_totals, seqs=deal_totals.read_seqs, deals=ticker.read_deals))
+
+
+def register_tasks(app: Flask) -> None:
+    """Bind the task queue to the app; import every module that declares tasks, so that a
+    consumer (`huey_consumer wsgi.huey`) knows them all."""
+    import deals.payments
+
+    del deals  # imported for its tasks (send_refund, retry_refunds)
+    tasks.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

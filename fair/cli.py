@@ -62,7 +62,7 @@ def reconcile_payments_command() -> None:
 
 @fair_cli.command("retry-refunds")
 def retry_refunds_command() -> None:
-    """Send again every refund that was decided but not made (after a crash or an outage)."""
+    """Send every refund that was decided but not made; the task consumer does it every minute."""
     failed = 0
     try:
         results = payments.issue_requested_refunds()

@@ -39,6 +39,11 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": environ.get("REDIS_URL") or None,
+        # Every Redis key and channel of the deployment starts with it, so that several
+        # deployments (or test runs) can share one Redis database.
+        "REDIS_PREFIX": environ.get("REDIS_PREFIX") or "fair",
+        # The unit tests only: run each background task as it is queued (fair.tasks).
+        "TASKS_IMMEDIATE": False,
         "MEDIA_ROOT": environ.get("MEDIA_ROOT") or str(instance / "media"),
         "STRIPE_API_KEY": environ.get("STRIPE_API_KEY") or None,
         "STRIPE_PUBLISHABLE_KEY": environ.get("STRIPE_PUBLISHABLE_KEY") or None,

@@ -187,7 +187,13 @@ def coalescer() -> Coalescer:
 
 def news_queue(app: Flask, redis_url: str) -> NewsQueue:
     """The Socket.IO message queue for the app, bringing committed news to its coalescer."""
-    return NewsQueue(redis_url, channel="flask-socketio", coalescer=_coalescer_of(app))
+    return NewsQueue(redis_url, channel=queue_channel(app.config["REDIS_PREFIX"]),
+                     coalescer=_coalescer_of(app))
+
+
+def queue_channel(prefix: str) -> str:
+    """The Redis channel of the deployment whose keys start with `prefix` (REDIS_PREFIX)."""
+    return f"{prefix}:socketio"
 
 
 def init_app(app: Flask, *, readers: Readers) -> None:
@@ -569,6 +575,11 @@ class Coalescer:
             if deals:
                 state.newest_sent = max(state.newest_sent, deals[-1]["id"])
         if deals:
+            if logger.isEnabledFor(logging.DEBUG):
+                # This process's own send times, what the tests check the coalescing by; written
+                # before the send, so that a client that has the message finds the line.
+                logger.debug("deals fair=%s ids=%s", fair_id,
+                             ",".join(str(deal["id"]) for deal in deals))
             socketio.emit("deals", {"fair_id": fair_id, "deals": deals}, to=to,
                           namespace=rooms.NAMESPACE, ignore_queue=True)
         if buffer.secured:

@@ -56,8 +56,6 @@ FLUSH = 5.0
 #: Seconds a process's counts stay in Redis after its last heartbeat (one per tick).
 EXPIRY = 15
 EXTENSION_KEY = "fair.presence"
-#: Every Redis key of presence starts with this.
-PREFIX = "fair:presence"
 
 
 @dataclass(frozen=True)
@@ -120,7 +118,7 @@ class RedisStore:
     database, ``k:<scope>`` the highest viewers seen and not yet in the database.
     """
 
-    def __init__(self, url: str, *, prefix: str = PREFIX, expiry: int = EXPIRY) -> None:
+    def __init__(self, url: str, *, prefix: str, expiry: int = EXPIRY) -> None:
         self.prefix = prefix
         self.expiry = expiry
         self._pid = 0
@@ -542,5 +540,7 @@ def tracker() -> Presence:
 def init_app(app: Flask) -> None:
     """Count viewers in process, or in Redis when ``REDIS_URL`` is set."""
     url = app.config.get("REDIS_URL")
-    store: Store = RedisStore(url) if url else LocalStore()
+    # Every key of presence starts with the deployment's prefix (REDIS_PREFIX).
+    prefix = f"{app.config['REDIS_PREFIX']}:presence"
+    store: Store = RedisStore(url, prefix=prefix) if url else LocalStore()
     app.extensions[EXTENSION_KEY] = Presence(app, store)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,7 +41,16 @@ def base_config(tmp_path: Path, database_file: Path) -> dict[str, Any]:
         "WTF_CSRF_ENABLED": True,
         "SOCKETIO_ASYNC_MODE": "threading",
         "REDIS_URL": None,
+        # Tasks run as they are queued; tests/fair/test_tasks.py runs real consumers.
+        "TASKS_IMMEDIATE": True,
     }
+
+
+@pytest.fixture(autouse=True)
+def own_redis_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Redis key and channel of this test (its apps, servers and consumers read
+    REDIS_PREFIX) is its own: tests, and test runs, share one Redis database."""
+    monkeypatch.setenv("REDIS_PREFIX", f"fair-test-{uuid.uuid4().hex}")
 
 
 @pytest.fixture(scope="session")

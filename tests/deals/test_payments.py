@@ -6,14 +6,19 @@ withdrawal, reconciliation, and the fair without Stripe.
 
 from __future__ import annotations
 
+import datetime as dt
+import signal
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_socketio.test_client import SocketIOTestClient
+from huey import Huey
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -24,6 +29,7 @@ from deals.models import Intent, Payment, PaymentPurpose, PaymentStatus, StripeC
 from exhibitors import service as exhibitor_service
 from exhibitors.models import Exhibitor, Project
 from fair import service as fair_service
+from fair import tasks
 from fair.accounts.models import User
 from fair.auth import SESSION_KEY
 from fair.errors import Forbidden
@@ -632,6 +638,116 @@ def test_a_rolled_back_withdrawal_sends_no_refund(
     db.session.rollback()
     assert fake_stripe.count("refunds.create") == 0
     assert payment_row(payment.id).refund_requested_at is None
+
+
+# --- Refunds in the background (deals.payments.send_refund, retry_refunds) ---------------------
+
+
+@pytest.fixture
+def queue(app: Flask) -> Huey:
+    """The app's real queue (a SQLite file beside its database) instead of immediate mode."""
+    app.config["TASKS_IMMEDIATE"] = False
+    tasks.init_app(app)
+    return tasks.huey
+
+
+@contextmanager
+def consumers(count: int, *, periodic: bool = True) -> Iterator[None]:
+    """Run `count` real huey consumers (two worker threads each) on the queue, here."""
+    # Consumer.start installs its signal handlers in the main thread: give the test run its own
+    # back afterwards.
+    saved = {number: signal.getsignal(number)
+             for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    running = [tasks.huey.create_consumer(workers=2, periodic=periodic, initial_delay=0.02,
+                                          max_delay=0.2) for _ in range(count)]
+    try:
+        for consumer in running:
+            consumer.start()
+        yield
+    finally:
+        for consumer in running:
+            consumer.stop(graceful=True)
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+def wait_until(done: Callable[[], bool], *, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "not done in time"
+        time.sleep(0.05)
+
+
+def refunded(payment_ids: list[int]) -> bool:
+    db.session.expire_all()
+    return all(payment_row(number).status is PaymentStatus.refunded for number in payment_ids)
+
+
+def test_two_consumers_send_each_refund_once(
+    client: FlaskClient, queue: Huey, fake_stripe: FakeStripe, project: Project,
+    make_buyer: Callable[..., User], sign: Callable[..., Intent], token_for: Headers
+) -> None:
+    paid: list[tuple[Intent, User, Payment]] = []
+    for _ in range(6):
+        buyer = make_buyer()
+        intent = sign(project, buyer, 1_000_000)
+        paid.append((intent, buyer, paid_deposit(client, fake_stripe, intent, token_for(buyer))))
+    for intent, buyer, _ in paid:
+        deal_service.withdraw_intent(intent, buyer=buyer)
+    # Queued after each commit, not sent: every refund is due when the consumers start, and
+    # both consumers' minute sweeps (queued as they start) race the six queued sends.
+    assert (queue.pending_count(), fake_stripe.count("refunds.create")) == (6, 0)
+
+    payment_ids = [payment.id for _, _, payment in paid]
+    with consumers(2):
+        wait_until(lambda: refunded(payment_ids) and queue.pending_count() == 0)
+
+    sent = Counter(call[2]["payment_intent"] for call in fake_stripe.calls
+                   if call[0] == "refunds.create")
+    assert sent == {payment.payment_intent: 1 for _, _, payment in paid}
+
+
+def test_a_refund_decided_in_a_rolled_back_transaction_is_never_queued(
+    client: FlaskClient, queue: Huey, fake_stripe: FakeStripe, project: Project,
+    make_buyer: Callable[..., User], sign: Callable[..., Intent], token_for: Headers
+) -> None:
+    kept, dropped = [], []
+    for chosen in (kept, dropped):
+        buyer = make_buyer()
+        intent = sign(project, buyer, 1_000_000)
+        chosen += [intent, buyer, paid_deposit(client, fake_stripe, intent, token_for(buyer))]
+    payments.refund_deposits(dropped[0])
+    db.session.rollback()
+    assert queue.pending_count() == 0
+    deal_service.withdraw_intent(kept[0], buyer=kept[1])
+    assert queue.pending_count() == 1
+
+    with consumers(1):
+        wait_until(lambda: refunded([kept[2].id]))
+
+    assert [call[2]["payment_intent"] for call in fake_stripe.calls
+            if call[0] == "refunds.create"] == [kept[2].payment_intent]
+    assert payment_row(dropped[2].id).status is PaymentStatus.succeeded
+
+
+def test_a_refund_stripe_refused_is_tried_again_later_by_the_queue(
+    client: FlaskClient, queue: Huey, fake_stripe: FakeStripe, intent: Intent, buyer: User,
+    buyer_headers: dict[str, str]
+) -> None:
+    payment = paid_deposit(client, fake_stripe, intent, buyer_headers)
+    fake_stripe.unreachable = True
+    deal_service.withdraw_intent(intent, buyer=buyer)
+    started = dt.datetime.now(dt.UTC)
+    with consumers(1, periodic=False):
+        wait_until(lambda: queue.scheduled_count() == 1)
+
+    [retry] = queue.scheduled()
+    assert retry.args == (payment.id,)
+    assert retry.retries == payments.send_refund.retries - 1
+    assert retry.eta >= started.replace(tzinfo=None) + dt.timedelta(seconds=29)
+    # The failed attempt gave its claim back: the retry (or the minute's sweep) may send it.
+    assert payment_row(payment.id).refund_claimed_at is None
+    assert payments.requested_refunds() == [payment.id]
 
 
 # --- Reconciliation ----------------------------------------------------------------------------

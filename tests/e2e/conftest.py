@@ -18,7 +18,7 @@ from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 
 from fair.accounts.models import User
-from tests.serving import ROOT, SECRET_KEY, Server, serve
+from tests.serving import ROOT, SECRET_KEY, SENDS_LOGGER, Server, serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -49,7 +49,8 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 def live_server(app: Flask, tmp_path: Path) -> Iterator[Server]:
     database_file = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
     with serve(database_file, log=tmp_path / "server.log",
-               media_root=Path(app.config["MEDIA_ROOT"])) as server:
+               media_root=Path(app.config["MEDIA_ROOT"]),
+               debug_log=(SENDS_LOGGER, tmp_path / "sends.log")) as server:
         yield server
 
 

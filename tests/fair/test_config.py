@@ -14,6 +14,8 @@ def test_embedded_default_needs_no_variables(tmp_path: Path) -> None:
     assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'fair.sqlite'}"
     assert config["MEDIA_ROOT"] == str(tmp_path / "media")
     assert config["REDIS_URL"] is None
+    assert config["REDIS_PREFIX"] == "fair"
+    assert config["TASKS_IMMEDIATE"] is False
     assert config["FAIR_LOCALE"] == "zh"
     assert config["SECRET_KEY"] == from_environ({}, str(tmp_path))["SECRET_KEY"]
 
@@ -26,9 +28,10 @@ def test_production_without_a_secret_refuses_to_start(tmp_path: Path) -> None:
 def test_variables_are_read(tmp_path: Path) -> None:
     config = from_environ(
         {"SECRET_KEY": "s", "REDIS_URL": "redis://r:6379/0", "MEDIA_ROOT": "/srv/media",
-         "FAIR_LOCALE": "en", "STRIPE_API_KEY": "sk_test_x"},
+         "FAIR_LOCALE": "en", "STRIPE_API_KEY": "sk_test_x", "REDIS_PREFIX": "fair-b"},
         str(tmp_path),
     )
+    assert config["REDIS_PREFIX"] == "fair-b"
     assert (config["SECRET_KEY"], config["REDIS_URL"], config["MEDIA_ROOT"]) == (
         "s", "redis://r:6379/0", "/srv/media")
     assert config["FAIR_LOCALE"] == "en"

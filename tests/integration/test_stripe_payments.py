@@ -8,6 +8,7 @@ and asks localstripe directly where a test needs Stripe's side of the story.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from huey.storage import RedisStorage
 from sqlalchemy import select
 
 from deals import service as deal_service
@@ -28,7 +30,7 @@ from fair.extensions import db
 from fair.models import Fair
 from tests.deals.stripe_fake import signature_header
 from tests.localstripe import DELIVERY_DELAY, PUBLISHABLE_KEY, LocalStripe
-from tests.serving import Server, serve
+from tests.serving import Server, consume, serve
 
 pytestmark = pytest.mark.integration
 
@@ -46,11 +48,19 @@ def stripe_app(app: Flask, localstripe: LocalStripe) -> Flask:
 
 
 @pytest.fixture
-def server(stripe_app: Flask, localstripe: LocalStripe, tmp_path: Path) -> Iterator[Server]:
-    """The fair as gunicorn, configured for localstripe, which sends it the webhooks."""
-    database_file = Path(stripe_app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
-    with serve(database_file, log=tmp_path / "server.log",
-               environment=localstripe.settings) as running:
+def database_file(stripe_app: Flask) -> Path:
+    return Path(stripe_app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+
+
+@pytest.fixture
+def server(database_file: Path, localstripe: LocalStripe, tmp_path: Path) -> Iterator[Server]:
+    """The fair as gunicorn beside a consumer of its tasks (on the embedded SQLite queue),
+    configured for localstripe, which sends it the webhooks."""
+    with (
+        serve(database_file, log=tmp_path / "server.log",
+              environment=localstripe.settings) as running,
+        consume(database_file, log=tmp_path / "consumer.log", environment=localstripe.settings),
+    ):
         localstripe.register_webhook(f"{running.url}/stripe/webhook")
         yield running
 
@@ -202,8 +212,9 @@ def test_a_success_arriving_after_the_withdrawal_is_refunded(
         "Stripe-Signature": signature_header(body, localstripe.settings["STRIPE_WEBHOOK_SECRET"]),
         "Content-Type": "application/json"}, timeout=30)
     assert delivered.status_code == 200
-    payment = buyer_browser.get(f"/api/v1/payments/{paid['id']}")
-    assert payment["status"] == "refunded"
+    # The consumer sends the refund the webhook decided.
+    assert wait_for(lambda: buyer_browser.get(f"/api/v1/payments/{paid['id']}")["status"]
+                    == "refunded")
     assert buyer_browser.get(f"/api/v1/deals/{intent.id}")["secured"] is False
     refunds = localstripe.api("GET", f"/v1/refunds?payment_intent={paid['payment_intent']}")
     assert [refund["amount"] for refund in refunds["data"]] == [500_000]
@@ -228,7 +239,8 @@ def test_withdrawing_a_secured_intent_refunds_its_deposit_through_stripe(
     withdrawn = buyer_browser.post(f"/api/v1/deals/{intent.id}/withdraw")
     assert withdrawn.status_code == 200
     assert withdrawn.json()["status"] == "withdrawn"
-    assert buyer_browser.get(f"/api/v1/payments/{paid['id']}")["status"] == "refunded"
+    assert wait_for(lambda: buyer_browser.get(f"/api/v1/payments/{paid['id']}")["status"]
+                    == "refunded")
     assert buyer_browser.get(f"/api/v1/deals/{intent.id}")["secured"] is False
     refunds = localstripe.api("GET", f"/v1/refunds?payment_intent={paid['payment_intent']}")
     assert [refund["amount"] for refund in refunds["data"]] == [500_000]
@@ -268,3 +280,39 @@ def test_an_exhibitor_pays_the_booth_fee(
     assert wait_for(lambda: portal.get(payment)["status"] == PaymentStatus.succeeded.value)
     db.session.expire_all()
     assert exhibitor.booth_fee_paid
+
+
+def test_two_consumer_processes_on_one_redis_queue_send_each_refund_once(
+    database_file: Path, localstripe: LocalStripe, redis_url: str, tmp_path: Path, fair: Fair,
+    make_project: Callable[..., Project], make_user: Callable[..., User], token_for: Headers
+) -> None:
+    # The scaled deployment: the queue in Redis (under this test's REDIS_PREFIX).
+    settings = localstripe.settings
+    project = make_project(fair)
+    with serve(database_file, log=tmp_path / "server.log", redis_url=redis_url,
+               environment=settings) as server:
+        localstripe.register_webhook(f"{server.url}/stripe/webhook")
+        paid = []
+        for number in range(8):
+            buyer = make_user(Role.buyer)
+            intent = deal_service.record_intent(project.id, buyer=buyer, amount_fen=50_000_00,
+                                                idempotency_key=f"intent-{number}")
+            browser = Buyer(server, localstripe, token_for(buyer))
+            paid.append((browser, intent, browser.pay_deposit(intent)))
+        for browser, intent, _ in paid:
+            assert wait_for(lambda: browser.get(f"/api/v1/deals/{intent.id}")["secured"])  # noqa: B023 - called at once
+            assert browser.post(f"/api/v1/deals/{intent.id}/withdraw").status_code == 200
+        # Queued in Redis, not sent: both consumers start with every refund due, and each
+        # queues its minute's sweep as it starts.
+        queue = RedisStorage(f"{os.environ['REDIS_PREFIX']}:tasks", url=redis_url)
+        assert queue.queue_size() == 8
+        with consume(database_file, log=tmp_path / "consumer.log", redis_url=redis_url,
+                     environment=settings, count=2):
+            assert wait_for(lambda: all(
+                browser.get(f"/api/v1/payments/{payment['id']}")["status"] == "refunded"
+                for browser, _, payment in paid) and queue.queue_size() == 0)
+
+    for _, _, payment in paid:
+        refunds = localstripe.api("GET", f"/v1/refunds?payment_intent={payment['payment_intent']}")
+        assert [refund["amount"] for refund in refunds["data"]] == [500_000]
+    queue.flush_all()

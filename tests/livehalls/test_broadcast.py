@@ -7,6 +7,7 @@ here that reader returns what ``record`` last "committed" for the fair.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import threading
 import time
@@ -220,49 +221,78 @@ def test_each_fair_gets_its_own_messages_in_its_own_rooms(broadcasts: BroadcastR
     assert by_fair[("totals", 1)] == {rooms.fair_room(1), rooms.dashboard_room(1)}
 
 
-def test_a_burst_goes_out_as_fewer_messages_than_deals(
-    app: Flask, monkeypatch: pytest.MonkeyPatch, someone_listens: None
+class Pacing:
+    """What the coalescer did, in order: its sends ("deals"/"totals", the payload, the time)
+    and its pauses between flushes; each pause lasts until the test opens the gate."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.done: list[tuple[str, Any, float]] = []
+        self.gate = threading.Event()
+        monkeypatch.setattr(socketio, "emit", lambda event, payload, **kwargs:
+                            self.done.append((event, payload, time.monotonic())))
+        monkeypatch.setattr(socketio, "sleep", self.pause)
+
+    def pause(self, seconds: float) -> None:
+        self.done.append(("pause", seconds, time.monotonic()))
+        self.gate.wait(10)
+
+    def wait(self, until: Any) -> None:
+        deadline = time.monotonic() + 10
+        while not until(self.done):
+            assert time.monotonic() < deadline, self.done
+            time.sleep(0.005)
+
+    def deals(self) -> list[list[int]]:
+        return [[deal["id"] for deal in payload["deals"]]
+                for event, payload, _ in self.done if event == "deals"]
+
+
+@pytest.fixture
+def pacing(monkeypatch: pytest.MonkeyPatch) -> Pacing:
+    return Pacing(monkeypatch)
+
+
+def test_an_idle_fair_is_flushed_at_once_and_a_burst_during_the_window_as_one_message(
+    app: Flask, pacing: Pacing, someone_listens: None
 ) -> None:
-    sent: list[tuple[str, Any]] = []
-    monkeypatch.setattr(socketio, "emit",
-                        lambda event, payload, **kwargs: sent.append((event, payload)))
+    record(1, 1, 1)
+    # The first flush comes before any pause: an idle fair's deal does not wait for a window.
+    pacing.wait(lambda done: done and done[-1][0] == "pause")
+    # The totals go twice: to the dashboards, and to the halls without by_exhibitor.
+    assert [event for event, _, _ in pacing.done] == ["deals", "totals", "totals", "pause"]
+    assert pacing.done[-1][1] == broadcast.coalescer().window
 
     burst = 40
-    started = time.monotonic()
-    for number in range(1, burst + 1):
+    for number in range(2, burst + 1):
         record(1, number, number)
-    elapsed = time.monotonic() - started
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not (
-        sent and sent[-1][0] == "totals" and sent[-1][1]["seq"] == burst
-    ):
-        time.sleep(0.02)
-
-    deals_messages = [payload for event, payload in sent if event == "deals"]
-    totals_messages = [payload for event, payload in sent if event == "totals"]
-    assert [deal["id"] for message in deals_messages for deal in message["deals"]] == list(
-        range(1, burst + 1)
-    )
-    assert totals_messages[-1]["seq"] == burst
-    assert len(deals_messages) < burst
-    # At most one flush per window, plus the immediate one of an idle fair.
-    assert len(deals_messages) <= elapsed / broadcast.WINDOW + 2
+    pacing.gate.set()
+    pacing.wait(lambda done: [payload["seq"] for event, payload, _ in done
+                              if event == "totals"][-1] == burst)
+    assert pacing.deals() == [[1], list(range(2, burst + 1))]
 
 
-def test_an_idle_fair_is_flushed_at_once(
+def test_a_busy_fair_is_flushed_at_most_once_a_window(
     app: Flask, monkeypatch: pytest.MonkeyPatch, someone_listens: None
 ) -> None:
-    sent_at: list[float] = []
-    monkeypatch.setattr(socketio, "emit", lambda *args, **kwargs: sent_at.append(time.monotonic()))
-
-    committed = time.monotonic()
-    record(1, 1, 1)
-    deadline = committed + 2
-    while len(sent_at) < 3 and time.monotonic() < deadline:
+    # Real pauses this time; the times are the coalescer's own, at each send.
+    sent: list[tuple[str, Any, float]] = []
+    monkeypatch.setattr(socketio, "emit", lambda event, payload, **kwargs:
+                        sent.append((event, payload, time.monotonic())))
+    burst = 40
+    for number in range(1, burst + 1):
+        record(1, number, number)
         time.sleep(0.005)
+    deadline = time.monotonic() + 10
+    while not (sent and sent[-1][0] == "totals" and sent[-1][1]["seq"] == burst):
+        assert time.monotonic() < deadline, sent
+        time.sleep(0.02)
 
-    assert len(sent_at) == 3  # deals, and the totals of dashboards and of halls
-    assert sent_at[0] - committed < broadcast.WINDOW
+    deals_sent = [(at, payload) for event, payload, at in sent if event == "deals"]
+    assert [deal["id"] for _, payload in deals_sent for deal in payload["deals"]] == list(
+        range(1, burst + 1))
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(deals_sent)]
+    window = broadcast.coalescer().window
+    assert min(gaps, default=window) >= window * 0.99, gaps
 
 
 def test_a_fair_nobody_here_watches_is_neither_read_nor_sent(
