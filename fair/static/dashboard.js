@@ -16,7 +16,7 @@ const config = JSON.parse(document.getElementById("dashboard-config").textConten
 const fairId = config.fair_id;
 const text = config.strings;
 const TICKER_ROWS = 30;
-const CHART_INTERVAL = 250;
+const CHART_INTERVAL = 500;
 
 const view = {
   state: "connecting",
@@ -54,8 +54,6 @@ function setFigure(element, value) {
   if (element.textContent === value) return;
   element.textContent = value;
   element.style.setProperty("--chars", String(value.length));
-  element.animate([{ color: "#ffd98a", textShadow: "0 0 2vw rgba(255, 217, 138, .8)" }, {}],
-    { duration: 400, easing: "ease-out" });
 }
 
 function drawFigures() {

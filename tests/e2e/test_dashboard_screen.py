@@ -157,7 +157,7 @@ LAYOUT = """() => {
     .filter((element) => element.getBoundingClientRect().width > 0 && !oneLine(element))
     .map((element) => element.className || element.tagName);
   // A label and its figure side by side, never one under the other.
-  const apart = [...document.querySelectorAll(".dash-audience div, .kpi p, .dash-live")]
+  const apart = [...document.querySelectorAll(".dash-audience div, .kpi-line, .dash-live")]
     .filter((row) => {
       const tops = [...row.children].map((child) => child.getBoundingClientRect());
       return tops.some((rect) => rect.top >= tops[0].bottom || rect.bottom <= tops[0].top);
@@ -231,7 +231,7 @@ def test_the_layout_holds_with_the_largest_numbers(
     expect(page.get_by_test_id("deal-count")).to_have_text("9,999,999")
     expect(page.get_by_test_id("ticker").locator("li")).to_have_count(30)
     expect(page.get_by_test_id("ticker").locator("li").first).to_contain_text("¥100,000,000.00")
-    page.wait_for_timeout(400)  # the charts follow at most every 250 ms
+    page.wait_for_timeout(700)  # the charts follow at most every 500 ms
     page.evaluate("""() => document.getAnimations()
       .filter((animation) => animation.effect.getTiming().iterations !== Infinity)
       .forEach((animation) => animation.finish())""")  # new rows fade in; the picture waits
