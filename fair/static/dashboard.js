@@ -21,7 +21,6 @@ const CHART_INTERVAL = 500;
 const view = {
   state: "connecting",
   totals: null,
-  shownSeq: -1,
   figuresDue: false,
   chartsDue: false,
   chartsDrawnAt: 0,
@@ -64,7 +63,6 @@ function drawFigures() {
   setFigure(figures.projects, count(totals.project_count));
   setFigure(figures.deals, count(totals.deal_count));
   setFigure(figures.buyers, count(totals.buyer_count));
-  view.shownSeq = totals.seq;
   liveState.dataset.seq = String(totals.seq);
 }
 
