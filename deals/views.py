@@ -37,17 +37,19 @@ def withdraw(intent_id: int) -> Response:
 def received_intents() -> str:
     """The intents an exhibitor received on its projects: its leads, to download."""
     permissions.require_role(current_user(), Role.exhibitor)
-    return _intents_page("deals/received_intents.html")
+    return _intents_page("deals/fair_intents.html", heading=_("收到的签约意向"),
+                         empty=_("您的项目还没有收到签约意向。"))
 
 
 @bp.get("/organiser/intents")
 def all_intents() -> str:
     """Every intent of the fair, for organisers, to download."""
     permissions.require_organiser(current_user())
-    return _intents_page("deals/all_intents.html")
+    return _intents_page("deals/fair_intents.html", heading=_("全部签约意向"),
+                         empty=_("本届大会还没有签约意向。"))
 
 
-def _intents_page(template: str) -> str:
+def _intents_page(template: str, **words: str) -> str:
     user = current_user()
     fair = fair_service.access_current_fair()
     page_number = request.args.get("page", 1, type=int) or 1
@@ -55,5 +57,5 @@ def _intents_page(template: str) -> str:
     return render_template(
         template, fair=fair, page=page, page_number=max(1, page_number),
         page_count=max(1, -(-page.total // PER_PAGE)),
-        summary=service.summarise_intents(fair, user=user),
+        summary=service.summarise_intents(fair, user=user), **words,
     )

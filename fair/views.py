@@ -63,9 +63,11 @@ def _dashboard_config(fair: Fair) -> dict[str, object]:
         "strings": {
             "connecting": _("连接中"),
             "live": _("实时"),
+            "stale": _("数据滞后"),
             "reconnecting": _("正在重新连接"),
             "offline": _("网络已断开"),
             "refused": _("仅主办方可以查看数据大屏"),
+            "secured": _("已付意向金"),
         },
     }
 

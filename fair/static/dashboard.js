@@ -1,368 +1,327 @@
-/* The organiser's big screen (数据大屏): totals, the intents ticker and the charts, kept live.
+/* The organiser's big screen (数据大屏): totals, deposits paid, the intents ticker and the
+ * charts, kept live over the /live socket (fair/static/js/live.js).
  *
- * It reads GET /api/v1/fairs/{id}/totals at once, then joins the fair's dashboard on the /live
- * socket and applies every `totals` snapshot newer than the one shown (snapshots from several
- * server processes may arrive out of order, so the highest `seq` wins) and every `deals`
- * message to the ticker. After a lost connection it joins again and re-reads the totals.
- *
- * Amounts arrive as fen-exact yuan strings ("38568300.00"); they are formatted here with string
- * arithmetic only, never through a float, exactly as fair/money.py does on the server.
+ * It must keep up on modest hardware whatever arrives: a message only changes `view` and asks
+ * for an animation frame; the frame draws what changed, once. Charts are drawn without
+ * animation (an animation queued per message falls behind and leaves bars out of line with
+ * their labels) and at most every CHART_INTERVAL ms. Nothing here grows with the intents
+ * signed so far: the ticker keeps 30 rows, the charts a fair's provinces, categories and halls.
  */
-(function () {
-  "use strict";
+import { frameScheduler } from "/static/js/frame.js";
+import { openLive } from "/static/js/live.js";
+import { fenOf, grouped, wan, wanNumber } from "/static/js/money.js";
+import { Ticker } from "/static/js/ticker.js";
 
-  const config = JSON.parse(document.getElementById("dashboard-config").textContent);
-  const fairId = config.fair_id;
-  const text = config.strings;
-  const TICKER_LENGTH = 12;
-  const TOP_PROVINCES = 12;
+const config = JSON.parse(document.getElementById("dashboard-config").textContent);
+const fairId = config.fair_id;
+const text = config.strings;
+const TICKER_ROWS = 30;
+const CHART_INTERVAL = 500;
 
-  let shownSeq = -1;
-  let everConnected = false;
-  let halls = [];
-  let lastTotals = null;
+const view = {
+  state: "connecting",
+  totals: null,
+  figuresDue: false,
+  chartsDue: false,
+  chartsDrawnAt: 0,
+  chartsTimer: null,
+  halls: [],
+  fairFigures: null,
+  hallViewers: new Map(),
+  audienceDue: false,
+  sizeDue: true,
+};
+const requestDraw = frameScheduler(draw);
 
-  // ---- money, as strings ---------------------------------------------------------------
+// ---- figures -----------------------------------------------------------------------------
 
-  const AMOUNT = /^(\d+)(?:\.(\d{1,2}))?$/;
+const figures = {
+  amount: document.getElementById("kpi-amount"),
+  secured: document.getElementById("kpi-secured"),
+  securedCount: document.getElementById("kpi-secured-count"),
+  projects: document.getElementById("kpi-projects"),
+  deals: document.getElementById("kpi-deals"),
+  buyers: document.getElementById("kpi-buyers"),
+};
 
-  function stripZeros(digits) {
-    return digits.replace(/^0+(?=\d)/, "");
-  }
+function count(value) {
+  return String(value).replace(/\B(?=(\d{3})+$)/g, ",");
+}
 
-  function fenDigits(yuan) {
-    const match = AMOUNT.exec(yuan);
-    if (!match) throw new Error("not an amount: " + yuan);
-    return stripZeros(match[1] + (match[2] || "").padEnd(2, "0"));
-  }
+/** Show a figure; its length sets its font size (dashboard.css), so it stays on one line. */
+function setFigure(element, value) {
+  if (element.textContent === value) return;
+  element.textContent = value;
+  element.style.setProperty("--chars", String(value.length));
+}
 
-  function increment(digits) {
-    const out = digits.split("");
-    let i = out.length - 1;
-    while (i >= 0 && out[i] === "9") out[i--] = "0";
-    if (i < 0) out.unshift("1");
-    else out[i] = String.fromCharCode(out[i].charCodeAt(0) + 1);
-    return out.join("");
-  }
+function drawFigures() {
+  const totals = view.totals;
+  setFigure(figures.amount, wan(totals.amount));
+  setFigure(figures.secured, wan(totals.secured_amount ?? "0.00"));
+  figures.securedCount.textContent = count(totals.secured_count ?? 0);
+  setFigure(figures.projects, count(totals.project_count));
+  setFigure(figures.deals, count(totals.deal_count));
+  setFigure(figures.buyers, count(totals.buyer_count));
+  liveState.dataset.seq = String(totals.seq);
+}
 
-  function group(digits) {
-    return digits.replace(/\B(?=(\d{3})+$)/g, ",");
-  }
+// ---- the ticker --------------------------------------------------------------------------
 
-  /** "38568300.00" -> "3856.83": 万元 with two decimals, half up, as money.format_wan. */
-  function formatWan(yuan) {
-    const fen = fenDigits(yuan).padStart(5, "0");
-    let hundredths = fen.slice(0, -4);
-    if (fen[fen.length - 4] >= "5") hundredths = increment(hundredths);
-    hundredths = hundredths.padStart(3, "0");
-    return stripZeros(hundredths.slice(0, -2)) + "." + hundredths.slice(-2);
-  }
+const clockFormat = new Intl.DateTimeFormat(config.locale === "en" ? "en-GB" : "zh-CN", {
+  hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  timeZone: config.timezone,
+});
 
-  /** "120000.5" -> "120,000.50". */
-  function formatYuan(yuan) {
-    const fen = fenDigits(yuan).padStart(3, "0");
-    return group(stripZeros(fen.slice(0, -2))) + "." + fen.slice(-2);
-  }
+function span(className, value) {
+  const element = document.createElement("span");
+  element.className = className;
+  element.textContent = value; // text, never HTML: titles are user input
+  return element;
+}
 
-  // ---- figures -------------------------------------------------------------------------
+function securedBadge(item) {
+  item.classList.add("is-secured");
+  item.append(span("mark", text.secured));
+}
 
-  function setFigure(id, value) {
-    const element = document.getElementById(id);
-    if (element.textContent === value) return;
-    element.textContent = value;
-    element.classList.add("bump");
-    window.setTimeout(() => element.classList.remove("bump"), 120);
-  }
+function tickerRow(deal) {
+  const item = document.createElement("li");
+  item.dataset.dealId = String(deal.id);
+  const time = document.createElement("time");
+  time.dateTime = deal.created_at;
+  time.textContent = clockFormat.format(new Date(deal.created_at));
+  const hall = deal.hall_id === null ? null : view.halls.find((each) => each.id === deal.hall_id);
+  const meta = [config.provinces[deal.buyer_province] || deal.buyer_province, hall && hall.name]
+    .filter(Boolean).join(" · ");
+  item.append(time, span("title", deal.project.title), span("meta", meta),
+    span("amount", "¥" + grouped(deal.amount)));
+  if (deal.secured) securedBadge(item);
+  return item;
+}
 
-  function applyTotals(totals) {
-    if (!totals || totals.fair_id !== fairId || totals.seq <= shownSeq) return;
-    shownSeq = totals.seq;
-    lastTotals = totals;
-    setFigure("kpi-amount", formatWan(totals.amount));
-    setFigure("kpi-projects", group(String(totals.project_count)));
-    setFigure("kpi-deals", group(String(totals.deal_count)));
-    setFigure("kpi-buyers", group(String(totals.buyer_count)));
-    drawCharts();
-  }
+const ticker = new Ticker(document.getElementById("ticker"), {
+  capacity: TICKER_ROWS, row: tickerRow, markSecured: securedBadge,
+});
 
-  function readTotals() {
-    return fetch("/api/v1/fairs/" + fairId + "/totals", {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-      cache: "no-store",
-    })
-      .then((response) => (response.ok ? response.json() : null))
-      .then(applyTotals)
-      .catch(() => undefined); // the socket's next snapshot or reconnect tries again
-  }
+// ---- charts ------------------------------------------------------------------------------
 
-  // ---- ticker --------------------------------------------------------------------------
+const charts = {
+  provinces: echarts.init(document.getElementById("chart-provinces")),
+  categories: echarts.init(document.getElementById("chart-categories")),
+  halls: echarts.init(document.getElementById("chart-halls")),
+};
+const palette = ["#f5c26b", "#e4572e", "#45c48a", "#4fa3e0", "#b58cf0", "#f08fb0", "#7dd3c8",
+  "#c9d36a"];
+const GOLD = new echarts.graphic.LinearGradient(0, 0, 1, 0, [
+  { offset: 0, color: "#b3261e" }, { offset: 1, color: "#f5c26b" },
+]);
+const NUMERALS = "DIN Alternate, Bahnschrift, Roboto Condensed, Arial Narrow, Arial, sans-serif";
+const LETTERS = getComputedStyle(document.body).fontFamily;
+const ruler = document.getElementById("dash-ruler");
+let unit = window.innerWidth / 100; // dashboard.css's --u in pixels, measured on resize
+const measure = document.createElement("canvas").getContext("2d");
 
-  const ticker = document.getElementById("ticker");
-  const clockFormat = new Intl.DateTimeFormat(config.locale === "en" ? "en-GB" : "zh-CN", {
-    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
-    timeZone: config.timezone,
+function textWidth(value, size, family) {
+  measure.font = size + "px " + family;
+  return measure.measureText(value).width;
+}
+
+function byAmount(breakdown) {
+  return Object.entries(breakdown).sort((left, right) => {
+    const difference = fenOf(right[1].amount) - fenOf(left[1].amount);
+    return difference > 0n ? 1 : difference < 0n ? -1 : 0;
   });
+}
 
-  const tickerDeals = new Map();
-
-  function tickerMeta(deal) {
-    const hall = deal.hall_id === null ? null : halls.find((each) => each.id === deal.hall_id);
-    return [config.provinces[deal.buyer_province] || deal.buyer_province, hall ? hall.name : null]
-      .filter(Boolean).join(" · ");
-  }
-
-  /** Hall names arrive with the join acknowledgement, possibly after the first intents. */
-  function renameHalls() {
-    for (const item of ticker.children) {
-      item.querySelector(".meta").textContent = tickerMeta(tickerDeals.get(item.dataset.dealId));
-    }
-  }
-
-  function tickerItem(deal) {
-    const item = document.createElement("li");
-    item.dataset.dealId = String(deal.id);
-    tickerDeals.set(item.dataset.dealId, deal);
-    const time = document.createElement("time");
-    time.dateTime = deal.created_at;
-    time.textContent = clockFormat.format(new Date(deal.created_at));
-    const title = document.createElement("span");
-    title.className = "title";
-    title.textContent = deal.project.title; // text, never HTML: titles are user input
-    const meta = document.createElement("span");
-    meta.className = "meta";
-    meta.textContent = tickerMeta(deal);
-    const amount = document.createElement("span");
-    amount.className = "amount";
-    amount.textContent = "¥" + formatYuan(deal.amount);
-    item.append(time, title, meta, amount);
-    return item;
-  }
-
-  /** Put intents into the ticker, newest on top, each once, whatever order they come in. */
-  function addDeals(deals) {
-    for (const deal of deals) {
-      if (ticker.querySelector('[data-deal-id="' + deal.id + '"]')) continue;
-      const older = Array.from(ticker.children).find((item) => Number(item.dataset.dealId) < deal.id);
-      ticker.insertBefore(tickerItem(deal), older || null);
-    }
-    while (ticker.children.length > TICKER_LENGTH) {
-      tickerDeals.delete(ticker.lastElementChild.dataset.dealId);
-      ticker.lastElementChild.remove();
-    }
-    fitTicker();
-  }
-
-  /** Show only whole rows: a half-cut line reads as a glitch from across the room. */
-  function fitTicker() {
-    for (const item of ticker.children) item.hidden = false;
-    for (const item of ticker.children) {
-      item.hidden = item.offsetTop + item.offsetHeight > ticker.clientHeight;
-    }
-  }
-
-  /** Fill the ticker with the latest intents: on load, and after a connection was lost. */
-  function readRecentDeals() {
-    return fetch("/api/v1/fairs/" + fairId + "/deals?per_page=" + TICKER_LENGTH, {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-      cache: "no-store",
-    })
-      .then((response) => (response.ok ? response.json() : { items: [] }))
-      .then((page) => addDeals(page.items.filter((deal) => deal.status === "active")))
-      .catch(() => undefined);
-  }
-
-  // ---- charts --------------------------------------------------------------------------
-
-  const palette = ["#f5c26b", "#e4572e", "#45c48a", "#4fa3e0", "#b58cf0", "#f08fb0", "#7dd3c8",
-    "#c9d36a"];
-  const axisText = { color: "#c7cfe4", fontSize: vw(1.1) };
-  const charts = {
-    provinces: echarts.init(document.getElementById("chart-provinces")),
-    categories: echarts.init(document.getElementById("chart-categories")),
-    halls: echarts.init(document.getElementById("chart-halls")),
-  };
-
-  function vw(size) {
-    return Math.round((window.innerWidth * size) / 100);
-  }
-
-  // Bars need numbers for their length; every label shown is the exact string.
-  function wanNumber(yuan) {
-    return Number(formatWan(yuan));
-  }
-
-  function byAmount(breakdown) {
-    return Object.entries(breakdown).sort((a, b) => {
-      const left = fenDigits(a[1].amount);
-      const right = fenDigits(b[1].amount);
-      if (left.length !== right.length) return right.length - left.length;
-      return right < left ? -1 : right > left ? 1 : 0;
-    });
-  }
-
-  function barOption(names, entries, horizontal) {
-    const valueAxis = { type: "value", show: false };
-    const categoryAxis = {
-      type: "category", data: names, inverse: horizontal,
+/**
+ * Horizontal bars on a category axis: every label sits on its bar's band, names cut with an
+ * ellipsis at a width fixed for the chart, values at the bars' ends inside the chart.
+ */
+function drawBars(chart, names, entries, colours = null) {
+  const width = chart.getWidth();
+  const height = chart.getHeight();
+  const fontSize = Math.max(11, Math.round(unit * 1.1));
+  const values = entries.map((entry) => wan(entry.amount));
+  // ECharts cuts a label that is exactly as wide as its room: leave it a character more.
+  const nameWidth = Math.min(width * 0.34, fontSize
+    + Math.max(fontSize * 2, ...names.map((name) => textWidth(name, fontSize, LETTERS))));
+  const valueWidth = Math.min(width * 0.34,
+    Math.max(fontSize * 2, ...values.map((value) => textWidth(value, fontSize, NUMERALS))));
+  const band = height / Math.max(1, names.length);
+  chart.setOption({
+    animation: false,
+    grid: { left: nameWidth + fontSize * 0.6, right: valueWidth + fontSize * 0.8, top: 2,
+      bottom: 2 },
+    xAxis: { type: "value", show: false, min: 0 },
+    yAxis: {
+      type: "category", data: names, inverse: true,
       axisLine: { lineStyle: { color: "rgba(152,164,196,.35)" } },
       axisTick: { show: false },
-      axisLabel: horizontal
-        ? { ...axisText }
-        : { ...axisText, fontSize: vw(1.05), interval: 0, overflow: "break",
-          width: names.length ? vw(22) / names.length : 0 },
-    };
-    return {
-      animationDurationUpdate: 500,
-      grid: horizontal
-        ? { left: vw(7), right: vw(5), top: 4, bottom: 4 }
-        : { left: 8, right: 8, top: vw(2), bottom: vw(3.2) },
-      xAxis: horizontal ? valueAxis : categoryAxis,
-      yAxis: horizontal ? categoryAxis : valueAxis,
-      series: [{
-        type: "bar",
-        barMaxWidth: vw(horizontal ? 1.3 : 3),
-        data: entries.map((entry) => ({ value: wanNumber(entry.amount), label: entry.amount })),
-        itemStyle: {
-          borderRadius: horizontal ? [0, 4, 4, 0] : [4, 4, 0, 0],
-          color: new echarts.graphic.LinearGradient(0, 0, horizontal ? 1 : 0, horizontal ? 0 : 1, [
-            { offset: 0, color: horizontal ? "#b3261e" : "#ffd98a" },
-            { offset: 1, color: horizontal ? "#f5c26b" : "#e4572e" },
-          ]),
-        },
-        label: {
-          show: true, position: horizontal ? "right" : "top", color: "#f4ecd8",
-          fontSize: vw(1.15), fontFamily: "DIN Alternate, Bahnschrift, Arial",
-          formatter: (params) => formatWan(params.data.label),
-        },
-      }],
-    };
+      axisLabel: { color: "#c7cfe4", fontSize, fontFamily: LETTERS, width: nameWidth,
+        overflow: "truncate", ellipsis: "…", margin: fontSize * 0.5, interval: 0 },
+    },
+    series: [{
+      type: "bar",
+      barMaxWidth: Math.max(6, Math.min(band * 0.62, unit * 1.6)),
+      data: entries.map((entry, index) => ({
+        value: wanNumber(entry.amount), shown: values[index],
+        itemStyle: colours ? { color: colours[index % colours.length] } : undefined,
+      })),
+      itemStyle: { borderRadius: [0, 4, 4, 0], color: GOLD },
+      label: { show: true, position: "right", color: "#f4ecd8", fontSize, fontFamily: NUMERALS,
+        formatter: (params) => params.data.shown },
+    }],
+  }, { lazyUpdate: false, silent: true });
+}
+
+function drawCharts() {
+  const totals = view.totals;
+  // As many provinces as there are lines for at a readable size, biggest first.
+  const lines = Math.floor(charts.provinces.getHeight() / Math.max(22, unit * 2.3));
+  const provinces = byAmount(totals.by_buyer_province).slice(0, Math.max(5, lines));
+  drawBars(charts.provinces, provinces.map(([code]) => config.provinces[code] || code),
+    provinces.map(([, entry]) => entry));
+  const categories = byAmount(totals.by_category);
+  drawBars(charts.categories, categories.map(([slug]) => config.categories[slug] || slug),
+    categories.map(([, entry]) => entry), palette);
+  drawBars(charts.halls, view.halls.map((hall) => hall.name), view.halls.map((hall) =>
+    totals.by_hall[String(hall.id)] || { amount: "0.00", deal_count: 0 }));
+  view.chartsDrawnAt = performance.now();
+}
+
+/** Charts follow the totals at most every CHART_INTERVAL ms; the figures every frame. */
+function drawChartsWhenDue() {
+  const wait = view.chartsDrawnAt + CHART_INTERVAL - performance.now();
+  if (wait <= 0) {
+    view.chartsDue = false;
+    drawCharts();
+  } else if (view.chartsTimer === null) {
+    view.chartsTimer = window.setTimeout(() => {
+      view.chartsTimer = null;
+      requestDraw();
+    }, wait);
   }
+}
 
-  function drawCharts() {
-    if (!lastTotals) return;
-    const provinces = byAmount(lastTotals.by_buyer_province).slice(0, TOP_PROVINCES);
-    charts.provinces.setOption(barOption(
-      provinces.map(([code]) => config.provinces[code] || code),
-      provinces.map(([, entry]) => entry), true));
+// ---- size ---------------------------------------------------------------------------------
 
-    const categories = byAmount(lastTotals.by_category);
-    charts.categories.setOption({
-      animationDurationUpdate: 500,
-      color: palette,
-      legend: { show: false },
-      series: [{
-        type: "pie",
-        radius: ["34%", "58%"],
-        center: ["50%", "52%"],
-        minAngle: 4,
-        itemStyle: { borderColor: "#0d1530", borderWidth: 2 },
-        label: {
-          color: "#f4ecd8", fontSize: vw(1.05), overflow: "break", width: vw(8),
-          formatter: (params) => params.name + "\n" + formatWan(params.data.amount),
-        },
-        labelLine: {
-          length: vw(0.5), length2: vw(0.6), lineStyle: { color: "rgba(244,236,216,.45)" },
-        },
-        data: categories.map(([slug, entry]) => ({
-          name: config.categories[slug] || slug,
-          value: wanNumber(entry.amount),
-          amount: entry.amount,
-        })),
-      }],
+/** The one place that reads layout: the screen's unit and the room the units take. */
+function measureSize() {
+  unit = ruler.offsetWidth / 100;
+  const sample = ruler.querySelector(".kpi-value");
+  const fontSize = parseFloat(getComputedStyle(sample).fontSize);
+  document.documentElement.style.setProperty("--digit",
+    String(sample.offsetWidth / sample.textContent.length / fontSize));
+  for (const kpi of document.querySelectorAll(".kpi")) {
+    kpi.style.setProperty("--unit-room", kpi.querySelector(".kpi-unit").offsetWidth + "px");
+  }
+  for (const chart of Object.values(charts)) chart.resize();
+}
+
+const resized = new ResizeObserver(() => {
+  view.sizeDue = true;
+  view.chartsDue = view.totals !== null;
+  requestDraw();
+});
+resized.observe(document.body);
+for (const chart of Object.values(charts)) resized.observe(chart.getDom());
+
+// ---- audience: viewers of the fair's halls -----------------------------------------------
+
+const audience = {
+  viewers: document.getElementById("audience-viewers"),
+  visits: document.getElementById("audience-visits"),
+  peak: document.getElementById("audience-peak"),
+  halls: document.getElementById("audience-halls"),
+};
+
+/** A `viewers` message: one hall's figures, and the whole fair's as of that moment. */
+function takeViewers(message) {
+  view.hallViewers.set(message.hall_id, message.viewers);
+  view.fairFigures = message.fair;
+  view.audienceDue = true;
+  requestDraw();
+}
+
+function drawAudience() {
+  if (view.fairFigures) {
+    audience.viewers.textContent = count(view.fairFigures.viewers);
+    audience.visits.textContent = count(view.fairFigures.visits);
+    audience.peak.textContent = count(view.fairFigures.peak_viewers);
+  }
+  audience.halls.textContent = view.halls
+    .map((hall) => hall.name + " " + (view.hallViewers.get(hall.id) || 0)).join(" · ");
+}
+
+// ---- state and drawing --------------------------------------------------------------------
+
+const liveState = document.querySelector('[data-testid="live-state"]');
+const statusText = document.getElementById("dash-status-text");
+
+function drawState() {
+  liveState.dataset.state = view.state;
+  document.body.dataset.state = view.state;
+  statusText.textContent = text[view.state];
+}
+
+function draw() {
+  if (view.sizeDue) {
+    view.sizeDue = false;
+    measureSize();
+  }
+  if (document.body.dataset.state !== view.state) drawState();
+  if (view.figuresDue) {
+    view.figuresDue = false;
+    drawFigures();
+  }
+  if (view.chartsDue) drawChartsWhenDue();
+  ticker.draw();
+  if (view.audienceDue) {
+    view.audienceDue = false;
+    drawAudience();
+  }
+}
+
+openLive({
+  fairId,
+  join: ["join_dashboard", { fair_id: fairId }],
+  onJoined(ack) {
+    view.halls = ack.halls;
+    (ack.viewers || []).forEach((figures) => {
+      view.hallViewers.set(figures.hall_id, figures.viewers);
+      view.fairFigures = figures.fair;
     });
+    view.audienceDue = true;
+    view.chartsDue = view.totals !== null;
+    requestDraw();
+  },
+  onTotals(totals) {
+    view.totals = totals;
+    view.figuresDue = true;
+    view.chartsDue = true;
+    requestDraw();
+  },
+  onDeals(deals) {
+    ticker.add(deals);
+    requestDraw();
+  },
+  onSecured(dealIds) {
+    ticker.secure(dealIds);
+    requestDraw();
+  },
+  onState(state) {
+    view.state = state;
+    requestDraw();
+  },
+  events: { viewers: takeViewers },
+});
 
-    const hallNames = halls.map((hall) => hall.name);
-    const hallEntries = halls.map((hall) =>
-      lastTotals.by_hall[String(hall.id)] || { amount: "0.00", deal_count: 0 });
-    charts.halls.setOption(barOption(hallNames, hallEntries, false));
-  }
+// ---- clock ---------------------------------------------------------------------------------
 
-  window.addEventListener("resize", () => {
-    for (const chart of Object.values(charts)) chart.resize();
-    fitTicker();
-  });
-
-  // ---- audience: viewers of the fair's halls ------------------------------------------
-
-  const hallViewers = new Map();
-
-  /** A `viewers` message: one hall's figures, and the whole fair's as of that moment. */
-  function applyViewers(figures) {
-    hallViewers.set(figures.hall_id, figures.viewers);
-    document.getElementById("audience-viewers").textContent = String(figures.fair.viewers);
-    document.getElementById("audience-visits").textContent = figures.fair.visits.toLocaleString();
-    document.getElementById("audience-peak").textContent = String(figures.fair.peak_viewers);
-    document.getElementById("audience-halls").textContent = halls
-      .map((hall) => hall.name + " " + (hallViewers.get(hall.id) || 0))
-      .join(" · ");
-  }
-
-  // ---- connection ----------------------------------------------------------------------
-
-  const statusText = document.getElementById("dash-status-text");
-
-  function setState(state, message) {
-    document.body.dataset.state = state;
-    statusText.textContent = message || text[state];
-  }
-
-  const socket = io("/live", { transports: ["websocket", "polling"] });
-
-  function joinDashboard() {
-    socket.timeout(5000).emit("join_dashboard", { fair_id: fairId }, (timedOut, ack) => {
-      if (timedOut) return; // the connection is gone again; the next connect retries
-      if (!ack.ok) {
-        setState("refused", text.refused);
-        socket.disconnect();
-        return;
-      }
-      halls = ack.halls;
-      renameHalls();
-      (ack.viewers || []).forEach(applyViewers);
-      applyTotals(ack.totals);
-      drawCharts();
-      setState("live");
-    });
-  }
-
-  socket.on("connect", () => {
-    joinDashboard();
-    // Rooms do not survive a reconnect, and what was sent meanwhile was missed.
-    if (everConnected) {
-      readTotals();
-      readRecentDeals();
-    }
-    everConnected = true;
-  });
-  socket.on("disconnect", () => setState(navigator.onLine ? "reconnecting" : "offline"));
-  socket.on("connect_error", () => {
-    if (socket.active) setState(navigator.onLine ? "reconnecting" : "offline");
-    else setState("refused", text.refused);
-  });
-  socket.on("totals", applyTotals);
-  socket.on("viewers", applyViewers);
-  socket.on("deals", (message) => {
-    if (message.fair_id === fairId) addDeals(message.deals);
-  });
-
-  // A projector's network may drop silently: do not wait for the ping timeout to notice.
-  window.addEventListener("offline", () => setState("offline"));
-  window.addEventListener("online", () => {
-    socket.disconnect();
-    socket.connect();
-  });
-
-  // ---- clock ---------------------------------------------------------------------------
-
-  const clock = document.getElementById("dash-clock");
-  function tick() {
-    clock.textContent = clockFormat.format(new Date());
-  }
-  tick();
-  window.setInterval(tick, 1000);
-
-  readTotals();
-  readRecentDeals();
-})();
+const clock = document.getElementById("dash-clock");
+function tick() {
+  clock.textContent = clockFormat.format(new Date());
+}
+tick();
+window.setInterval(tick, 1000);

@@ -93,6 +93,21 @@ def test_an_organiser_sees_every_intent_and_the_downloads(
     assert "format=xlsx" in page
 
 
+@pytest.mark.parametrize(("path", "role", "heading", "empty"), [
+    ("/portal/intents", Role.exhibitor, "收到的签约意向", "您的项目还没有收到签约意向。"),
+    ("/organiser/intents", Role.organiser, "全部签约意向", "本届大会还没有签约意向。"),
+])
+def test_the_two_lists_of_the_fairs_intents_say_whose_they_are(
+    client: FlaskClient, fair: Fair, make_user: Callable[..., User], path: str, role: Role,
+    heading: str, empty: str,
+) -> None:
+    sign_in(client, make_user(role))
+    page = client.get(path).text
+    assert f"<title>{heading} · " in page
+    assert f"<h1>{heading}</h1>" in page
+    assert empty in page
+
+
 @pytest.mark.parametrize(("path", "allowed"), [
     ("/my/intents", Role.buyer),
     ("/portal/intents", Role.exhibitor),
@@ -125,5 +140,12 @@ def test_the_project_page_offers_buyers_the_intent_form(
     page = client.get(f"/projects/{project.id}").text
     assert 'class="intent-form"' in page
     assert f'action="/api/v1/projects/{project.id}/deals"' in page
-    assert "Idempotency-Key" in page
     assert 'name="amount"' in page
+    script = re.search(r'<script type="module" src="([^"]+/intent_form.js)"></script>', page)
+    assert script is not None
+    with client.get(script.group(1)) as module:
+        assert module.status_code == 200
+        assert "javascript" in module.content_type
+        assert 'from "/static/js/api.js"' in module.text
+    with client.get("/static/js/api.js") as api:
+        assert '"Idempotency-Key"' in api.text

@@ -81,6 +81,15 @@ def test_vendor_refuses_anything_else(client: FlaskClient, path: str) -> None:
         assert response.status_code == 404
 
 
+@pytest.mark.parametrize("module", ["money.js", "api.js", "live.js", "frame.js", "ticker.js"])
+def test_the_shared_page_modules_are_served_as_javascript(client: FlaskClient,
+                                                          module: str) -> None:
+    with client.get(f"/static/js/{module}") as response:
+        assert response.status_code == 200
+        assert response.content_type.startswith("text/javascript")  # modules need a JS type
+        assert "export " in response.text
+
+
 def test_a_missing_page_of_the_fair_renders_the_error_page(client: FlaskClient) -> None:
     page = client.get("/fairs/999/projects")
     assert page.status_code == 404
@@ -113,6 +122,11 @@ def test_an_organiser_opens_the_dashboard_shell(
     for script in ("socket.io-client/dist/socket.io.min.js", "echarts/dist/echarts.min.js",
                    "dashboard.js"):
         assert script in page.text
+    scripts = re.findall(r"<script([^>]*)>", page.text)
+    assert all("src=" in script or 'type="application/json"' in script for script in scripts)
+    for testid in ("live-state", "total-wan", "secured-wan", "secured-count", "deal-count",
+                   "project-count", "buyer-count", "ticker"):
+        assert f'data-testid="{testid}"' in page.text
 
 
 def test_the_dashboard_speaks_english_too(
@@ -123,7 +137,11 @@ def test_the_dashboard_speaks_english_too(
     page = client.get(f"/fairs/{fair.id}/dashboard?lang=en")
 
     assert "Live dashboard" in page.text
-    assert dashboard_config(page.text)["provinces"]["CN-XZ"] == "Tibet"  # type: ignore[index]
+    assert "Of which deposit paid" in page.text
+    config = dashboard_config(page.text)
+    assert config["provinces"]["CN-XZ"] == "Tibet"  # type: ignore[index]
+    assert config["strings"]["stale"] == "Catching up"  # type: ignore[index]
+    assert config["strings"]["secured"] == "Deposit paid"  # type: ignore[index]
 
 
 def test_the_dashboard_sends_an_anonymous_visitor_to_sign_in(

@@ -7,9 +7,9 @@
 //    button again after a dropped connection never pays twice.
 // 3. If the card asks for 3-D Secure, stripe.confirmCardPayment finishes it here.
 // 4. Stripe's webhook settles the payment on the server; the page waits for that, then reloads.
-(function () {
-  "use strict";
+import { callApi, errorMessage, newKey } from "/static/js/api.js";
 
+(function () {
   const form = document.querySelector("form.card-payment");
   if (!form || typeof Stripe === "undefined") {
     return;
@@ -27,34 +27,15 @@
     status.className = "card-payment-status" + (kind ? " card-payment-" + kind : "");
   }
 
-  function newKey() {
-    if (window.crypto && crypto.randomUUID) {
-      return crypto.randomUUID();
-    }
-    return Array.from(crypto.getRandomValues(new Uint8Array(16)),
-                      (byte) => byte.toString(16).padStart(2, "0")).join("");
-  }
-
   async function api(method, url, body, key) {
-    const headers = {"Accept": "application/json", "X-CSRFToken": csrfToken()};
-    if (body) {
-      headers["Content-Type"] = "application/json";
-    }
-    if (key) {
-      headers["Idempotency-Key"] = key;
-    }
-    let response;
+    let answer;
     try {
-      response = await fetch(url, {method, headers, credentials: "same-origin",
-                                   body: body ? JSON.stringify(body) : undefined});
-    } catch (error) {
+      answer = await callApi(method, url, { body, key });
+    } catch {
       throw new Error(text.offline);
     }
-    const answer = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      throw new Error((answer.error && answer.error.message) || text.failed);
-    }
-    return answer;
+    if (!answer.ok) throw new Error(errorMessage(answer.data) || text.failed);
+    return answer.data;
   }
 
   function sleep(milliseconds) {

@@ -1,0 +1,80 @@
+/* The intent-to-sign form (deals/templates/deals/_intent_form.html), on every page that has one.
+ *
+ * The form keeps one Idempotency-Key until the intent is recorded, so a double click or a retry
+ * after a lost answer sends the same key and the server records one intent; a refusal, or
+ * "sign another", makes a new key. A hall page points the form at the next project on air by
+ * changing its action and clicking "sign another".
+ */
+import { callApi, errorMessage, newKey } from "/static/js/api.js";
+import {
+  formatYuan, formatYuanGrouped, MAX_DEAL_FEN, MoneyError, parseYuan,
+} from "/static/js/money.js";
+
+function bind(form) {
+  let key = newKey();
+  const button = form.querySelector('button[type="submit"]');
+  const status = form.querySelector(".intent-form-status");
+  const done = form.querySelector(".intent-form-done");
+  const amount = form.elements.amount;
+  const note = form.elements.note;
+
+  function refuse(message) {
+    status.textContent = message;
+    amount.focus();
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (button.disabled) return;
+    let fen;
+    try {
+      fen = parseYuan(amount.value.trim());
+    } catch (error) {
+      if (!(error instanceof MoneyError)) throw error;
+      refuse(error.reason === "maximum"
+        ? form.dataset.msgMaximum.replace("__AMOUNT__", formatYuanGrouped(MAX_DEAL_FEN))
+        : form.dataset.msgAmount);
+      return;
+    }
+    const body = { amount: formatYuan(fen), note: note.value };
+    if (form.elements.hall_id) body.hall_id = Number(form.elements.hall_id.value);
+    button.disabled = true;
+    status.textContent = form.dataset.msgSending;
+    let answer;
+    try {
+      answer = await callApi("POST", form.action, { body, key });
+    } catch {
+      status.textContent = form.dataset.msgFailed;
+      button.disabled = false;
+      return;
+    }
+    if (answer.ok) {
+      status.textContent = form.dataset.msgDone.replace("__AMOUNT__", answer.data.amount);
+      button.hidden = true;
+      done.hidden = false;
+      amount.readOnly = true;
+      note.readOnly = true;
+      return;
+    }
+    // Refused: the same key with a corrected amount would be another request, so the next
+    // attempt gets a new key. A server error may have recorded it: keep the key.
+    if (answer.status < 500) key = newKey();
+    status.textContent = errorMessage(answer.data) || form.dataset.msgFailed;
+    button.disabled = false;
+  });
+
+  form.querySelector(".intent-again").addEventListener("click", (event) => {
+    event.preventDefault();
+    key = newKey();
+    form.reset();
+    amount.readOnly = false;
+    note.readOnly = false;
+    done.hidden = true;
+    status.textContent = "";
+    button.hidden = false;
+    button.disabled = false;
+    amount.focus();
+  });
+}
+
+document.querySelectorAll("form.intent-form").forEach(bind);
