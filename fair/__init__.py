@@ -115,14 +115,18 @@ def register_blueprints(app: Flask) -> None:
         extensions.api.register_blueprint(blp)
 
     from deals import views as deals_views
+    from exhibitors import service as exhibitor_service
     from exhibitors import views as exhibitors_views
     from fair import views as fair_views
     from fair.accounts import views as accounts_views
+    from livehalls import service as hall_service
     from livehalls import views as livehalls_views
 
     for bp in (fair_views.bp, accounts_views.bp, exhibitors_views.bp, deals_views.bp,
                livehalls_views.bp):
         app.register_blueprint(bp)
+    fair_views.init_app(app, readers=fair_views.Readers(
+        catalogue=exhibitor_service.fair_figures, halls=hall_service.count_halls))
 
     from deals import webhooks
 

@@ -31,13 +31,13 @@ from exhibitors.models import (
     Project,
     ProjectStatus,
 )
-from fair import service as fair_service
 from fair.accounts import service as account_service
 from fair.accounts.models import Organisation, Role, User
 from fair.database import use_case, utcnow
 from fair.extensions import db
 from fair.models import Fair, FairStatus
 from fair.money import parse_yuan
+from livehalls import service as hall_service
 from livehalls.models import Hall
 
 DEMO_FAIR_NAME = "2020 文化和旅游公共服务产品线上采购大会"
@@ -211,7 +211,7 @@ def _describe(fair: Fair, *, created: bool) -> DemoFair:
     figures = exhibitor_service.fair_figures(fair)
     return DemoFair(fair=fair, created=created, exhibitors=figures.exhibitors,
                     provinces=figures.provinces, projects=figures.projects,
-                    halls=fair_service.count_halls(fair))
+                    halls=hall_service.count_halls(fair))
 
 
 @use_case()
