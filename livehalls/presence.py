@@ -38,6 +38,7 @@ import redis
 from flask import Flask, current_app
 from sqlalchemy import case, func, select, update
 
+from fair import health
 from fair.database import use_case
 from fair.extensions import db, socketio
 from livehalls import broadcast
@@ -426,15 +427,16 @@ class Presence:
             logger.warning("Redis answers again; this process's viewers are published.")
             self._recovered()
 
+    def live_processes(self) -> int | None:
+        """Server processes with viewers, as the shared store lists them; None without one."""
+        return self.store.live_processes() if isinstance(self.store, RedisStore) else None
+
     def _recovered(self) -> None:
         """Redis is back: once Socket.IO listens again, resend the totals our viewers watch."""
-        # Imported here: livehalls.health reads this module's figures.
-        from livehalls import health
-
         with self._lock:
             fair_ids = {fair_id for halls in self._halls.values() for fair_id in halls.values()}
         if fair_ids:
-            socketio.start_background_task(health.resend_totals, self.app, fair_ids)
+            socketio.start_background_task(resend_totals, self.app, fair_ids)
 
     def _failing(self, error: Exception) -> None:
         if not self._store_failing:
@@ -531,7 +533,30 @@ def _stop_before_exit() -> None:
             logger.exception("Could not save the viewer figures before exit.")
 
 
-def tracker() -> Presence:
+def resend_totals(app: Flask, fair_ids: Iterable[int], *, timeout: float = 120) -> None:
+    """After a Redis outage, send the latest totals of these fairs once this process listens.
+
+    Messages published while Redis was down are lost for the other processes' viewers; a fair
+    that had no new intent since would keep showing old totals. Each process that saw the
+    outage tells every process to send these fairs' totals again, read afresh, so every viewer
+    is back on the latest snapshot (clients ignore a seq they already have).
+    """
+    deadline = time.monotonic() + timeout
+    with app.app_context():
+        while not health.listening():
+            if time.monotonic() > deadline:
+                logger.error("This process is still not subscribed to the Socket.IO queue "
+                             "%.0f s after Redis came back.", timeout)
+                return
+            socketio.sleep(1)
+        # Nothing was written, so nothing waits for a commit: the news leaves at once.
+        for fair_id in sorted(set(fair_ids)):
+            broadcast.totals_changed(fair_id)
+        logger.warning("Subscribed again after a Redis outage; sent the latest totals of "
+                       "fairs %s.", sorted(set(fair_ids)))
+
+
+def current() -> Presence:
     """The presence of the current app."""
     found: Presence = current_app.extensions[EXTENSION_KEY]
     return found

@@ -85,7 +85,7 @@ def count_halls(fair: Fair) -> int:
 
 def view_hall(hall: Hall) -> HallView:
     """The hall, what is on air and the viewer figures across every server process."""
-    hall_figures, fair_figures = presence.tracker().figures(hall.id, hall.fair_id)
+    hall_figures, fair_figures = presence.current().figures(hall.id, hall.fair_id)
     return HallView(hall, hall_figures, fair_figures)
 
 
