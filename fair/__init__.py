@@ -62,17 +62,17 @@ def register_extensions(app: Flask) -> None:
     # The SocketIO object is shared by every app made in this process (tests make many); it keeps
     # the previous app's message queue in server_options unless told otherwise.
     extensions.socketio.server_options.pop("client_manager", None)
-    queue: dict[str, Any] = {}
+    manager: dict[str, Any] = {}
     if app.config["REDIS_URL"]:
         from livehalls import broadcast
 
-        queue["client_manager"] = broadcast.news_queue(app, app.config["REDIS_URL"])
+        manager["client_manager"] = broadcast.news_redis_manager(app, app.config["REDIS_URL"])
     extensions.socketio.init_app(
         app,
         message_queue=app.config["REDIS_URL"],
         async_mode=app.config["SOCKETIO_ASYNC_MODE"] or socketio_async_mode(),
         cors_allowed_origins=[],
-        **queue,
+        **manager,
     )
     auth.init_app(app)
     i18n.init_app(app)

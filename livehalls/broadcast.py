@@ -18,7 +18,7 @@ fair, it polls the fair's committed seq and reads the intents it has not sent (`
 follow``); the same poll sends the clients a ``seq`` heartbeat.
 
 With ``REDIS_URL`` set, the committed news itself crosses the Socket.IO message queue
-(``NewsQueue``), and every process coalesces it for its own clients only. A viewer so gets at
+(``NewsRedisManager``), and every process coalesces it for its own clients only. A viewer so gets at
 most two messages per window however many processes sign intents, and each process pays for its
 own viewers only. A process that only writes (``fair simulate``) publishes its news the same way.
 
@@ -185,9 +185,9 @@ def coalescer() -> Coalescer:
     return found
 
 
-def news_queue(app: Flask, redis_url: str) -> NewsQueue:
+def news_redis_manager(app: Flask, redis_url: str) -> NewsRedisManager:
     """The Socket.IO message queue for the app, bringing committed news to its coalescer."""
-    return NewsQueue(redis_url, channel=queue_channel(app.config["REDIS_PREFIX"]),
+    return NewsRedisManager(redis_url, channel=queue_channel(app.config["REDIS_PREFIX"]),
                      coalescer=_coalescer_of(app))
 
 
@@ -243,7 +243,7 @@ def _deliver(news: Sequence[_News]) -> None:
     coalescer reads the totals later, in a session of its own.
     """
     coalescer().submit(news)
-    if isinstance(socketio.server.manager, NewsQueue):
+    if isinstance(socketio.server.manager, NewsRedisManager):
         socketio.server.manager.publish(news)
 
 
@@ -257,7 +257,7 @@ def _decode(encoded: str) -> list[_News]:
     return [_News(fair_id, deal, secured) for fair_id, deal, secured in json.loads(encoded)]
 
 
-class NewsQueue(python_socketio.RedisManager):
+class NewsRedisManager(python_socketio.RedisManager):
     """Socket.IO's Redis queue, which also carries committed news to every process's coalescer.
 
     An emit runs ``_handle_emit`` in its own process, then in every other process once Redis
@@ -523,7 +523,7 @@ class Coalescer:
 
     def _follow_all_the_while(self) -> None:
         # Runs while this process has clients of a fair; the next join restarts it.
-        queued = isinstance(socketio.server.manager, NewsQueue)
+        queued = isinstance(socketio.server.manager, NewsRedisManager)
         pause = HEARTBEAT if queued else POLL
         next_heartbeat = time.monotonic() + HEARTBEAT
         while True:
