@@ -1,11 +1,4 @@
-"""The demo fair at the reference event's scale: plain functions that `flask fair demo` calls.
-
-Everything is made in one transaction with bulk inserts, so the full fair (317 approved
-exhibitors, 890 published projects, three halls) takes a few seconds on SQLite. Running it again
-finds the fair by its name and changes nothing. The data is generated from word lists with a
-fixed seed, so every run of a fresh database builds the same fair; each project gets one of a
-few abstract posters drawn in its category's colours, stored like any upload.
-"""
+"""The demo fair at the reference event's scale: plain functions that `flask fair demo` calls."""
 
 from __future__ import annotations
 
@@ -196,7 +189,12 @@ class DemoFair:
 def build_demo_fair(*, media_root: Path, exhibitors: int = EXHIBITORS,
                     projects: int = PROJECTS, posters: int = POSTERS_PER_CATEGORY,
                     seed: int = 2020) -> DemoFair:
-    """Find the demo fair, or build it with its exhibitors, projects, halls and demo logins."""
+    """Find the demo fair, or build it with its exhibitors, projects, halls and demo logins.
+
+    Running it again finds the fair by its name and changes nothing. The data comes from word
+    lists with a fixed seed, so every fresh database gets the same fair; each project gets one
+    of a few abstract posters drawn in its category's colours, stored like any upload.
+    """
     existing = db.session.scalar(select(Fair).where(Fair.name == DEMO_FAIR_NAME))
     if existing is not None:
         return _describe(existing, created=False)
@@ -217,6 +215,8 @@ def _describe(fair: Fair, *, created: bool) -> DemoFair:
 @use_case()
 def _build(*, exhibitors: int, projects: int, posters: int, seed: int, media_root: Path
            ) -> Fair:
+    # One transaction of bulk inserts: the full fair (317 approved exhibitors, 890 published
+    # projects, three halls) takes a few seconds on SQLite.
     rng = random.Random(seed)
     now = utcnow()
     # The fair opened this morning at 09:00 Beijing time and runs for a week.

@@ -1,8 +1,5 @@
-"""Who may do what: the one module that decides.
-
-Services call these before they change anything; each raises Unauthorized when nobody is
-signed in and Forbidden when the user may not act.
-"""
+"""Who may do what: the one module that decides. Services call these before they change
+anything; each raises Unauthorized when nobody is signed in, Forbidden when the user may not."""
 
 from __future__ import annotations
 
