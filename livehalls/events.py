@@ -1,12 +1,4 @@
-"""Socket.IO handlers of the /live namespace, registered by `register(socketio)`.
-
-A client connects with `auth: {token}` (a bearer token), with the session cookie, or with
-neither to watch anonymously. Each handler is named for its event: it loads the payload with a
-schema, calls a service, joins rooms and returns the acknowledgement; a failure becomes
-`{ok: false, error: {code, message, fields}}` in `handle_error`. Handlers never emit to rooms:
-server-originated events (deals, totals, viewers...) leave through livehalls.broadcast only, which
-also reads the fair's totals and newest intents for the acknowledgements.
-"""
+"""Socket.IO handlers of the /live namespace, registered by `register(socketio)`."""
 
 from __future__ import annotations
 
@@ -43,7 +35,8 @@ Ack = dict[str, Any]
 
 
 def connect(credentials: Any = None) -> None:
-    """A client opens /live: the token or the cookie says who it is; with neither it watches.
+    """A client opens /live: `auth: {token}` (a bearer token) or the session cookie says who
+    it is; with neither it watches anonymously.
 
     A token that is unknown or revoked is refused rather than treated as anonymous, so that a
     client never silently loses its rights.
@@ -148,7 +141,12 @@ def disconnect(reason: Any = None) -> None:
     presence.current().disconnect(request.sid)
 
 
-#: Every client-to-server event of /live and its handler.
+#: Every client-to-server event of /live and its handler. Each is named for its event: it loads
+#: the payload with a schema, calls a service, joins rooms and returns the acknowledgement; a
+#: failure becomes `{ok: false, error: {code, message, fields}}` in `handle_error`. Handlers never
+#: emit to rooms: server-originated events (deals, totals, viewers...) leave through
+#: livehalls.broadcast only, which also reads the fair's totals and newest intents for the
+#: acknowledgements.
 HANDLERS: dict[str, Callable[..., Any]] = {
     "connect": connect,
     "disconnect": disconnect,

@@ -1,23 +1,4 @@
-"""Viewer figures: viewers now, visits (人次) and peak, per hall and for the whole fair.
-
-A viewer is one Socket.IO connection in a hall (a connection in two halls of a fair counts once
-for the fair); a visit is one join. Each server process knows its own connections exactly and
-keeps them in memory. What the processes share depends on the deployment:
-
-- embedded (no ``REDIS_URL``): the one process is the whole audience;
-- scaled: each process mirrors its counts into one Redis hash that expires ``EXPIRY`` seconds
-  after its last heartbeat, so the viewers of a process that died age out on their own. A
-  reader adds its own counts to those of every other live process. When Redis is unreachable the
-  process keeps serving with its own counts, logs, and rewrites its whole hash as soon as Redis
-  answers again (after a restart Redis is empty; the processes rebuild it within a heartbeat).
-
-Visits and peaks must outlive processes and Redis, so they are written to the database
-(``halls.visits``, ``halls.peak_viewers``, ``fair_audiences.peak_viewers``) every ``FLUSH``
-seconds; until then they wait as this process's *pending* figures, which readers add in.
-
-A client that vanishes without a goodbye is dropped by Engine.IO's ping timeout, which calls
-the disconnect handler and so ``Presence.disconnect``.
-"""
+"""Viewer figures: viewers now, visits (人次) and peak, per hall and for the whole fair."""
 
 from __future__ import annotations
 
@@ -52,7 +33,9 @@ WINDOW = 1.0
 #: A hall's figures go out at most once a window, and in a big hall at most once per this many
 #: viewers a second: figures every second to 5,000 viewers would cost more than the deals do.
 VIEWERS_PER_SECOND = 1000
-#: Seconds between two writes of visits and peaks to the database.
+#: Seconds between two writes of visits and peaks to the database. They must outlive processes
+#: and Redis (``halls.visits``, ``halls.peak_viewers``, ``fair_audiences.peak_viewers``); until
+#: written they wait as this process's *pending* figures, which readers add in.
 FLUSH = 5.0
 #: Seconds a process's counts stay in Redis after its last heartbeat (one per tick).
 EXPIRY = 15
@@ -99,7 +82,7 @@ class Store(Protocol):
 
 
 class LocalStore:
-    """The embedded deployment: no other process exists."""
+    """The embedded deployment (no ``REDIS_URL``): the one process is the whole audience."""
 
     def publish(self, viewers: Mapping[str, int], pending_visits: Mapping[str, int],
                 peaks: Mapping[str, int]) -> None:
@@ -114,6 +97,12 @@ class LocalStore:
 
 class RedisStore:
     """Every process's counts in its own expiring hash; a sorted set lists the live ones.
+
+    The hash expires ``EXPIRY`` seconds after the process's last heartbeat, so the viewers of a
+    process that died age out on their own. A reader adds its own counts to those of every
+    other live process. When Redis is unreachable the process keeps serving with its own
+    counts, logs, and rewrites its whole hash as soon as Redis answers again (after a restart
+    Redis is empty; the processes rebuild it within a heartbeat).
 
     Fields of a process hash: ``v:<scope>`` viewers, ``n:<scope>`` visits not yet in the
     database, ``k:<scope>`` the highest viewers seen and not yet in the database.
@@ -209,7 +198,12 @@ def _process_id() -> str:
 
 
 class Presence:
-    """This process's viewers, the figures of every hall and fair, and the ticker."""
+    """This process's viewers, the figures of every hall and fair, and the ticker.
+
+    A viewer is one Socket.IO connection in a hall (a connection in two halls of a fair counts
+    once for the fair); a visit is one join. Each process knows its own connections exactly
+    and keeps them in memory; its ``store`` shares them with the other processes.
+    """
 
     def __init__(self, app: Flask, store: Store, *, window: float = WINDOW,
                  flush_every: float = FLUSH) -> None:
@@ -288,7 +282,11 @@ class Presence:
         self._start()
 
     def disconnect(self, sid: str) -> list[int]:
-        """Take a closed connection out of every hall and dashboard; return those halls."""
+        """Take a closed connection out of every hall and dashboard; return those halls.
+
+        A client that vanishes without a goodbye comes here too: Engine.IO's ping timeout calls
+        the disconnect handler.
+        """
         with self._lock:
             self._dashboards.discard(sid)
             hall_ids = list(self._halls.get(sid, {}))
