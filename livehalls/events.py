@@ -74,7 +74,7 @@ def join_dashboard(data: Any) -> Ack:
         "deals": deals,
         "halls": HallSummarySchema(many=True).dump(halls),
         # Each hall's viewer figures, as its `viewers` messages will bring them from now on.
-        "viewers": [presence.current().payload(hall.id, hall.fair_id) for hall in halls],
+        "viewers": [presence.current().viewers_message(hall.id, hall.fair_id) for hall in halls],
     }
 
 

@@ -335,7 +335,7 @@ class Presence:
                 ))
         return result[0], result[1]
 
-    def payload(self, hall_id: int, fair_id: int) -> ViewersPayload:
+    def viewers_message(self, hall_id: int, fair_id: int) -> ViewersPayload:
         """The `viewers` message of a hall."""
         hall_figures, fair_figures = self.figures(hall_id, fair_id)
         return {"hall_id": hall_id, "fair_id": fair_id, **hall_figures.as_payload(),
@@ -352,7 +352,7 @@ class Presence:
                    if self._next_figures.get(hall_id, 0) <= now}
             self._dirty -= due
         for hall_id in sorted(due):
-            payload = self.payload(hall_id, self._fair_of[hall_id])
+            payload = self.viewers_message(hall_id, self._fair_of[hall_id])
             self._next_figures[hall_id] = now + max(
                 self.window, payload["viewers"] / VIEWERS_PER_SECOND)
             broadcast.viewers_changed(payload)
