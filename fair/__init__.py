@@ -17,6 +17,10 @@ from fair.errors import register_error_handlers
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
+# The factory may import every package (an exception the import contracts in pyproject.toml
+# list). It does so inside the register_* functions: this module runs whenever any fair module
+# is imported, and every package imports fair.
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create the fair's Flask application."""
