@@ -17,6 +17,7 @@ run: install
 
 test: install-dev chromium
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 $(BIN)/python:
@@ -47,5 +48,7 @@ CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 chromium:
 	@test -x /usr/bin/chromium -a -f $(CJK_FONT) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei)
 
+# ruff, and the import contracts of pyproject.toml (which package may import which).
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports

@@ -1,10 +1,4 @@
-"""Intents as CSV and Excel files for organisers, exhibitors (their leads) and buyers.
-
-The CSV starts with a UTF-8 byte order mark, without which Excel reads Chinese as mojibake.
-A cell a user wrote that starts with = + - @ (or a tab or carriage return) would run as a
-formula when the file is opened; the CSV prefixes it with an apostrophe and the workbook
-stores it as plain text.
-"""
+"""Intents as CSV and Excel files for organisers, exhibitors (their leads) and buyers."""
 
 from __future__ import annotations
 
@@ -26,6 +20,9 @@ from fair.money import format_yuan, yuan_decimal
 
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: A cell a user wrote that starts with one of these would run as a formula when the file is
+#: opened: the CSV prefixes it with an apostrophe (``safe_text``), the workbook stores it as
+#: plain text.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 YUAN_FORMAT = "#,##0.00"
 #: The column of the amount, counted from zero.
@@ -86,7 +83,8 @@ def render(intents: Iterable[Intent], *, file_format: str, title: str) -> Export
 
 
 def to_csv(intents: Iterable[Intent]) -> bytes:
-    """UTF-8 with a byte order mark, amounts as yuan text such as 1234.50."""
+    """UTF-8 with a byte order mark (without it Excel reads Chinese as mojibake), amounts as
+    yuan text such as 1234.50."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(headers())

@@ -1,27 +1,6 @@
 """Payments through Stripe: booth fees, deposits on intents, their webhooks, refunds, reconciling.
 
-The fair never sees a card. The page saves it with a SetupIntent (Stripe.js ``confirmCardSetup``)
-and sends the payment method's id; the server creates and confirms the PaymentIntent.
-
-The order of the steps is what keeps money safe:
-
-- The local Payment row is committed before Stripe hears of it, and Stripe's idempotency key is
-  derived from its id (``payment-<id>``). A retry of the request (same Idempotency-Key) finds the
-  row and resumes it with the same Stripe key, so it can never make a second charge.
-- The PaymentIntent is created unconfirmed, its id is committed, and only then is it confirmed.
-  If the process dies between creating and storing, the orphan was never confirmed and cannot
-  take money; its metadata names the local row, so a later event still finds it.
-- Success is applied only from Stripe's signed webhook, in the transaction that records the
-  event's id (``StripeEvent``): each event takes effect once, however often and in whatever order
-  it arrives, and a crash leaves either both or neither. A payment only moves forward
-  (``TRANSITIONS``).
-- A refund is decided in the transaction that causes it (a withdrawal, or a payment for something
-  already paid) by setting ``refund_requested_at``; the task ``send_refund`` is queued after that
-  commit and sends it with the key ``refund-<id>``. Whatever was not sent (a crash, an outage) is
-  sent again by ``retry_refunds`` every minute (or ``flask fair retry-refunds``), and
-  ``flask fair reconcile-payments`` lists it until it is done. A sender first claims the refund
-  (``refund_claimed_at``), so two consumers never both send it.
-"""
+The order of the steps is what keeps money safe; each section below says how."""
 
 from __future__ import annotations
 
@@ -172,6 +151,16 @@ def init_app(app: Flask) -> None:
 
 
 # --- Paying ------------------------------------------------------------------------------------
+# The fair never sees a card. The page saves it with a SetupIntent (Stripe.js
+# ``confirmCardSetup``) and sends the payment method's id; the server creates and confirms the
+# PaymentIntent.
+#
+# - The local Payment row is committed before Stripe hears of it, and Stripe's idempotency key
+#   is derived from its id (``payment-<id>``). A retry of the request (same Idempotency-Key)
+#   finds the row and resumes it with the same Stripe key, so it can never make a second charge.
+# - The PaymentIntent is created unconfirmed, its id is committed, and only then is it
+#   confirmed. If the process dies between creating and storing, the orphan was never confirmed
+#   and cannot take money; its metadata names the local row, so a later event still finds it.
 
 
 def start_card_setup(*, user: User | None) -> CardSetup:
@@ -399,6 +388,10 @@ def _store_customer(user: User, customer_id: str) -> None:
 
 
 # --- Webhooks ----------------------------------------------------------------------------------
+# Success is applied only from Stripe's signed webhook, in the transaction that records the
+# event's id (``StripeEvent``): each event takes effect once, however often and in whatever
+# order it arrives, and a crash leaves either both or neither. A payment only moves forward
+# (``TRANSITIONS``).
 
 
 def verify_event(payload: bytes, signature: str | None) -> stripe.Event:
@@ -566,6 +559,12 @@ def _paid(condition: Any) -> list[Payment]:
 
 
 # --- Refunds -----------------------------------------------------------------------------------
+# A refund is decided in the transaction that causes it (a withdrawal, or a payment for
+# something already paid) by setting ``refund_requested_at``; the task ``send_refund`` is queued
+# after that commit and sends it with the key ``refund-<id>``. Whatever was not sent (a crash,
+# an outage) is sent again by ``retry_refunds`` every minute (or ``flask fair retry-refunds``),
+# and ``flask fair reconcile-payments`` lists it until it is done. A sender first claims the
+# refund (``refund_claimed_at``), so two consumers never both send it.
 
 
 def refund_deposits(intent: Intent) -> None:

@@ -1,8 +1,5 @@
-"""Intent and payment payloads of the API, and the exports' query.
-
-An intent as viewers see it and the totals are livehalls.schemas' (DealEventSchema,
-TotalsSchema): one definition for the HTTP answers and the /live messages.
-"""
+"""Intent and payment payloads of the API, and the exports' query. An intent as viewers see it
+and the totals are livehalls.schemas' (DealEventSchema, TotalsSchema), defined once."""
 
 from __future__ import annotations
 

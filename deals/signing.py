@@ -1,11 +1,4 @@
-"""Signing an intent: the checks, the intent and its idempotency key, and its place in the totals.
-
-On PostgreSQL a signing is one call of fair_sign_intent, a PL/pgSQL function (migration 0006),
-kept because it is what makes bench/deals.py reach 500 intents a second; on SQLite the same
-steps run one statement at a time (``_write_step_by_step``). The rules so live twice, and
-tests/integration/test_signing_paths.py keeps the two in step: it runs every refusal and a
-random run of signings and withdrawals through both and compares every row they leave.
-"""
+"""Signing an intent: the checks, the intent and its idempotency key, its place in the totals."""
 
 from __future__ import annotations
 
@@ -87,8 +80,13 @@ def write_intent(signing: Signing) -> Signed:
 
     The key's unique index refuses a second request with the same key (IntegrityError) before
     the project's status and the fair's are checked (Refused). On PostgreSQL the whole write is
-    one call of fair_sign_intent, which is its own transaction when the session has read
-    nothing yet (fair.database.execute_as_own_transaction).
+    one call of fair_sign_intent, a PL/pgSQL function (migration 0006), which is its own
+    transaction when the session has read nothing yet (fair.database.
+    execute_as_own_transaction); it is kept because it is what makes bench/deals.py reach 500
+    intents a second. On SQLite the same steps run one statement at a time
+    (``_write_step_by_step``). The rules so live twice, and tests/integration/
+    test_signing_paths.py keeps the two in step: it runs every refusal and a random run of
+    signings and withdrawals through both and compares every row they leave.
     """
     if db.session.get_bind().dialect.name != "postgresql":
         return _write_step_by_step(signing)

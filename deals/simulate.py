@@ -1,15 +1,4 @@
-"""`flask --app wsgi fair simulate`: buyers signing intents live, for demos and load.
-
-``--replay`` reproduces the reference event exactly: 3,700 intents from buyers of several
-provinces, totalling 38,568,300.00 yuan (3856.83 万元). Its amounts are split from that total
-with integer arithmetic, so they add up to it to the fen, and its idempotency keys are fixed,
-so replaying twice changes nothing the second time.
-
-Intents go through deals.service.record_intent in this process. A running server's viewers
-see them live either way: with REDIS_URL set, their news crosses the message queue; on the
-embedded default, the server finds them in the database it shares (livehalls.broadcast polls
-the fairs its clients watch). ``--api URL`` posts them to a running server instead.
-"""
+"""`flask --app wsgi fair simulate`: buyers signing intents live, for demos and load."""
 
 from __future__ import annotations
 
@@ -169,7 +158,12 @@ Signer = Callable[[PlannedIntent], None]
 
 
 def sign_in_process(buyers: Sequence[User]) -> Signer:
-    """Record each intent through the service, in this process."""
+    """Record each intent through the service, in this process.
+
+    A running server's viewers see them live either way: with REDIS_URL set, their news crosses
+    the message queue; on the embedded default, the server finds them in the database it shares
+    (livehalls.broadcast polls the fairs its clients watch).
+    """
 
     def sign(planned: PlannedIntent) -> None:
         service.record_intent(planned.project_id, buyer=buyers[planned.buyer],
@@ -246,6 +240,9 @@ def simulate_command(rate: float, count: int | None, replay: bool, fair_id: int 
     buyers = simulated_buyers()
     weights = buyer_weights(buyers)
     if replay:
+        # The reference event exactly: amounts split from its total with integer arithmetic,
+        # so they add up to it to the fen, and fixed idempotency keys, so replaying twice
+        # changes nothing the second time.
         planned = plan_intents(count=REFERENCE_INTENTS, projects=projects, halls=halls,
                                buyer_weights=weights, rng=random.Random(REPLAY_SEED),
                                total_fen=REFERENCE_AMOUNT_FEN,

@@ -1,8 +1,4 @@
-"""A fair's running totals over its active intents: add an intent, take one away, read them.
-
-Only deals.signing, deals.service and deals.payments (the secured figures) change them; everyone
-else reads with ``read_totals``.
-"""
+"""A fair's running totals over its active intents: add an intent, take one away, read them."""
 
 from __future__ import annotations
 
@@ -133,6 +129,8 @@ def _visits(fair_id: int) -> ScalarSelect[int]:
 
 
 # --- Writing ------------------------------------------------------------------------------
+# Only deals.signing, deals.service and deals.payments (the secured figures) change the totals;
+# everyone else reads them with ``read_totals``.
 
 
 # Every intent runs the statements below, so they are built once, here, from bound parameters

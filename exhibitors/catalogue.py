@@ -1,26 +1,4 @@
-"""The catalogue: search terms for projects (write side) and search with facets (read side).
-
-Chinese has no spaces, so the index holds every CJK character and every pair of adjacent ones
-(川, 剧, 川剧), plus each lower-cased Latin word and number. A query is cut into the same kind of
-terms and a project matches when it holds every one: a Chinese word of two or more characters
-needs its bigrams (川剧, 非遗, 蜀绣), a lone character itself; a Latin word matches as a prefix
-("oper" finds "opera"), a range scan (term >= "oper" and term < "opes") that PostgreSQL makes
-with the "C" collation so that the range holds exactly the terms with that prefix.
-
-Speed at 89,000 projects comes from two tables that index_projects keeps in step with the
-projects, in the transaction that changes them:
-
-- ``project_terms``: one posting per (project, term), carrying a copy of the project's status,
-  category, province, price and publication time, so that a search reads one narrow index and
-  never the wide project rows. Every project also has the term "" (no words).
-- ``catalogue_counts``: published projects per (term, category, province, price range). The
-  facets of a query with no words or one term are read from it, however many projects match.
-
-Facets are counted the usual way for faceted search: each facet counts the projects that match
-the words and every *other* filter. Queries of several terms, and price filters that cut
-through a price range, count their matches from the postings instead, starting from the
-rarest term.
-"""
+"""The catalogue: search terms for projects (write side) and search with facets (read side)."""
 
 from __future__ import annotations
 
@@ -79,6 +57,15 @@ PRICE_BOUNDS: tuple[int, ...] = tuple(
 )
 
 
+# Chinese has no spaces, so the index holds every CJK character and every pair of adjacent ones
+# (川, 剧, 川剧), plus each lower-cased Latin word and number. A query is cut into the same kind
+# of terms and a project matches when it holds every one: a Chinese word of two or more
+# characters needs its bigrams (川剧, 非遗, 蜀绣), a lone character itself; a Latin word matches
+# as a prefix ("oper" finds "opera"), a range scan (term >= "oper" and term < "opes") that
+# PostgreSQL makes with the "C" collation so that the range holds exactly the terms with that
+# prefix.
+
+
 def terms_of(text: str) -> set[str]:
     """Cut text into index terms: CJK characters and bigrams, lower-cased Latin words."""
     terms: set[str] = set()
@@ -126,6 +113,14 @@ _TAG = re.compile(r"<[^>]+>")
 
 
 # --- The write side ------------------------------------------------------------------------
+# Speed at 89,000 projects comes from two tables that index_projects keeps in step with the
+# projects, in the transaction that changes them:
+#
+# - ``project_terms``: one posting per (project, term), carrying a copy of the project's status,
+#   category, province, price and publication time, so that a search reads one narrow index and
+#   never the wide project rows. Every project also has the term "" (no words).
+# - ``catalogue_counts``: published projects per (term, category, province, price range). The
+#   facets of a query with no words or one term are read from it, however many projects match.
 
 
 def index_project(project: Project) -> None:
@@ -209,6 +204,10 @@ def _add_counts(counts: Counter[tuple[int, str, str, str, int]]) -> None:
 
 
 # --- The read side -------------------------------------------------------------------------
+# Facets are counted the usual way for faceted search: each facet counts the projects that
+# match the words and every *other* filter. Queries of several terms, and price filters that
+# cut through a price range, count their matches from the postings instead, starting from the
+# rarest term.
 
 
 @dataclass(frozen=True)

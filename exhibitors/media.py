@@ -1,13 +1,4 @@
-"""Media files: recognised by their content, verified, images re-encoded, stored by hash.
-
-Neither the name nor the declared type of an upload is trusted. The first bytes decide the
-kind (JPEG, PNG, WebP, MP4, PDF), then the whole file must prove it: Pillow decodes every
-pixel of an image, an MP4 must be a well-formed sequence of boxes starting with an ``ftyp`` of a
-known brand, a PDF must start with ``%PDF-`` and end with ``%%EOF``. Images are re-encoded,
-which drops EXIF and anything hidden after the pixels. A file is stored as
-``ab/cd/<sha256>.<ext>`` under MEDIA_ROOT, the hash being that of the stored bytes, so no
-name a user sends ever becomes a path; refusals leave nothing behind.
-"""
+"""Media files: recognised by their content, verified, images re-encoded, stored by hash."""
 
 from __future__ import annotations
 
@@ -109,7 +100,16 @@ def display_name(filename: str | None) -> str:
 
 
 def store_upload(stream: BinaryIO, *, media_root: Path) -> StoredFile:
-    """Recognise, verify and store an upload; raise UnsupportedMedia or PayloadTooLarge."""
+    """Recognise, verify and store an upload; raise UnsupportedMedia or PayloadTooLarge.
+
+    Neither the name nor the declared type of an upload is trusted. The first bytes decide the
+    kind (JPEG, PNG, WebP, MP4, PDF), then the whole file must prove it: Pillow decodes every
+    pixel of an image, an MP4 must be a well-formed sequence of boxes starting with an ``ftyp``
+    of a known brand, a PDF must start with ``%PDF-`` and end with ``%%EOF``. Images are
+    re-encoded, which drops EXIF and anything hidden after the pixels. The file is stored as
+    ``ab/cd/<sha256>.<ext>`` under MEDIA_ROOT, the hash being that of the stored bytes, so no
+    name a user sends ever becomes a path; refusals leave nothing behind.
+    """
     head = stream.read(SNIFF_BYTES)
     kind, file_format = sniff(head)
     limit = LIMITS[kind]

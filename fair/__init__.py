@@ -17,6 +17,10 @@ from fair.errors import register_error_handlers
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
+# The factory may import every package (an exception the import contracts in pyproject.toml
+# list). It does so inside the register_* functions: this module runs whenever any fair module
+# is imported, and every package imports fair.
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create the fair's Flask application."""
@@ -62,17 +66,17 @@ def register_extensions(app: Flask) -> None:
     # The SocketIO object is shared by every app made in this process (tests make many); it keeps
     # the previous app's message queue in server_options unless told otherwise.
     extensions.socketio.server_options.pop("client_manager", None)
-    queue: dict[str, Any] = {}
+    manager: dict[str, Any] = {}
     if app.config["REDIS_URL"]:
         from livehalls import broadcast
 
-        queue["client_manager"] = broadcast.news_queue(app, app.config["REDIS_URL"])
+        manager["client_manager"] = broadcast.news_redis_manager(app, app.config["REDIS_URL"])
     extensions.socketio.init_app(
         app,
         message_queue=app.config["REDIS_URL"],
         async_mode=app.config["SOCKETIO_ASYNC_MODE"] or socketio_async_mode(),
         cors_allowed_origins=[],
-        **queue,
+        **manager,
     )
     auth.init_app(app)
     i18n.init_app(app)
@@ -115,14 +119,18 @@ def register_blueprints(app: Flask) -> None:
         extensions.api.register_blueprint(blp)
 
     from deals import views as deals_views
+    from exhibitors import service as exhibitor_service
     from exhibitors import views as exhibitors_views
     from fair import views as fair_views
     from fair.accounts import views as accounts_views
+    from livehalls import service as hall_service
     from livehalls import views as livehalls_views
 
     for bp in (fair_views.bp, accounts_views.bp, exhibitors_views.bp, deals_views.bp,
                livehalls_views.bp):
         app.register_blueprint(bp)
+    fair_views.init_app(app, readers=fair_views.Readers(
+        catalogue=exhibitor_service.fair_figures, halls=hall_service.count_halls))
 
     from deals import webhooks
 

@@ -1,8 +1,4 @@
-"""Who is making this request: bearer token or session cookie.
-
-API clients send ``Authorization: Bearer TOKEN``; browsers send the session cookie and, on
-unsafe methods, a CSRF token. Bearer requests carry no ambient credential, so they skip CSRF.
-"""
+"""Who is making this request: a bearer token (API clients) or the session cookie (browsers)."""
 
 from __future__ import annotations
 
@@ -59,7 +55,8 @@ def sign_out() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Protect cookie-authenticated API calls with CSRF too; bearer calls need none."""
+    """Protect cookie-authenticated API calls with CSRF too: a browser sends the cookie and, on
+    unsafe methods, a CSRF token. A bearer call carries no ambient credential, so it needs none."""
 
     @app.before_request
     def check_api_csrf() -> None:

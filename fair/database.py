@@ -7,12 +7,14 @@ import datetime as dt
 import functools
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
+from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -35,6 +37,11 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+#: Flask-SQLAlchemy, unbound (create_app binds it); fair.extensions lists it with the others. It
+#: is made here, beside its Base, because the use cases below run in its session.
+db = SQLAlchemy(model_class=Base)
 
 
 IntPK = Annotated[int, mapped_column(Integer, primary_key=True)]
@@ -83,8 +90,6 @@ def use_case(*, retry: bool = False, keep_loaded: bool = False
     def declare(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            from fair.extensions import db
-
             session = db.session()
             expiring = session.expire_on_commit
             if keep_loaded:
@@ -114,8 +119,6 @@ def _attempt(fn: Callable[..., R], args: Any, kwargs: Any, *, attempts: int) -> 
 
 
 def _commit_or_roll_back(fn: Callable[..., R], args: Any, kwargs: Any) -> R:
-    from fair.extensions import db
-
     try:
         result = fn(*args, **kwargs)
         db.session.commit()
@@ -167,8 +170,6 @@ class _Queued:
 
 
 def _queue(queued: _Queued, item: Any) -> None:
-    from fair.extensions import db
-
     session = db.session()
     if not session.in_transaction():
         _run([queued])
@@ -255,8 +256,6 @@ def execute_as_own_transaction(statement: sa.Executable, parameters: dict[str, A
     session's commit and rollback go on as usual, and so do the actions queued for after the
     commit (``after_commit``).
     """
-    from fair.extensions import db
-
     session = db.session()
     transaction = session.get_transaction()
     bind = session.get_bind()
@@ -304,8 +303,6 @@ def ping_idle_connections(engine: Engine, *, after: float | None = None) -> None
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None:
     """Turn on foreign keys and WAL for SQLite; other databases are left alone."""
-    import sqlite3
-
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -1,11 +1,4 @@
-"""The demo fair at the reference event's scale: plain functions that `flask fair demo` calls.
-
-Everything is made in one transaction with bulk inserts, so the full fair (317 approved
-exhibitors, 890 published projects, three halls) takes a few seconds on SQLite. Running it again
-finds the fair by its name and changes nothing. The data is generated from word lists with a
-fixed seed, so every run of a fresh database builds the same fair; each project gets one of a
-few abstract posters drawn in its category's colours, stored like any upload.
-"""
+"""The demo fair at the reference event's scale: plain functions that `flask fair demo` calls."""
 
 from __future__ import annotations
 
@@ -31,13 +24,13 @@ from exhibitors.models import (
     Project,
     ProjectStatus,
 )
-from fair import service as fair_service
 from fair.accounts import service as account_service
 from fair.accounts.models import Organisation, Role, User
 from fair.database import use_case, utcnow
 from fair.extensions import db
 from fair.models import Fair, FairStatus
 from fair.money import parse_yuan
+from livehalls import service as hall_service
 from livehalls.models import Hall
 
 DEMO_FAIR_NAME = "2020 文化和旅游公共服务产品线上采购大会"
@@ -196,7 +189,12 @@ class DemoFair:
 def build_demo_fair(*, media_root: Path, exhibitors: int = EXHIBITORS,
                     projects: int = PROJECTS, posters: int = POSTERS_PER_CATEGORY,
                     seed: int = 2020) -> DemoFair:
-    """Find the demo fair, or build it with its exhibitors, projects, halls and demo logins."""
+    """Find the demo fair, or build it with its exhibitors, projects, halls and demo logins.
+
+    Running it again finds the fair by its name and changes nothing. The data comes from word
+    lists with a fixed seed, so every fresh database gets the same fair; each project gets one
+    of a few abstract posters drawn in its category's colours, stored like any upload.
+    """
     existing = db.session.scalar(select(Fair).where(Fair.name == DEMO_FAIR_NAME))
     if existing is not None:
         return _describe(existing, created=False)
@@ -211,12 +209,14 @@ def _describe(fair: Fair, *, created: bool) -> DemoFair:
     figures = exhibitor_service.fair_figures(fair)
     return DemoFair(fair=fair, created=created, exhibitors=figures.exhibitors,
                     provinces=figures.provinces, projects=figures.projects,
-                    halls=fair_service.count_halls(fair))
+                    halls=hall_service.count_halls(fair))
 
 
 @use_case()
 def _build(*, exhibitors: int, projects: int, posters: int, seed: int, media_root: Path
            ) -> Fair:
+    # One transaction of bulk inserts: the full fair (317 approved exhibitors, 890 published
+    # projects, three halls) takes a few seconds on SQLite.
     rng = random.Random(seed)
     now = utcnow()
     # The fair opened this morning at 09:00 Beijing time and runs for a week.

@@ -1,7 +1,5 @@
-"""The FairError hierarchy and the one JSON error shape.
-
-Every error a client sees is ``{"error": {"code", "message", "fields"}}`` with a 4xx status.
-"""
+"""The FairError hierarchy and the one JSON error shape, ``{"error": {"code", "message",
+"fields"}}`` with a 4xx status, for every error a client sees."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every extension, created unbound; create_app binds them."""
+"""Every extension, created unbound; create_app binds them (db is made in fair.database)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_socketio import SocketIO
-from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
-from fair.database import Base
+from fair.database import db
 from fair.errors import http_error_payload
+
+__all__ = ["api", "babel", "csrf", "db", "migrate", "socketio"]
 
 
 class FairApi(Api):
@@ -22,7 +23,6 @@ class FairApi(Api):
         return http_error_payload(error)
 
 
-db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 api = FairApi()
 babel = Babel()

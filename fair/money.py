@@ -1,9 +1,5 @@
-"""Money: the one module that parses, checks and formats amounts.
-
-Amounts are integer fen (分) everywhere in Python and the database. The API speaks yuan as
-decimal strings ("120000.00"). Text is matched against an ASCII pattern before anything else:
-Python's Decimal would accept full-width digits, "1_000", spaces and "NaN".
-"""
+"""Money: the one module that parses, checks and formats amounts (integer fen in Python and
+the database, yuan as decimal strings such as "120000.00" in the API)."""
 
 from __future__ import annotations
 
@@ -20,6 +16,8 @@ MAX_DEAL_FEN = 100_000_000 * FEN_PER_YUAN
 #: Stripe's per-charge maximum for CNY: 999,999.99 yuan.
 MAX_CHARGE_FEN = 99_999_999
 
+#: Text is matched against this ASCII pattern before anything else: Python's Decimal would
+#: accept full-width digits, "1_000", spaces and "NaN".
 _YUAN_PATTERN = re.compile(r"(0|[1-9][0-9]{0,11})(?:\.([0-9]{1,2}))?", re.ASCII)
 
 

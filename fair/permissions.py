@@ -1,20 +1,44 @@
-"""Who may do what: the one module that decides.
-
-Services call these before they change anything; each raises Unauthorized when nobody is
-signed in and Forbidden when the user may not act.
-"""
+"""Who may do what: the one module that decides. Services call these before they change
+anything; each raises Unauthorized when nobody is signed in, Forbidden when the user may not."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from fair.accounts.models import Role, User
 from fair.errors import Forbidden, Unauthorized
+from fair.models import Fair
 
-if TYPE_CHECKING:
-    from deals.models import Intent, Payment
-    from exhibitors.models import Exhibitor, Project
-    from fair.models import Fair
+# What the rules read of the domain packages' models, as protocols: the core of fair imports no
+# domain package (exhibitors.models.Exhibitor and Project, deals.models.Intent and Payment).
+
+
+class Exhibitor(Protocol):
+    @property
+    def organisation_id(self) -> int: ...
+    @property
+    def is_approved(self) -> bool: ...
+    @property
+    def booth_fee_paid(self) -> bool: ...
+
+
+class Project(Protocol):
+    @property
+    def exhibitor(self) -> Exhibitor: ...
+    @property
+    def is_published(self) -> bool: ...
+
+
+class Intent(Protocol):
+    @property
+    def buyer_id(self) -> int: ...
+    @property
+    def project(self) -> Project: ...
+
+
+class Payment(Protocol):
+    @property
+    def payer_id(self) -> int: ...
 
 
 def require_user(user: User | None) -> User:

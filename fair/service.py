@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from fair import permissions
 from fair.accounts.models import User
@@ -14,7 +14,6 @@ from fair.database import as_utc, use_case
 from fair.errors import Conflict, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair, FairStatus
-from livehalls.models import Hall
 
 #: The moves a fair may make; a closed fair may be reopened, never sent back to draft.
 TRANSITIONS: dict[FairStatus, frozenset[FairStatus]] = {
@@ -49,13 +48,6 @@ def access_current_fair() -> Fair:
     if fair is None:
         raise NotFound("No fair has been created yet.")
     return fair
-
-
-def count_halls(fair: Fair) -> int:
-    """How many live halls the fair has (a hall is the fair's room; its rules live in livehalls)."""
-    return db.session.scalar(
-        select(func.count()).select_from(Hall).where(Hall.fair_id == fair.id)
-    ) or 0
 
 
 def in_utc(moment: dt.datetime) -> dt.datetime:

@@ -1,11 +1,4 @@
-"""Background work: the one task queue (huey), bound to the app, and how tasks are declared.
-
-Tasks are declared beside the rules they run, with ``task`` and ``periodic_task`` from here;
-``create_app`` imports their modules (``register_tasks``) so that a consumer knows them all.
-A consumer is ``huey_consumer wsgi.huey``: importing ``wsgi`` builds the app, which binds the
-queue to it. Every task runs in an app context of its own (and so a database session of its
-own), and must be safe to run twice and on two consumers at once.
-"""
+"""Background work: the one task queue (huey), bound to the app, and how tasks are declared."""
 
 from __future__ import annotations
 
@@ -26,7 +19,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: The queue. Its storage is set by ``init_app`` from the app's configuration; until then it
-#: holds tasks in memory.
+#: holds tasks in memory. A consumer is ``huey_consumer wsgi.huey``: importing ``wsgi`` builds
+#: the app, which binds the queue to it.
 huey = Huey("fair", results=False, storage_class=MemoryStorage)
 #: The app a task runs in when nothing around it has one (a consumer): the last one bound.
 _bound: dict[str, Flask] = {}
@@ -88,7 +82,13 @@ def _in_app_context(fn: Callable[P, R]) -> Callable[P, R]:
 
 def task(*, retries: int = 0, retry_delay: int = 0, retry_backoff: float = 0,
          **options: Any) -> Callable[[Callable[..., Any]], TaskWrapper]:
-    """Declare a task: calling it queues it; a consumer runs it in the app's context."""
+    """Declare a task: calling it queues it; a consumer runs it in the app's context.
+
+    Declare tasks beside the rules they run; ``create_app`` imports their modules
+    (``register_tasks``) so that a consumer knows them all. Every task runs in an app context
+    of its own (and so a database session of its own), and must be safe to run twice and on
+    two consumers at once.
+    """
 
     def declare(fn: Callable[..., Any]) -> TaskWrapper:
         wrapper: TaskWrapper = huey.task(retries=retries, retry_delay=retry_delay,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from flask import Blueprint, Flask, abort, current_app, render_template, send_from_directory
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from exhibitors import service as exhibitor_service
 from fair import i18n, permissions, reference, service
 from fair.auth import current_user
 from fair.models import Fair
@@ -22,6 +24,34 @@ VENDOR_FILES = frozenset({
     "echarts/dist/echarts.min.js",
     "hls.js/dist/hls.min.js",
 })
+EXTENSION_KEY = "fair.pages"
+
+
+class CatalogueFigures(Protocol):
+    """A fair's headline catalogue numbers (exhibitors.service.FairFigures)."""
+
+    @property
+    def exhibitors(self) -> int: ...
+    @property
+    def projects(self) -> int: ...
+    @property
+    def provinces(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Readers:
+    """What the home page reads of the domain packages, handed over by the app: the core of
+    fair imports none of them."""
+
+    #: Approved exhibitors, published projects and their provinces.
+    catalogue: Callable[[Fair], CatalogueFigures]
+    #: How many live halls the fair has.
+    halls: Callable[[Fair], int]
+
+
+def init_app(app: Flask, *, readers: Readers) -> None:
+    """Give the pages the readers of the domain packages' figures."""
+    app.extensions[EXTENSION_KEY] = readers
 
 
 @bp.app_context_processor
@@ -39,8 +69,9 @@ def home() -> str:
     fair = service.current_fair()
     if fair is None:
         return render_template("fair/home.html", fair=None, figures=None, halls=0)
-    return render_template("fair/home.html", fair=fair, halls=service.count_halls(fair),
-                           figures=exhibitor_service.fair_figures(fair))
+    readers: Readers = current_app.extensions[EXTENSION_KEY]
+    return render_template("fair/home.html", fair=fair, halls=readers.halls(fair),
+                           figures=readers.catalogue(fair))
 
 
 @bp.get("/dashboard", defaults={"fair_id": None})

@@ -8,9 +8,10 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
+from fair import health
 from fair import service as fair_service
 from fair.auth import current_user
-from livehalls import health, service
+from livehalls import presence, service
 from livehalls.models import ChatMessage, Showcase
 from livehalls.schemas import (
     ChatLineSchema,
@@ -96,5 +97,5 @@ def hide_chat(message_id: int) -> ChatMessage:
 @blp.alt_response(503, schema=HealthSchema, description="something this process needs is down")
 def get_health() -> tuple[health.Health, int]:
     """This process: the database, Redis, and whether it listens to the Socket.IO queue."""
-    report = health.check()
+    report = health.check(processes=presence.current().live_processes)
     return report, 200 if report["ok"] else 503

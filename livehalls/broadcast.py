@@ -1,30 +1,4 @@
-"""The one server-to-client emitter: queued in the transaction, sent after commit, coalesced.
-
-A use case tells this module what happened (``deal_recorded`` with the deal's payload,
-``totals_changed``). Nothing leaves at that moment: the news waits for the transaction's commit
-(fair.database.after_commit), so no viewer ever sees a deal that was rolled back (Zulip's
-``send_event_on_commit``). Each process's coalescer keeps a buffer per fair. A fair that
-was idle is flushed at once; a busy one at most once per window (``WINDOW``, then fitted to the
-process's audience by ``set_audience``), as one ``deals`` message (every new intent, oldest
-first) and one ``totals`` message, because the cost of a message is multiplied by every viewer.
-The totals are read when the message leaves (``Readers.totals``, given by ``init_app``): one
-read per fair per window, always of committed changes, and nothing built while a writer holds
-the fair's totals lock. Dashboards get the whole totals, hall rooms all but
-``HALL_TOTALS_OMIT``.
-
-News committed where no message reaches this process (the CLI's ``fair simulate`` on the
-embedded default, with no Redis) is found in the database: while this process has clients of a
-fair, it polls the fair's committed seq and reads the intents it has not sent (``Coalescer.
-follow``); the same poll sends the clients a ``seq`` heartbeat.
-
-With ``REDIS_URL`` set, the committed news itself crosses the Socket.IO message queue
-(``NewsQueue``), and every process coalesces it for its own clients only. A viewer so gets at
-most two messages per window however many processes sign intents, and each process pays for its
-own viewers only. A process that only writes (``fair simulate``) publishes its news the same way.
-
-This module is a leaf: it imports nothing from ``deals``, which dumps the payloads through
-livehalls.schemas and hands over its readers.
-"""
+"""The one server-to-client emitter: queued in the transaction, sent after commit, coalesced."""
 
 from __future__ import annotations
 
@@ -185,9 +159,9 @@ def coalescer() -> Coalescer:
     return found
 
 
-def news_queue(app: Flask, redis_url: str) -> NewsQueue:
+def news_redis_manager(app: Flask, redis_url: str) -> NewsRedisManager:
     """The Socket.IO message queue for the app, bringing committed news to its coalescer."""
-    return NewsQueue(redis_url, channel=queue_channel(app.config["REDIS_PREFIX"]),
+    return NewsRedisManager(redis_url, channel=queue_channel(app.config["REDIS_PREFIX"]),
                      coalescer=_coalescer_of(app))
 
 
@@ -222,7 +196,9 @@ class _News:
 
 
 def _queue(news: _News) -> None:
-    # A transaction's news leaves as one batch: one publish to the other processes per commit.
+    # Nothing leaves now: the news waits for the transaction's commit, so no viewer ever sees a
+    # deal that was rolled back (Zulip's send_event_on_commit). A transaction's news leaves as
+    # one batch: one publish to the other processes per commit.
     after_commit_batched(_deliver, news)
 
 
@@ -243,7 +219,7 @@ def _deliver(news: Sequence[_News]) -> None:
     coalescer reads the totals later, in a session of its own.
     """
     coalescer().submit(news)
-    if isinstance(socketio.server.manager, NewsQueue):
+    if isinstance(socketio.server.manager, NewsRedisManager):
         socketio.server.manager.publish(news)
 
 
@@ -257,8 +233,14 @@ def _decode(encoded: str) -> list[_News]:
     return [_News(fair_id, deal, secured) for fair_id, deal, secured in json.loads(encoded)]
 
 
-class NewsQueue(python_socketio.RedisManager):
-    """Socket.IO's Redis queue, which also carries committed news to every process's coalescer.
+class NewsRedisManager(python_socketio.RedisManager):
+    """Socket.IO's Redis client manager, which also carries committed news to every process's
+    coalescer.
+
+    With ``REDIS_URL`` set, the committed news itself crosses the Socket.IO message queue, and
+    every process coalesces it for its own clients only. A viewer so gets at most two messages
+    per window however many processes sign intents, and each process pays for its own viewers
+    only. A process that only writes (``fair simulate``) publishes its news the same way.
 
     An emit runs ``_handle_emit`` in its own process, then in every other process once Redis
     delivers it. News is taken out there (its own process submitted it already), and everything
@@ -330,7 +312,8 @@ class DealsReader(Protocol):
 
 @dataclass(frozen=True)
 class Readers:
-    """What the coalescer reads of the database, handed over by the app (from deals)."""
+    """What the coalescer reads of the database, handed over by the app (from deals): this
+    module imports nothing from deals, which dumps the payloads through livehalls.schemas."""
 
     #: A fair's totals as committed (a TotalsSchema dump).
     totals: Callable[[int], Totals]
@@ -401,7 +384,19 @@ def _for_halls(totals: Totals) -> Totals:
 
 class Coalescer:
     """Per-fair buffers, flushed by one background task at most once per window; and, while
-    this process has clients of a fair, what it sent them, checked against the database."""
+    this process has clients of a fair, what it sent them, checked against the database.
+
+    A fair that was idle is flushed at once; a busy one at most once per window (``WINDOW``,
+    then fitted to the process's audience by ``set_audience``), as one ``deals`` message (every
+    new intent, oldest first) and one ``totals`` message, because the cost of a message is
+    multiplied by every viewer. The totals are read when the message leaves
+    (``Readers.totals``): one read per fair per window, always of committed changes, and
+    nothing built while a writer holds the fair's totals lock. Dashboards get the whole totals,
+    hall rooms all but ``HALL_TOTALS_OMIT``.
+
+    News committed where no message reaches this process (the CLI's ``fair simulate`` on the
+    embedded default, with no Redis) is found in the database: see ``follow``.
+    """
 
     def __init__(self, app: Flask, *, window: float = WINDOW) -> None:
         self.app = app
@@ -523,7 +518,7 @@ class Coalescer:
 
     def _follow_all_the_while(self) -> None:
         # Runs while this process has clients of a fair; the next join restarts it.
-        queued = isinstance(socketio.server.manager, NewsQueue)
+        queued = isinstance(socketio.server.manager, NewsRedisManager)
         pause = HEARTBEAT if queued else POLL
         next_heartbeat = time.monotonic() + HEARTBEAT
         while True:

@@ -1,12 +1,4 @@
-"""Socket.IO handlers of the /live namespace, registered by `register(socketio)`.
-
-A client connects with `auth: {token}` (a bearer token), with the session cookie, or with
-neither to watch anonymously. Each handler is named for its event: it loads the payload with a
-schema, calls a service, joins rooms and returns the acknowledgement; a failure becomes
-`{ok: false, error: {code, message, fields}}` in `handle_error`. Handlers never emit to rooms:
-server-originated events (deals, totals, viewers...) leave through livehalls.broadcast only, which
-also reads the fair's totals and newest intents for the acknowledgements.
-"""
+"""Socket.IO handlers of the /live namespace, registered by `register(socketio)`."""
 
 from __future__ import annotations
 
@@ -43,7 +35,8 @@ Ack = dict[str, Any]
 
 
 def connect(credentials: Any = None) -> None:
-    """A client opens /live: the token or the cookie says who it is; with neither it watches.
+    """A client opens /live: `auth: {token}` (a bearer token) or the session cookie says who
+    it is; with neither it watches anonymously.
 
     A token that is unknown or revoked is refused rather than treated as anonymous, so that a
     client never silently loses its rights.
@@ -72,7 +65,7 @@ def join_dashboard(data: Any) -> Ack:
     # Join before reading the totals: a change in between then arrives as a newer `totals`
     # message, never in a gap the client cannot see.
     join_room(rooms.dashboard_room(fair.id))
-    presence.tracker().watch_dashboard(request.sid)
+    presence.current().watch_dashboard(request.sid)
     halls = service.list_halls(fair)
     totals, deals = broadcast.snapshot(fair.id, hall=False)
     return {
@@ -81,7 +74,7 @@ def join_dashboard(data: Any) -> Ack:
         "deals": deals,
         "halls": HallSummarySchema(many=True).dump(halls),
         # Each hall's viewer figures, as its `viewers` messages will bring them from now on.
-        "viewers": [presence.tracker().payload(hall.id, hall.fair_id) for hall in halls],
+        "viewers": [presence.current().viewers_message(hall.id, hall.fair_id) for hall in halls],
     }
 
 
@@ -103,9 +96,9 @@ def join_hall(data: Any) -> Ack:
         leave_room(rooms.hall_room(hall_id))
         raise
     join_room(rooms.fair_room(snapshot.fair_id))
-    tracker = presence.tracker()
-    tracker.join(request.sid, hall_id=hall_id, fair_id=snapshot.fair_id)
-    hall_figures, fair_figures = tracker.figures(hall_id, snapshot.fair_id, recent=True)
+    audience = presence.current()
+    audience.join(request.sid, hall_id=hall_id, fair_id=snapshot.fair_id)
+    hall_figures, fair_figures = audience.figures(hall_id, snapshot.fair_id, recent=True)
     totals, deals = broadcast.snapshot(snapshot.fair_id, hall=True)
     return {
         "ok": True,
@@ -123,10 +116,10 @@ def leave_hall(data: Any) -> Ack:
     It keeps hearing the fair's deals and totals while it still watches another of its halls.
     """
     hall = service.access_hall(LeaveHallSchema().load(data)["hall_id"])
-    tracker = presence.tracker()
-    tracker.leave(request.sid, hall_id=hall.id)
+    audience = presence.current()
+    audience.leave(request.sid, hall_id=hall.id)
     leave_room(rooms.hall_room(hall.id))
-    if hall.fair_id not in tracker.halls_of(request.sid).values():
+    if hall.fair_id not in audience.halls_of(request.sid).values():
         leave_room(rooms.fair_room(hall.fair_id))
     return {"ok": True}
 
@@ -145,10 +138,15 @@ def chat(data: Any) -> Ack:
 
 def disconnect(reason: Any = None) -> None:
     """The connection closed: a goodbye, or Engine.IO's ping timeout for a vanished client."""
-    presence.tracker().disconnect(request.sid)
+    presence.current().disconnect(request.sid)
 
 
-#: Every client-to-server event of /live and its handler.
+#: Every client-to-server event of /live and its handler. Each is named for its event: it loads
+#: the payload with a schema, calls a service, joins rooms and returns the acknowledgement; a
+#: failure becomes `{ok: false, error: {code, message, fields}}` in `handle_error`. Handlers never
+#: emit to rooms: server-originated events (deals, totals, viewers...) leave through
+#: livehalls.broadcast only, which also reads the fair's totals and newest intents for the
+#: acknowledgements.
 HANDLERS: dict[str, Callable[..., Any]] = {
     "connect": connect,
     "disconnect": disconnect,

@@ -1,23 +1,4 @@
-"""Viewer figures: viewers now, visits (人次) and peak, per hall and for the whole fair.
-
-A viewer is one Socket.IO connection in a hall (a connection in two halls of a fair counts once
-for the fair); a visit is one join. Each server process knows its own connections exactly and
-keeps them in memory. What the processes share depends on the deployment:
-
-- embedded (no ``REDIS_URL``): the one process is the whole audience;
-- scaled: each process mirrors its counts into one Redis hash that expires ``EXPIRY`` seconds
-  after its last heartbeat, so the viewers of a process that died age out on their own. A
-  reader adds its own counts to those of every other live process. When Redis is unreachable the
-  process keeps serving with its own counts, logs, and rewrites its whole hash as soon as Redis
-  answers again (after a restart Redis is empty; the processes rebuild it within a heartbeat).
-
-Visits and peaks must outlive processes and Redis, so they are written to the database
-(``halls.visits``, ``halls.peak_viewers``, ``fair_audiences.peak_viewers``) every ``FLUSH``
-seconds; until then they wait as this process's *pending* figures, which readers add in.
-
-A client that vanishes without a goodbye is dropped by Engine.IO's ping timeout, which calls
-the disconnect handler and so ``Presence.disconnect``.
-"""
+"""Viewer figures: viewers now, visits (人次) and peak, per hall and for the whole fair."""
 
 from __future__ import annotations
 
@@ -38,6 +19,7 @@ import redis
 from flask import Flask, current_app
 from sqlalchemy import case, func, select, update
 
+from fair import health
 from fair.database import use_case
 from fair.extensions import db, socketio
 from livehalls import broadcast
@@ -51,7 +33,9 @@ WINDOW = 1.0
 #: A hall's figures go out at most once a window, and in a big hall at most once per this many
 #: viewers a second: figures every second to 5,000 viewers would cost more than the deals do.
 VIEWERS_PER_SECOND = 1000
-#: Seconds between two writes of visits and peaks to the database.
+#: Seconds between two writes of visits and peaks to the database. They must outlive processes
+#: and Redis (``halls.visits``, ``halls.peak_viewers``, ``fair_audiences.peak_viewers``); until
+#: written they wait as this process's *pending* figures, which readers add in.
 FLUSH = 5.0
 #: Seconds a process's counts stay in Redis after its last heartbeat (one per tick).
 EXPIRY = 15
@@ -98,7 +82,7 @@ class Store(Protocol):
 
 
 class LocalStore:
-    """The embedded deployment: no other process exists."""
+    """The embedded deployment (no ``REDIS_URL``): the one process is the whole audience."""
 
     def publish(self, viewers: Mapping[str, int], pending_visits: Mapping[str, int],
                 peaks: Mapping[str, int]) -> None:
@@ -113,6 +97,12 @@ class LocalStore:
 
 class RedisStore:
     """Every process's counts in its own expiring hash; a sorted set lists the live ones.
+
+    The hash expires ``EXPIRY`` seconds after the process's last heartbeat, so the viewers of a
+    process that died age out on their own. A reader adds its own counts to those of every
+    other live process. When Redis is unreachable the process keeps serving with its own
+    counts, logs, and rewrites its whole hash as soon as Redis answers again (after a restart
+    Redis is empty; the processes rebuild it within a heartbeat).
 
     Fields of a process hash: ``v:<scope>`` viewers, ``n:<scope>`` visits not yet in the
     database, ``k:<scope>`` the highest viewers seen and not yet in the database.
@@ -208,7 +198,12 @@ def _process_id() -> str:
 
 
 class Presence:
-    """This process's viewers, the figures of every hall and fair, and the ticker."""
+    """This process's viewers, the figures of every hall and fair, and the ticker.
+
+    A viewer is one Socket.IO connection in a hall (a connection in two halls of a fair counts
+    once for the fair); a visit is one join. Each process knows its own connections exactly
+    and keeps them in memory; its ``store`` shares them with the other processes.
+    """
 
     def __init__(self, app: Flask, store: Store, *, window: float = WINDOW,
                  flush_every: float = FLUSH) -> None:
@@ -287,7 +282,11 @@ class Presence:
         self._start()
 
     def disconnect(self, sid: str) -> list[int]:
-        """Take a closed connection out of every hall and dashboard; return those halls."""
+        """Take a closed connection out of every hall and dashboard; return those halls.
+
+        A client that vanishes without a goodbye comes here too: Engine.IO's ping timeout calls
+        the disconnect handler.
+        """
         with self._lock:
             self._dashboards.discard(sid)
             hall_ids = list(self._halls.get(sid, {}))
@@ -336,7 +335,7 @@ class Presence:
                 ))
         return result[0], result[1]
 
-    def payload(self, hall_id: int, fair_id: int) -> ViewersPayload:
+    def viewers_message(self, hall_id: int, fair_id: int) -> ViewersPayload:
         """The `viewers` message of a hall."""
         hall_figures, fair_figures = self.figures(hall_id, fair_id)
         return {"hall_id": hall_id, "fair_id": fair_id, **hall_figures.as_payload(),
@@ -353,7 +352,7 @@ class Presence:
                    if self._next_figures.get(hall_id, 0) <= now}
             self._dirty -= due
         for hall_id in sorted(due):
-            payload = self.payload(hall_id, self._fair_of[hall_id])
+            payload = self.viewers_message(hall_id, self._fair_of[hall_id])
             self._next_figures[hall_id] = now + max(
                 self.window, payload["viewers"] / VIEWERS_PER_SECOND)
             broadcast.viewers_changed(payload)
@@ -426,15 +425,16 @@ class Presence:
             logger.warning("Redis answers again; this process's viewers are published.")
             self._recovered()
 
+    def live_processes(self) -> int | None:
+        """Server processes with viewers, as the shared store lists them; None without one."""
+        return self.store.live_processes() if isinstance(self.store, RedisStore) else None
+
     def _recovered(self) -> None:
         """Redis is back: once Socket.IO listens again, resend the totals our viewers watch."""
-        # Imported here: livehalls.health reads this module's figures.
-        from livehalls import health
-
         with self._lock:
             fair_ids = {fair_id for halls in self._halls.values() for fair_id in halls.values()}
         if fair_ids:
-            socketio.start_background_task(health.resend_totals, self.app, fair_ids)
+            socketio.start_background_task(resend_totals, self.app, fair_ids)
 
     def _failing(self, error: Exception) -> None:
         if not self._store_failing:
@@ -531,7 +531,30 @@ def _stop_before_exit() -> None:
             logger.exception("Could not save the viewer figures before exit.")
 
 
-def tracker() -> Presence:
+def resend_totals(app: Flask, fair_ids: Iterable[int], *, timeout: float = 120) -> None:
+    """After a Redis outage, send the latest totals of these fairs once this process listens.
+
+    Messages published while Redis was down are lost for the other processes' viewers; a fair
+    that had no new intent since would keep showing old totals. Each process that saw the
+    outage tells every process to send these fairs' totals again, read afresh, so every viewer
+    is back on the latest snapshot (clients ignore a seq they already have).
+    """
+    deadline = time.monotonic() + timeout
+    with app.app_context():
+        while not health.listening():
+            if time.monotonic() > deadline:
+                logger.error("This process is still not subscribed to the Socket.IO queue "
+                             "%.0f s after Redis came back.", timeout)
+                return
+            socketio.sleep(1)
+        # Nothing was written, so nothing waits for a commit: the news leaves at once.
+        for fair_id in sorted(set(fair_ids)):
+            broadcast.totals_changed(fair_id)
+        logger.warning("Subscribed again after a Redis outage; sent the latest totals of "
+                       "fairs %s.", sorted(set(fair_ids)))
+
+
+def current() -> Presence:
     """The presence of the current app."""
     found: Presence = current_app.extensions[EXTENSION_KEY]
     return found

@@ -1,9 +1,4 @@
-"""Names of the /live namespace and its rooms: the only place they are spelled.
-
-Every viewer of a hall is in that hall's room and in its fair's room; an organiser's dashboard is
-in the fair's dashboard room. Fair-wide news (deals, totals) goes to the fair room and the
-dashboard room together, so no client hears it twice.
-"""
+"""Names of the /live namespace and its rooms: the only place they are spelled."""
 
 from __future__ import annotations
 
@@ -11,6 +6,10 @@ from collections.abc import Iterable
 
 #: The Socket.IO namespace of everything live: halls, chat, deals, totals, the dashboard.
 NAMESPACE = "/live"
+
+# Every viewer of a hall is in that hall's room and in its fair's room; an organiser's dashboard
+# is in the fair's dashboard room. Fair-wide news (deals, totals) goes to the fair room and the
+# dashboard room together, so no client hears it twice.
 
 
 def hall_room(hall_id: int) -> str:

@@ -1,9 +1,5 @@
 """Payloads of the /live namespace (what clients send and what the server sends them) and of
-the halls API.
-
-Unknown fields are refused (marshmallow's default), so a payload that drifts from DESIGN's table
-fails its tests instead of reaching a browser.
-"""
+the halls API."""
 
 from __future__ import annotations
 
@@ -323,7 +319,9 @@ class HealthSchema(Schema):
 
 
 #: The schema of every server-to-client event that livehalls.broadcast sends; hall rooms get
-#: `totals` as HALL_MESSAGE_SCHEMAS says.
+#: `totals` as HALL_MESSAGE_SCHEMAS says. The tests load every message they cause with these,
+#: and unknown fields are refused (marshmallow's default), so a payload that drifts from
+#: docs/socketio.md fails its tests instead of reaching a browser.
 MESSAGE_SCHEMAS: Mapping[str, type[Schema]] = {
     "deals": DealsMessageSchema,
     "secured": SecuredMessageSchema,

@@ -76,9 +76,16 @@ def list_halls(fair: Fair) -> Sequence[Hall]:
     return db.session.scalars(select(Hall).where(Hall.fair_id == fair.id).order_by(Hall.id)).all()
 
 
+def count_halls(fair: Fair) -> int:
+    """How many live halls the fair has."""
+    return db.session.scalar(
+        select(func.count()).select_from(Hall).where(Hall.fair_id == fair.id)
+    ) or 0
+
+
 def view_hall(hall: Hall) -> HallView:
     """The hall, what is on air and the viewer figures across every server process."""
-    hall_figures, fair_figures = presence.tracker().figures(hall.id, hall.fair_id)
+    hall_figures, fair_figures = presence.current().figures(hall.id, hall.fair_id)
     return HallView(hall, hall_figures, fair_figures)
 
 

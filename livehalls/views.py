@@ -1,8 +1,4 @@
-"""Hall pages: the halls of the current fair, and a hall with its player, card, chat and figures.
-
-The pages render the state at load; livehalls/static/livehalls/hall.js then keeps everything
-live over the /live socket (join_hall's acknowledgement is the snapshot after each reconnect).
-"""
+"""Hall pages: the halls of the current fair, and a hall with its player, card, chat and figures."""
 
 from __future__ import annotations
 
@@ -29,7 +25,11 @@ def halls() -> str:
 
 @bp.get("/halls/<int:hall_id>")
 def hall(hall_id: int) -> str:
-    """A live hall: anyone watches; buyers sign for the project on air; organisers direct."""
+    """A live hall: anyone watches; buyers sign for the project on air; organisers direct.
+
+    The page renders the state at load; livehalls/static/livehalls/hall.js then keeps it live
+    over the /live socket (join_hall's acknowledgement is the snapshot after each reconnect).
+    """
     found = service.access_hall(hall_id)
     fair = fair_service.access_fair(found.fair_id)
     user = current_user()

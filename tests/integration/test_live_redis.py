@@ -136,5 +136,5 @@ def test_a_deployments_redis_channel_and_keys_start_with_its_prefix(app: Flask) 
     prefix = app.config["REDIS_PREFIX"]
     assert prefix == os.environ["REDIS_PREFIX"]
     assert socketio.server.manager.channel == f"{prefix}:socketio"
-    assert presence.tracker().store.prefix == f"{prefix}:presence"
+    assert presence.current().store.prefix == f"{prefix}:presence"
     assert tasks.huey.name == f"{prefix}:tasks"

@@ -61,8 +61,8 @@ def buyer(make_user: Callable[..., User]) -> User:
 
 
 @pytest.fixture
-def tracker(app: Flask) -> presence.Presence:
+def audience(app: Flask) -> presence.Presence:
     """The app's presence with its background ticker off: tests tick and flush by hand."""
-    found = presence.tracker()
+    found = presence.current()
     found.autotick = False
     return found

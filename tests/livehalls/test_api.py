@@ -117,10 +117,10 @@ def test_buyers_cannot_change_what_is_on_air(client: FlaskClient, hall: Hall, bu
 
 
 def test_the_hall_reports_viewer_figures(client: FlaskClient, hall: Hall,
-                                         tracker: presence.Presence) -> None:
+                                         audience: presence.Presence) -> None:
     for sid in ("a", "b", "c"):
-        tracker.join(sid, hall_id=hall.id, fair_id=hall.fair_id)
-    tracker.leave("c", hall_id=hall.id)
+        audience.join(sid, hall_id=hall.id, fair_id=hall.fair_id)
+    audience.leave("c", hall_id=hall.id)
     figures = client.get(f"/api/v1/halls/{hall.id}").json
     assert (figures["viewers"], figures["visits"], figures["peak_viewers"]) == (2, 3, 3)
 

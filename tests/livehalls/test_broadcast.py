@@ -311,7 +311,8 @@ def test_a_fair_nobody_here_watches_is_neither_read_nor_sent(
 def test_news_committed_while_a_message_is_on_its_way_leaves_together_in_the_next(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    queue = broadcast.NewsQueue("redis://127.0.0.1:9/0", coalescer=broadcast.coalescer())
+    manager = broadcast.NewsRedisManager("redis://127.0.0.1:9/0",
+                                         coalescer=broadcast.coalescer())
     published: list[tuple[list[int], threading.Thread]] = []
     on_its_way, arrived = threading.Event(), threading.Event()
 
@@ -324,12 +325,12 @@ def test_news_committed_while_a_message_is_on_its_way_leaves_together_in_the_nex
             arrived.wait(5)
 
     monkeypatch.setattr(socketio, "emit", emit)
-    committer = threading.Thread(target=queue.publish,
+    committer = threading.Thread(target=manager.publish,
                                  args=([broadcast._News(1, deal_payload(1))],))
     committer.start()
     assert on_its_way.wait(5)
-    queue.publish([broadcast._News(1, deal_payload(2))])
-    queue.publish([broadcast._News(2, deal_payload(3))])
+    manager.publish([broadcast._News(1, deal_payload(2))])
+    manager.publish([broadcast._News(2, deal_payload(3))])
     assert [ids for ids, _ in published] == [[1]]
     arrived.set()
     committer.join(5)

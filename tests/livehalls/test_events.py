@@ -285,7 +285,7 @@ def token_of(token_for: Headers, user: User) -> dict[str, str]:
 
 def test_anyone_joins_a_hall_and_gets_a_snapshot(
     live_client: LiveClient, hall: Hall, buyer: User, organiser: User,
-    tracker: presence.Presence, make_showcase: Callable[..., Showcase],
+    audience: presence.Presence, make_showcase: Callable[..., Showcase],
 ) -> None:
     showcase = make_showcase(hall)
     service.put_on_air(hall, organiser=organiser, showcase_id=showcase.id)
@@ -308,12 +308,12 @@ def test_anyone_joins_a_hall_and_gets_a_snapshot(
     ({"hall_id": 1, "fair_id": 1}, "invalid"),
 ])
 def test_join_hall_refuses_unknown_halls_and_malformed_payloads(
-    live_client: LiveClient, hall: Hall, payload: Any, code: str, tracker: presence.Presence
+    live_client: LiveClient, hall: Hall, payload: Any, code: str, audience: presence.Presence
 ) -> None:
     ack = enter(live_client(), payload)
     assert ack["ok"] is False
     assert ack["error"]["code"] == code
-    assert tracker.figures(hall.id, hall.fair_id)[0].visits == 0
+    assert audience.figures(hall.id, hall.fair_id)[0].visits == 0
 
 
 def test_a_signed_in_viewer_chats_and_the_hall_hears_it_as_text(
@@ -382,16 +382,16 @@ def test_a_hidden_line_leaves_every_page_and_the_next_snapshot(
     assert enter(live_client(), {"hall_id": hall.id})["chat"] == []
 
 
-def next_window(tracker: presence.Presence) -> None:
+def next_window(audience: presence.Presence) -> None:
     """Tick as if a window had passed since the last tick: a hall's figures are due again."""
-    now = tracker.clock() + tracker.window
-    tracker.clock = lambda: now
-    tracker.tick()
+    now = audience.clock() + audience.window
+    audience.clock = lambda: now
+    audience.tick()
 
 
 def test_viewer_figures_count_connections_and_joins(
     live_client: LiveClient, hall: Hall, organiser: User, token_for: Headers, fair: Fair,
-    tracker: presence.Presence,
+    audience: presence.Presence,
 ) -> None:
     dashboard = live_client(token_of(token_for, organiser))
     dashboard_ack = join(dashboard, {"fair_id": fair.id})
@@ -400,17 +400,17 @@ def test_viewer_figures_count_connections_and_joins(
     enter(first, {"hall_id": hall.id})
     enter(second, {"hall_id": hall.id})
     enter(second, {"hall_id": hall.id})  # joining again on one connection: no new visit
-    next_window(tracker)
+    next_window(audience)
     figures = received(first, "viewers")[-1]
     assert (figures["viewers"], figures["visits"], figures["peak_viewers"]) == (2, 2, 2)
     assert received(dashboard, "viewers")[-1] == figures
 
     second.emit("leave_hall", {"hall_id": hall.id}, namespace=rooms.NAMESPACE)
-    next_window(tracker)
+    next_window(audience)
     assert received(first, "viewers")[-1]["viewers"] == 1
     enter(second, {"hall_id": hall.id})
     first.disconnect(namespace=rooms.NAMESPACE)
-    next_window(tracker)
+    next_window(audience)
     figures = received(second, "viewers")[-1]
     assert (figures["viewers"], figures["visits"], figures["peak_viewers"]) == (1, 3, 2)
     assert figures["fair"] == {"viewers": 1, "visits": 3, "peak_viewers": 2}
@@ -506,7 +506,7 @@ def test_the_acks_carry_the_newest_active_intents_oldest_first(
 
 def test_hall_rooms_hear_the_totals_without_by_exhibitor_and_dashboards_with_it(
     live_client: LiveClient, token_for: Headers, organiser: User, buyer: User, hall: Hall,
-    project: Project, tracker: presence.Presence,
+    project: Project, audience: presence.Presence,
 ) -> None:
     dashboard = live_client(token_of(token_for, organiser))
     join(dashboard, {"fair_id": hall.fair_id})
@@ -636,7 +636,7 @@ def test_a_fair_nobody_watches_costs_no_poll(
 
 def test_watchers_hear_the_committed_seq_as_a_heartbeat(
     app: Flask, other_process: Flask, live_client: LiveClient, token_for: Headers,
-    organiser: User, buyer: User, hall: Hall, project: Project, tracker: presence.Presence,
+    organiser: User, buyer: User, hall: Hall, project: Project, audience: presence.Presence,
 ) -> None:
     coalescer = follow_by_hand(app)
     dashboard = live_client(token_of(token_for, organiser))

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import pytest
 import redis
 from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from fair.extensions import db
 from fair.models import Fair
-from livehalls import broadcast, health, presence, rooms
+from livehalls import broadcast, presence, rooms
 from livehalls.models import FairAudience, Hall
 from livehalls.presence import Figures, LocalStore, Presence, RedisStore
 from tests.conftest import BroadcastRecorder
@@ -26,57 +28,57 @@ from tests.integration.conftest import redis_url, service_missing
 __all__ = ["redis_url"]  # a fixture, for the Redis variants below
 
 
-def test_a_join_counts_a_viewer_and_a_visit(hall: Hall, tracker: Presence) -> None:
-    assert tracker.join("sid-1", hall_id=hall.id, fair_id=hall.fair_id)
-    assert tracker.figures(hall.id, hall.fair_id) == (Figures(1, 1, 1), Figures(1, 1, 1))
+def test_a_join_counts_a_viewer_and_a_visit(hall: Hall, audience: Presence) -> None:
+    assert audience.join("sid-1", hall_id=hall.id, fair_id=hall.fair_id)
+    assert audience.figures(hall.id, hall.fair_id) == (Figures(1, 1, 1), Figures(1, 1, 1))
 
 
-def test_joining_the_same_hall_twice_counts_once(hall: Hall, tracker: Presence) -> None:
-    tracker.join("sid-1", hall_id=hall.id, fair_id=hall.fair_id)
-    assert not tracker.join("sid-1", hall_id=hall.id, fair_id=hall.fair_id)
-    assert tracker.figures(hall.id, hall.fair_id)[0] == Figures(1, 1, 1)
+def test_joining_the_same_hall_twice_counts_once(hall: Hall, audience: Presence) -> None:
+    audience.join("sid-1", hall_id=hall.id, fair_id=hall.fair_id)
+    assert not audience.join("sid-1", hall_id=hall.id, fair_id=hall.fair_id)
+    assert audience.figures(hall.id, hall.fair_id)[0] == Figures(1, 1, 1)
 
 
 def test_a_connection_in_two_halls_is_one_viewer_of_the_fair(
-    fair: Fair, hall: Hall, make_hall: Callable[..., Hall], tracker: Presence
+    fair: Fair, hall: Hall, make_hall: Callable[..., Hall], audience: Presence
 ) -> None:
     other = make_hall(fair, name="二号直播厅")
-    tracker.join("sid-1", hall_id=hall.id, fair_id=fair.id)
-    tracker.join("sid-1", hall_id=other.id, fair_id=fair.id)
-    tracker.join("sid-2", hall_id=other.id, fair_id=fair.id)
-    hall_figures, fair_figures = tracker.figures(other.id, other.fair_id)
+    audience.join("sid-1", hall_id=hall.id, fair_id=fair.id)
+    audience.join("sid-1", hall_id=other.id, fair_id=fair.id)
+    audience.join("sid-2", hall_id=other.id, fair_id=fair.id)
+    hall_figures, fair_figures = audience.figures(other.id, other.fair_id)
     assert hall_figures == Figures(viewers=2, visits=2, peak_viewers=2)
     assert fair_figures == Figures(viewers=2, visits=3, peak_viewers=2)
 
 
 def test_leaving_and_disconnecting_keep_visits_and_peak(
-    fair: Fair, hall: Hall, make_hall: Callable[..., Hall], tracker: Presence
+    fair: Fair, hall: Hall, make_hall: Callable[..., Hall], audience: Presence
 ) -> None:
     other = make_hall(fair, name="二号直播厅")
     for sid in ("a", "b", "c"):
-        tracker.join(sid, hall_id=hall.id, fair_id=fair.id)
-    tracker.join("a", hall_id=other.id, fair_id=fair.id)
-    tracker.figures(hall.id, hall.fair_id)
-    assert tracker.leave("b", hall_id=hall.id)
-    assert not tracker.leave("b", hall_id=hall.id)
-    assert sorted(tracker.disconnect("a")) == sorted([hall.id, other.id])
-    assert tracker.disconnect("a") == []
-    assert tracker.figures(hall.id, hall.fair_id) == (Figures(1, 3, 3), Figures(1, 4, 3))
-    assert tracker.figures(other.id, other.fair_id)[0] == Figures(0, 1, 1)
+        audience.join(sid, hall_id=hall.id, fair_id=fair.id)
+    audience.join("a", hall_id=other.id, fair_id=fair.id)
+    audience.figures(hall.id, hall.fair_id)
+    assert audience.leave("b", hall_id=hall.id)
+    assert not audience.leave("b", hall_id=hall.id)
+    assert sorted(audience.disconnect("a")) == sorted([hall.id, other.id])
+    assert audience.disconnect("a") == []
+    assert audience.figures(hall.id, hall.fair_id) == (Figures(1, 3, 3), Figures(1, 4, 3))
+    assert audience.figures(other.id, other.fair_id)[0] == Figures(0, 1, 1)
 
 
 def test_flushing_writes_visits_and_peaks_without_counting_them_twice(
-    app: Flask, fair: Fair, hall: Hall, tracker: Presence
+    app: Flask, fair: Fair, hall: Hall, audience: Presence
 ) -> None:
     for sid in ("a", "b"):
-        tracker.join(sid, hall_id=hall.id, fair_id=fair.id)
-    before = tracker.figures(hall.id, hall.fair_id)
-    tracker.leave("b", hall_id=hall.id)
-    tracker.flush()
+        audience.join(sid, hall_id=hall.id, fair_id=fair.id)
+    before = audience.figures(hall.id, hall.fair_id)
+    audience.leave("b", hall_id=hall.id)
+    audience.flush()
     db.session.expire_all()
     assert (hall.visits, hall.peak_viewers) == (2, 2)
     assert db.session.get(FairAudience, fair.id).peak_viewers == 2
-    assert tracker.figures(hall.id, hall.fair_id) == (Figures(1, 2, 2), Figures(1, 2, 2))
+    assert audience.figures(hall.id, hall.fair_id) == (Figures(1, 2, 2), Figures(1, 2, 2))
     assert before == (Figures(2, 2, 2), Figures(2, 2, 2))
 
     # A restarted process starts from what the database kept.
@@ -85,28 +87,28 @@ def test_flushing_writes_visits_and_peaks_without_counting_them_twice(
 
 
 def test_halls_made_without_the_service_get_their_fair_figures_on_first_flush(
-    app: Flask, fair: Fair, tracker: Presence
+    app: Flask, fair: Fair, audience: Presence
 ) -> None:
     hall = Hall(fair_id=fair.id, name="演示厅")  # as the demo data makes them
     db.session.add(hall)
     db.session.commit()
-    tracker.join("a", hall_id=hall.id, fair_id=fair.id)
-    tracker.figures(hall.id, hall.fair_id)
-    tracker.flush()
+    audience.join("a", hall_id=hall.id, fair_id=fair.id)
+    audience.figures(hall.id, hall.fair_id)
+    audience.flush()
     assert db.session.get(FairAudience, fair.id).peak_viewers == 1
 
 
 def test_a_tick_sends_each_changed_hall_once(
-    fair: Fair, hall: Hall, make_hall: Callable[..., Hall], tracker: Presence,
+    fair: Fair, hall: Hall, make_hall: Callable[..., Hall], audience: Presence,
     broadcasts: BroadcastRecorder,
 ) -> None:
     other = make_hall(fair, name="二号直播厅")
     with broadcasts.expect(0):
         for number in range(20):
-            tracker.join(f"sid-{number}", hall_id=hall.id, fair_id=fair.id)
-        tracker.join("sid-x", hall_id=other.id, fair_id=fair.id)
+            audience.join(f"sid-{number}", hall_id=hall.id, fair_id=fair.id)
+        audience.join("sid-x", hall_id=other.id, fair_id=fair.id)
     with broadcasts.expect(2) as sent:
-        tracker.tick()
+        audience.tick()
     by_hall = {message.payload["hall_id"]: message for message in sent}
     assert by_hall[hall.id].event == "viewers"
     assert by_hall[hall.id].rooms == {rooms.hall_room(hall.id), rooms.dashboard_room(fair.id)}
@@ -115,55 +117,55 @@ def test_a_tick_sends_each_changed_hall_once(
         "peak_viewers": 20, "fair": {"viewers": 21, "visits": 21, "peak_viewers": 21},
     }
     with broadcasts.expect(0):
-        tracker.tick()
+        audience.tick()
 
 
 def test_a_big_hall_hears_its_figures_less_often(
-    hall: Hall, tracker: Presence, broadcasts: BroadcastRecorder, monkeypatch: pytest.MonkeyPatch
+    hall: Hall, audience: Presence, broadcasts: BroadcastRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(presence, "VIEWERS_PER_SECOND", 2)
     for sid in ("a", "b", "c", "d"):
-        tracker.join(sid, hall_id=hall.id, fair_id=hall.fair_id)
+        audience.join(sid, hall_id=hall.id, fair_id=hall.fair_id)
     with broadcasts.expect(1):
-        tracker.tick()
-    tracker.leave("d", hall_id=hall.id)
+        audience.tick()
+    audience.leave("d", hall_id=hall.id)
     # Four viewers at two a second: the next figures are due two seconds later, not one.
     clock = time.monotonic()
-    tracker.clock = lambda: clock + 1.5
+    audience.clock = lambda: clock + 1.5
     with broadcasts.expect(0):
-        tracker.tick()
-    tracker.clock = lambda: clock + 2.1
+        audience.tick()
+    audience.clock = lambda: clock + 2.1
     with broadcasts.expect(1) as sent:
-        tracker.tick()
+        audience.tick()
     assert sent[0].payload["viewers"] == 3
 
 
 @pytest.mark.parametrize(("viewers", "window"), [(0, 0.05), (100, 0.05), (2000, 0.5),
                                                  (5000, 1.0), (50_000, 1.0)])
 def test_the_broadcast_window_follows_the_audience(
-    fair: Fair, hall: Hall, tracker: Presence, viewers: int, window: float
+    fair: Fair, hall: Hall, audience: Presence, viewers: int, window: float
 ) -> None:
     for number in range(viewers):
-        tracker.join(f"sid-{number}", hall_id=hall.id, fair_id=fair.id)
-    tracker.tick()
+        audience.join(f"sid-{number}", hall_id=hall.id, fair_id=fair.id)
+    audience.tick()
     assert broadcast.coalescer().window == pytest.approx(window)
 
 
 
 def test_open_dashboards_count_in_the_audience_until_they_disconnect(
-    fair: Fair, hall: Hall, tracker: Presence
+    fair: Fair, hall: Hall, audience: Presence
 ) -> None:
     for number in range(1000):
-        tracker.watch_dashboard(f"dashboard-{number}")
+        audience.watch_dashboard(f"dashboard-{number}")
     for number in range(1000):
-        tracker.join(f"viewer-{number}", hall_id=hall.id, fair_id=fair.id)
-    tracker.join("dashboard-0", hall_id=hall.id, fair_id=fair.id)  # one connection counts once
-    tracker.tick()
+        audience.join(f"viewer-{number}", hall_id=hall.id, fair_id=fair.id)
+    audience.join("dashboard-0", hall_id=hall.id, fair_id=fair.id)  # one connection counts once
+    audience.tick()
     assert broadcast.coalescer().window == pytest.approx(0.5)
 
     for number in range(1000):
-        tracker.disconnect(f"dashboard-{number}")
-    tracker.tick()
+        audience.disconnect(f"dashboard-{number}")
+    audience.tick()
     assert broadcast.coalescer().window == pytest.approx(0.25)
 
 def test_the_ticker_runs_while_there_are_viewers(app: Flask, hall: Hall,
@@ -182,6 +184,35 @@ def test_the_ticker_runs_while_there_are_viewers(app: Flask, hall: Hall,
     assert not ticking._running
     db.session.expire_all()
     assert hall.visits == 1
+
+
+@pytest.fixture
+def commits() -> Iterator[list[Session]]:
+    """Every commit of any session while the test runs."""
+    seen: list[Session] = []
+
+    def count(session: Session) -> None:
+        seen.append(session)
+
+    event.listen(Session, "after_commit", count)
+    yield seen
+    event.remove(Session, "after_commit", count)
+
+
+def test_resending_the_totals_after_an_outage_commits_nothing(
+    app: Flask, make_fair: Callable[..., Fair], broadcasts: BroadcastRecorder,
+    commits: list[Session],
+) -> None:
+    fairs = [make_fair(name=name).id for name in ("成都文旅采购大会", "重庆文旅采购大会")]
+    commits.clear()
+    # Each fair's totals go to its hall rooms (without by_exhibitor) and to its dashboard.
+    with broadcasts.expect(4) as sent:
+        presence.resend_totals(app, [*fairs, fairs[0]])
+    assert commits == []
+    assert sorted((message.event, message.payload["fair_id"], *sorted(message.rooms))
+                  for message in sent) == sorted(
+        ("totals", fair_id, room(fair_id))
+        for fair_id in fairs for room in (rooms.fair_room, rooms.dashboard_room))
 
 
 # Several processes on one Redis. Each test uses its own key prefix on the shared server.
@@ -285,7 +316,8 @@ def test_processes_recover_after_a_redis_restart(
     assert first.figures(hall.id, hall.fair_id)[0].viewers == 2
 
     resent: list[set[int]] = []
-    monkeypatch.setattr(health, "resend_totals", lambda app, fair_ids: resent.append(fair_ids))
+    monkeypatch.setattr(presence, "resend_totals",
+                        lambda app, fair_ids: resent.append(fair_ids))
     private_redis.stop()
     # While Redis is down each process goes on with what it knows.
     first.join("c", hall_id=hall.id, fair_id=hall.fair_id)

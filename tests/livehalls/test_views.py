@@ -29,12 +29,12 @@ def page_config(html: str) -> dict[str, object]:
 
 def test_the_halls_page_lists_halls_with_what_is_on_air(
     client: FlaskClient, fair: Fair, hall: Hall, organiser: User, make_hall: Callable[..., Hall],
-    make_showcase: Callable[..., Showcase], tracker: presence.Presence,
+    make_showcase: Callable[..., Showcase], audience: presence.Presence,
 ) -> None:
     make_hall(fair, name="二号直播厅")
     showcase = make_showcase(hall)
     service.put_on_air(hall, organiser=organiser, showcase_id=showcase.id)
-    tracker.join("sid-1", hall_id=hall.id, fair_id=fair.id)
+    audience.join("sid-1", hall_id=hall.id, fair_id=fair.id)
 
     html = client.get("/halls").get_data(as_text=True)
 

@@ -1,26 +1,14 @@
-"""Health of this server process: its database, Redis, and its Socket.IO queue subscription.
-
-A process whose Redis subscription silently died still serves pages and accepts sockets, but
-its viewers hear nothing another process sends (python-socketio issue #1581, fixed in 5.16.3:
-the listener now catches every error and subscribes again). This makes such a process visible:
-Redis itself is asked whether the connection this process listens on is subscribed.
-"""
+"""Health of this server process: its database, Redis, and its Socket.IO queue subscription."""
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any, TypedDict
 
 import redis
-from flask import Flask
 from sqlalchemy import text
 
 from fair.extensions import db, socketio
-from livehalls import broadcast, presence
-
-logger = logging.getLogger(__name__)
 
 
 class QueueHealth(TypedDict):
@@ -32,7 +20,7 @@ class QueueHealth(TypedDict):
     subscribed: bool | None
     #: PUBSUB NUMSUB of the channel: every server process should be one of them.
     subscribers: int | None
-    #: Server processes with viewers, from livehalls.presence (each must be subscribed).
+    #: Server processes with viewers, as the caller counts them (each must be subscribed).
     processes: int | None
 
 
@@ -43,8 +31,15 @@ class Health(TypedDict):
     queue: QueueHealth
 
 
-def check() -> Health:
-    """Ask the database and Redis; `ok` only when everything this process needs answers."""
+def check(*, processes: Callable[[], int | None]) -> Health:
+    """Ask the database and Redis; `ok` only when everything this process needs answers.
+
+    A process whose Redis subscription silently died still serves pages and accepts sockets,
+    but its viewers hear nothing another process sends (python-socketio issue #1581, fixed in
+    5.16.3: the listener now catches every error and subscribes again). So Redis itself is
+    asked whether the connection this process listens on is subscribed. `processes` counts the
+    server processes with viewers (livehalls.presence), with Redis at hand.
+    """
     database = _check_database()
     manager: Any = socketio.server.manager
     url = getattr(manager, "redis_url", None)
@@ -63,9 +58,7 @@ def check() -> Health:
             queue["subscribed"] = _listening(client, manager)
         else:
             queue["subscribed"] = None
-        store = presence.tracker().store
-        if isinstance(store, presence.RedisStore):
-            queue["processes"] = store.live_processes()
+        queue["processes"] = processes()
         redis_state = "ok"
     except redis.RedisError as error:
         redis_state = f"error: {error}"
@@ -115,25 +108,3 @@ def listening() -> bool:
     finally:
         client.close()
 
-
-def resend_totals(app: Flask, fair_ids: Iterable[int], *, timeout: float = 120) -> None:
-    """After a Redis outage, send the latest totals of these fairs once this process listens.
-
-    Messages published while Redis was down are lost for the other processes' viewers; a fair
-    that had no new intent since would keep showing old totals. Each process that saw the
-    outage tells every process to send these fairs' totals again, read afresh, so every viewer
-    is back on the latest snapshot (clients ignore a seq they already have).
-    """
-    deadline = time.monotonic() + timeout
-    with app.app_context():
-        while not listening():
-            if time.monotonic() > deadline:
-                logger.error("This process is still not subscribed to the Socket.IO queue "
-                             "%.0f s after Redis came back.", timeout)
-                return
-            socketio.sleep(1)
-        # Nothing was written, so nothing waits for a commit: the news leaves at once.
-        for fair_id in sorted(set(fair_ids)):
-            broadcast.totals_changed(fair_id)
-        logger.warning("Subscribed again after a Redis outage; sent the latest totals of "
-                       "fairs %s.", sorted(set(fair_ids)))
