@@ -25,6 +25,8 @@ const view = {
   chartsDue: false,
   chartsDrawnAt: 0,
   chartsTimer: null,
+  /** What is left to draw of the charts' latest snapshot, a chart a frame. */
+  chartSteps: [],
   halls: [],
   fairFigures: null,
   hallViewers: new Map(),
@@ -175,19 +177,31 @@ function drawBars(chart, names, entries, colours = null) {
   }, { lazyUpdate: false, silent: true });
 }
 
+/**
+ * The charts of one totals snapshot, one chart a frame: three charts laid out in one task kept
+ * the main thread busy for longer than a frame on a slow machine with several screens open.
+ */
 function drawCharts() {
   const totals = view.totals;
   // As many provinces as there are lines for at a readable size, biggest first.
   const lines = Math.floor(charts.provinces.getHeight() / Math.max(22, unit * 2.3));
   const provinces = byAmount(totals.by_buyer_province).slice(0, Math.max(5, lines));
-  drawBars(charts.provinces, provinces.map(([code]) => config.provinces[code] || code),
-    provinces.map(([, entry]) => entry));
   const categories = byAmount(totals.by_category);
-  drawBars(charts.categories, categories.map(([slug]) => config.categories[slug] || slug),
-    categories.map(([, entry]) => entry), palette);
-  drawBars(charts.halls, view.halls.map((hall) => hall.name), view.halls.map((hall) =>
-    totals.by_hall[String(hall.id)] || { amount: "0.00", deal_count: 0 }));
+  view.chartSteps = [
+    () => drawBars(charts.provinces, provinces.map(([code]) => config.provinces[code] || code),
+      provinces.map(([, entry]) => entry)),
+    () => drawBars(charts.categories, categories.map(([slug]) => config.categories[slug] || slug),
+      categories.map(([, entry]) => entry), palette),
+    () => drawBars(charts.halls, view.halls.map((hall) => hall.name), view.halls.map((hall) =>
+      totals.by_hall[String(hall.id)] || { amount: "0.00", deal_count: 0 })),
+  ];
   view.chartsDrawnAt = performance.now();
+  drawNextChart();
+}
+
+function drawNextChart() {
+  view.chartSteps.shift()();
+  if (view.chartSteps.length > 0) requestDraw();
 }
 
 /** Charts follow the totals at most every CHART_INTERVAL ms; the figures every frame. */
@@ -275,7 +289,8 @@ function draw() {
     view.figuresDue = false;
     drawFigures();
   }
-  if (view.chartsDue) drawChartsWhenDue();
+  if (view.chartSteps.length > 0) drawNextChart();
+  else if (view.chartsDue) drawChartsWhenDue();
   ticker.draw();
   if (view.audienceDue) {
     view.audienceDue = false;
