@@ -659,6 +659,25 @@ def test_watchers_hear_the_committed_seq_as_a_heartbeat(
         assert not SeqMessageSchema().validate(beats[0])
 
 
+def test_totals_just_sent_stand_for_the_heartbeat(
+    app: Flask, client: FlaskClient, live_client: LiveClient, token_for: Headers,
+    organiser: User, buyer: User, hall: Hall, project: Project, other_process: Flask,
+) -> None:
+    coalescer = follow_by_hand(app)
+    dashboard = live_client(token_of(token_for, organiser))
+    join(dashboard, {"fair_id": hall.fair_id})
+    sign(client, token_for(buyer), project, "800.00", hall_id=hall.id)
+    coalescer.flush()
+    assert received(dashboard, "totals")[-1]["seq"] == 1
+
+    coalescer.follow(heartbeat=True)
+    assert received(dashboard, "seq") == []  # the totals named seq 1 a moment ago
+
+    sign_elsewhere(other_process, project.id, buyer.id, 100_00)
+    coalescer.follow(heartbeat=True)
+    assert received(dashboard, "seq") == [{"fair_id": hall.fair_id, "seq": 2}]
+
+
 def test_the_heartbeat_goes_out_every_few_seconds_while_someone_watches(
     live_client: LiveClient, token_for: Headers, organiser: User, fair: Fair,
     monkeypatch: pytest.MonkeyPatch,
