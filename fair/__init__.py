@@ -153,8 +153,10 @@ def register_tasks(app: Flask) -> None:
     """Bind the task queue to the app; import every module that declares tasks, so that a
     consumer (`huey_consumer wsgi.huey`) knows them all."""
     import deals.payments
+    import livehalls.streaming
 
     del deals  # imported for its tasks (send_refund, retry_refunds)
+    del livehalls  # imported for its task (make_replay)
     tasks.init_app(app)
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, url_for
+from flask import Blueprint, Response, render_template, send_file, url_for
 
 from fair import i18n, permissions
 from fair import service as fair_service
 from fair.auth import current_user
 from fair.reference import PROVINCES
-from livehalls import service
+from livehalls import service, streaming
 from livehalls.schemas import ChatMessageEventSchema, HallSchema, ShowcaseSchema
 
 bp = Blueprint("hall_pages", __name__, template_folder="templates", static_folder="static",
@@ -47,3 +47,21 @@ def hall(hall_id: int) -> str:
     }
     return render_template("livehalls/hall.html", fair=fair, hall=found, view=view,
                            showcases=showcases, config=config, user=user)
+
+
+#: A replay never changes under its hash.
+IMMUTABLE = 365 * 24 * 3600
+
+
+@bp.get("/replays/<int:showcase_id>.mp4")
+def replay(showcase_id: int) -> Response:
+    """A showcase's replay (回放): an MP4 served with ranges, so that players seek in it."""
+    showcase = streaming.access_replay(showcase_id, current_user())
+    response = send_file(streaming.replay_path(showcase), mimetype="video/mp4", conditional=True,
+                         etag=showcase.replay_sha256, max_age=IMMUTABLE)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    if showcase.replay_hidden or not showcase.project.is_published:
+        response.cache_control.public = False
+        response.cache_control.private = True
+    return response
