@@ -4,15 +4,14 @@ refusals the organisers see, on air by itself and off air when the stream stops;
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from exhibitors.models import Exhibitor, Project
 from fair.accounts.models import Role, User
@@ -25,6 +24,7 @@ from livehalls.models import Hall, PushAttempt, Showcase
 from tests.conftest import BroadcastRecorder
 from tests.exhibitors.test_media import fetch
 from tests.livehalls.conftest import SLOT_START
+from tests.media_tools import pattern_video
 
 Headers = Callable[[User], dict[str, str]]
 MINUTE = dt.timedelta(minutes=1)
@@ -246,7 +246,8 @@ def now_showcase(push_app: Flask, hall: Hall, organiser: User,
                                      starts_at=now - 5 * MINUTE, ends_at=now + 30 * MINUTE)
 
 
-def hook(client: FlaskClient, what: str, form: dict[str, str], token: str | None = None):  # noqa: ANN201
+def hook(client: FlaskClient, what: str, form: dict[str, str], token: str | None = None
+         ) -> TestResponse:
     token = token or streaming.hook_token()
     return client.post(f"/api/v1/stream-hooks/{token}/{what}", data=form)
 
@@ -312,28 +313,12 @@ def test_push_details_and_regeneration_over_http(
 
 # --- replays ----------------------------------------------------------------------------------
 
-needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is missing")
-
-
-def record(folder: Path, seconds: int = 2) -> Path:
-    """A short FLV, as nginx-rtmp's `record all` writes one."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "h1s1-1.flv"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-         f"testsrc=size=160x90:rate=10:duration={seconds}", "-c:v", "libx264", "-preset",
-         "ultrafast", "-g", "10", "-f", "flv", str(path)],
-        check=True, timeout=60,
-    )
-    return path
-
-
-@needs_ffmpeg
 def test_a_recording_becomes_a_replay_served_with_ranges_and_the_exhibitor_hides_it(
     push_app: Flask, client: FlaskClient, now_showcase: Showcase, organiser: User,
     token_for: Headers,
 ) -> None:
-    recording = record(Path(push_app.config["STREAM_RECORDINGS"]))
+    recording = pattern_video(Path(push_app.config["STREAM_RECORDINGS"]) / "h1s1-1.flv",
+                             seconds=2)
     answer = hook(client, "record-done", {"name": now_showcase.stream_name,
                                           "path": str(recording), "call": "record_done"})
     assert answer.status_code == 204
