@@ -83,9 +83,9 @@ class PushVerdict:
     showcase: Showcase | None
 
 
-def hook_token() -> str:
+def hook_token(secret_key: str | None = None) -> str:
     """The secret path segment of the media server's hooks: only it calls them."""
-    key = str(current_app.config["SECRET_KEY"]).encode()
+    key = str(secret_key or current_app.config["SECRET_KEY"]).encode()
     return hmac.new(key, b"fair.stream-hooks", hashlib.sha256).hexdigest()[:32]
 
 
