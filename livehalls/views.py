@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, send_file, url_for
+from collections.abc import Sequence
 
+from flask import Blueprint, Response, redirect, render_template, request, send_file, url_for
+
+from exhibitors.models import Project
 from fair import i18n, permissions
 from fair import service as fair_service
 from fair.auth import current_user
 from fair.reference import PROVINCES
 from livehalls import service, streaming
+from livehalls.models import Showcase
 from livehalls.schemas import ChatMessageEventSchema, HallSchema, ShowcaseSchema
 
 bp = Blueprint("hall_pages", __name__, template_folder="templates", static_folder="static",
@@ -51,6 +55,27 @@ def hall(hall_id: int) -> str:
 
 #: A replay never changes under its hash.
 IMMUTABLE = 365 * 24 * 3600
+
+
+@bp.app_template_global("project_replays")
+def project_replays(project: Project) -> Sequence[Showcase]:
+    """For the project page (exhibitors' template): the replays its viewer may watch."""
+    return streaming.project_replays(project, user=current_user())
+
+
+@bp.app_template_global("replay_editor")
+def replay_editor(project: Project) -> bool:
+    return permissions.can_see_push_details(current_user(), project)
+
+
+@bp.post("/replays/<int:showcase_id>/visibility")
+def replay_visibility(showcase_id: int) -> Response:
+    """The exhibitor hides a replay (hidden=1) or shows it again (hidden=0)."""
+    showcase = streaming.set_replay_hidden(service.access_showcase(showcase_id),
+                                           user=current_user(),
+                                           hidden=request.form.get("hidden") == "1")
+    return redirect(url_for("exhibitor_pages.project", project_id=showcase.project_id,
+                            _anchor="replays"))
 
 
 @bp.get("/replays/<int:showcase_id>.mp4")
