@@ -131,8 +131,11 @@ function play(source, onAirNow) {
     });
     hls.loadSource(source);
     hls.attachMedia(player);
+    player.loop = false;
   } else {
     player.src = source; // MP4, or HLS where the browser plays it natively (Safari)
+    // A project's video (the demo's are a few seconds long) plays on while it is on air.
+    player.loop = !/\.m3u8(\?|$)/.test(source);
   }
   player.play().catch(() => undefined); // autoplay may be refused; the controls remain
 }
