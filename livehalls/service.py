@@ -13,10 +13,10 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from exhibitors.models import Project
+from exhibitors.models import Exhibitor, Project, ProjectStatus
 from fair import permissions
 from fair import service as fair_service
-from fair.accounts.models import User
+from fair.accounts.models import Organisation, Role, User
 from fair.database import as_utc, use_case, utcnow
 from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
@@ -136,10 +136,39 @@ def _forget_snapshot(hall_id: int) -> None:
     current_app.extensions.get(SNAPSHOTS_KEY, {}).pop(hall_id, None)
 
 
-def list_showcases(hall: Hall) -> Sequence[Showcase]:
-    """The hall's schedule, in time order."""
+def list_showcases(hall: Hall, *, starting: dt.datetime | None = None,
+                   before: dt.datetime | None = None) -> Sequence[Showcase]:
+    """The hall's schedule in time order; or the showcases starting in [starting, before)."""
+    query = select(Showcase).where(Showcase.hall_id == hall.id)
+    if starting is not None:
+        query = query.where(Showcase.starts_at >= starting)
+    if before is not None:
+        query = query.where(Showcase.starts_at < before)
+    return db.session.scalars(query.order_by(Showcase.starts_at)).all()
+
+
+def showcase_candidates(fair: Fair) -> Sequence[tuple[int, str, str]]:
+    """What an organiser may schedule: the fair's published projects (id, title, exhibitor)."""
+    rows = db.session.execute(
+        select(Project.id, Project.title, Organisation.name)
+        .join(Exhibitor, Exhibitor.id == Project.exhibitor_id)
+        .join(Organisation, Organisation.id == Exhibitor.organisation_id)
+        .where(Project.fair_id == fair.id, Project.status == ProjectStatus.published)
+        .order_by(Project.title, Project.id)
+    ).all()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def exhibitor_showcases(user: User | None, fair: Fair, *, since: dt.datetime
+                        ) -> Sequence[Showcase]:
+    """The showcases of the user's own projects in the fair that end after `since`."""
+    user = permissions.require_role(user, Role.exhibitor)
     return db.session.scalars(
-        select(Showcase).where(Showcase.hall_id == hall.id).order_by(Showcase.starts_at)
+        select(Showcase).join(Project, Project.id == Showcase.project_id)
+        .join(Exhibitor, Exhibitor.id == Project.exhibitor_id)
+        .where(Project.fair_id == fair.id, Exhibitor.organisation_id == user.organisation_id,
+               Showcase.ends_at > since)
+        .order_by(Showcase.starts_at)
     ).all()
 
 

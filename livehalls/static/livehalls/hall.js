@@ -283,6 +283,12 @@ async function post(url, body) {
   }
   if (!answer.ok && controlStatus) {
     controlStatus.textContent = text.control_failed + (errorMessage(answer.data) || "");
+    return;
+  }
+  // Visible feedback: what the organiser's click did (the hall's own badge follows too).
+  if (controlStatus && answer.ok && answer.data && "on_air" in answer.data) {
+    const project = answer.data.on_air && answer.data.on_air.project;
+    controlStatus.textContent = project ? text.on_air_done + project.title : text.off_air_done;
   }
 }
 
