@@ -393,7 +393,7 @@ def demo_videos(titles: Sequence[tuple[str, str]], *, media_root: Path
         return [None] * len(titles)
     cache = media_root / "demo-videos"
     cache.mkdir(parents=True, exist_ok=True)
-    keys = [hashlib.sha256(f"v1|{VIDEO_SIZE}|{VIDEO_SECONDS}|{title}|{hall}".encode())
+    keys = [hashlib.sha256(f"v2|{VIDEO_SIZE}|{VIDEO_SECONDS}|{title}|{hall}".encode())
             .hexdigest() for title, hall in titles]
     found = {key: _cached(cache / key, media_root) for key in set(keys)}
     missing = [(key, pair) for key, pair in dict(zip(keys, titles, strict=True)).items()
@@ -431,7 +431,7 @@ def _make_videos(ffmpeg: str, wanted: Sequence[tuple[str, tuple[str, str]]], *, 
                 f"[s{number}]drawtext={font}:textfile={folder}/{number}.title:fontsize=18:"
                 "box=1:boxcolor=black@0.55:boxborderw=6:x=(w-text_w)/2:y=h-text_h-14,"
                 f"drawtext={font}:textfile={folder}/{number}.hall:fontsize=12:box=1:"
-                f"boxcolor=0xb3261e@0.8:boxborderw=4:x=8:y=8[o{number}]"
+                f"boxcolor=0xb3261e@0.8:boxborderw=4:x=w-text_w-8:y=8[o{number}]"
             )
             outputs += ["-map", f"[o{number}]", "-c:v", "libx264", "-preset", "ultrafast",
                         "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-an",

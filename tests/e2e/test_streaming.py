@@ -186,3 +186,27 @@ def test_the_hall_plays_the_live_stream_and_the_project_page_its_replay(
         page.screenshot(path=str(artifacts / "streaming-replay-phone.png"), full_page=True)
     finally:
         phone.close()
+
+
+def test_the_demo_halls_show_moving_pictures_and_a_schedule(
+    app: Flask, context: BrowserContext, artifacts: Path
+) -> None:
+    """`make run` without a media server: every hall plays its showcase's generated video."""
+    require("ffmpeg")
+    from fair import demo
+
+    demo.build_demo_fair(media_root=Path(app.config["MEDIA_ROOT"]), posters=1, exhibitors=8,
+                         projects=70)
+    page = context.new_page()
+    page.goto("/halls")
+    cards = page.locator(".hall-card")
+    expect(cards).to_have_count(3)
+    for number in range(3):
+        page.goto("/halls")
+        page.locator(".hall-card").nth(number).click()
+        expect(page.locator("#live-badge")).to_have_text("直播中", timeout=15_000)
+        expect(page.locator("#schedule li")).to_have_count(21)  # 3 a day for 7 days
+        page.wait_for_function(
+            "document.getElementById('player').currentTime > 1", timeout=15_000)
+        if number == 0:
+            page.screenshot(path=str(artifacts / "streaming-demo-hall.png"))
