@@ -163,8 +163,9 @@ def register_tasks(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     from deals.simulate import simulate_command
     from fair.cli import fair_cli
-    from livehalls.mediaserver import media_server_command
+    from livehalls.mediaserver import demo_push_command, media_server_command
 
     fair_cli.add_command(simulate_command)
     fair_cli.add_command(media_server_command)
+    fair_cli.add_command(demo_push_command)
     app.cli.add_command(fair_cli)

@@ -5,6 +5,7 @@ deployment renders the same configuration and runs nginx as a service (README)."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -22,8 +23,13 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import select
 
+from exhibitors import media as media_files
+from exhibitors.models import MediaKind
+from fair.extensions import db
 from livehalls import streaming
+from livehalls.models import Hall, Showcase
 
 TEMPLATE = Path(__file__).with_name("nginx-rtmp.conf")
 #: Debian's dynamic RTMP module (libnginx-mod-rtmp).
@@ -178,3 +184,42 @@ def media_server_command(fair_url: str, rtmp_port: int, http_port: int,
                 time.sleep(3600)
         except KeyboardInterrupt:
             click.echo("Stopping the media server.")
+
+
+@click.command("demo-push")
+@click.option("--hall", "hall_id", type=int, default=None,
+              help="The hall whose showcase on air to push (default: the first with one).")
+@click.option("--seconds", type=int, default=0, show_default=True,
+              help="Stop after this long; 0 pushes until Ctrl-C.")
+@with_appcontext
+def demo_push_command(hall_id: int | None, seconds: int) -> None:
+    """Push the video of a showcase on air live through the media server, looped, as an
+    exhibitor's encoder would (the demo with STREAM_PUSH_URL set)."""
+    showcase = on_air_showcase(hall_id)
+    video = next((item for item in showcase.project.media if item.kind is MediaKind.video), None)
+    if video is None:
+        raise click.ClickException("The showcase's project has no video to push.")
+    details = streaming.operator_push_details(showcase)
+    if not details.url:
+        raise click.ClickException("Set STREAM_PUSH_URL (flask fair media-server prints it).")
+    path = media_files.file_path(Path(current_app.config["MEDIA_ROOT"]), video.sha256,
+                                 MediaKind.video)
+    limit = ["-t", str(seconds)] if seconds else []
+    click.echo(f"Pushing 「{showcase.project.title}」 to {details.server} "
+               f"({showcase.stream_name}); its hall plays {details.hls_url}")
+    with contextlib.suppress(KeyboardInterrupt):
+        subprocess.run(  # noqa: S603 - our tool, a stored file, our push URL
+            [streaming.tool("ffmpeg"), "-nostdin", "-loglevel", "error", "-re", "-stream_loop",
+             "-1", "-i", str(path), *limit, "-c", "copy", "-f", "flv", details.url],
+            check=True,
+        )
+
+
+def on_air_showcase(hall_id: int | None) -> Showcase:
+    query = select(Showcase).join(Hall, Hall.on_air_showcase_id == Showcase.id)
+    if hall_id is not None:
+        query = query.where(Hall.id == hall_id)
+    showcase = db.session.scalars(query.order_by(Hall.position, Hall.id).limit(1)).first()
+    if showcase is None:
+        raise click.ClickException("No hall has a showcase on air.")
+    return showcase

@@ -113,6 +113,11 @@ def _fingerprint(signature: str) -> str:
 def push_details(showcase: Showcase, *, user: User | None) -> PushDetails:
     """The showcase's push URL, for the organisers and the project's exhibitor."""
     permissions.require_push_viewer(user, showcase.project)
+    return operator_push_details(showcase)
+
+
+def operator_push_details(showcase: Showcase) -> PushDetails:
+    """The push details for the operator's own tools (`flask fair demo-push`), no user asked."""
     if not showcase.stream_secret:
         raise Conflict("This showcase has no stream key yet; regenerate it.", code="no_key")
     hall = service.access_hall(showcase.hall_id)

@@ -173,3 +173,45 @@ def _hall(fair: Server, hall: Hall) -> dict[str, Any]:
 
 def _schedule(fair: Server, hall: Hall) -> list[dict[str, Any]]:
     return requests.get(f"{fair.url}/api/v1/halls/{hall.id}/showcases", timeout=5).json()
+
+
+def test_the_demo_pushes_a_showcase_video_live(
+    app: Flask, tmp_path: Path, database_file: Path, tools: dict[str, str],
+    media: tuple[str, mediaserver.MediaServer],
+) -> None:
+    """With a media server, `flask fair demo-push` streams the demo's showcase on air."""
+    import os
+    import sys
+
+    from fair import demo
+    from fair.extensions import db
+    from tests.serving import ROOT
+
+    fair_url, server = media
+    demo.build_demo_fair(media_root=Path(app.config["MEDIA_ROOT"]), posters=1, exhibitors=4,
+                         projects=12)
+    hall = db.session.scalars(db.select(Hall).order_by(Hall.position)).first()
+    environment = {**server.settings, "FAIR_BIND": fair_url.removeprefix("http://")}
+    with serve(database_file, log=tmp_path / "fair.log", environment=environment,
+               media_root=Path(app.config["MEDIA_ROOT"])) as fair:
+        command = {**os.environ, **server.settings, "SECRET_KEY": SECRET_KEY,
+                   "DATABASE_URL": f"sqlite:///{database_file}",
+                   "MEDIA_ROOT": app.config["MEDIA_ROOT"]}
+        pushing = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "fair", "demo-push", "--seconds",
+             "8"], cwd=ROOT, env=command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            shown = until(lambda: (_hall(fair, hall)["on_air"] or {}).get("live_url"),
+                          timeout=15, what="the demo's live stream")
+            assert until(lambda: _get(shown), timeout=10, what="its playlist")
+            assert pushing.wait(timeout=30) == 0
+        finally:
+            if pushing.poll() is None:
+                pushing.kill()
+            output = pushing.stdout.read().decode() if pushing.stdout else ""
+            if pushing.stdout:
+                pushing.stdout.close()
+        assert "Pushing" in output
+    db.session.expire_all()
+    reasons = [a.reason for a in db.session.scalars(db.select(PushAttempt))]
+    assert reasons == [""]
