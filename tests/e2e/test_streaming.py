@@ -5,6 +5,7 @@ through nginx-rtmp (the video advances, on a phone too) and its replay on the pr
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -210,3 +211,71 @@ def test_the_demo_halls_show_moving_pictures_and_a_schedule(
             "document.getElementById('player').currentTime > 1", timeout=15_000)
         if number == 0:
             page.screenshot(path=str(artifacts / "streaming-demo-hall.png"))
+
+
+def test_the_organiser_creates_renames_and_reorders_halls(
+    context: BrowserContext, hall: Hall, fair: Fair, organiser: User,
+    signed_in: Callable[[BrowserContext, User], None], artifacts: Path,
+) -> None:
+    signed_in(context, organiser)
+    page = context.new_page()
+    page.goto("/organiser/halls")
+    page.locator("#new-hall-name").fill("非遗展演厅")
+    page.get_by_role("button", name="＋ 开设直播厅").click()
+    expect(page.get_by_test_id("status")).to_have_text("已开设直播厅。")
+    rows = page.locator("#hall-rows tbody tr")
+    expect(rows).to_have_count(2, timeout=10_000)
+    # The new hall moves up, first in the list.
+    rows.nth(1).locator(".hall-up").click()
+    expect(rows.nth(0).locator(".hall-name")).to_have_value("非遗展演厅", timeout=10_000)
+    row = rows.nth(1)
+    row.locator(".hall-name").fill("主会场")
+    row.locator(".hall-auto").uncheck()
+    row.locator(".hall-grace").fill("20")
+    row.locator(".hall-save").click()
+    expect(page.get_by_test_id("status")).to_have_text("已保存。")
+    page.screenshot(path=str(artifacts / "streaming-halls.png"), full_page=True)
+    page.goto("/halls")
+    expect(page.locator(".hall-card-name")).to_have_text(["非遗展演厅", "主会场"])
+
+
+def test_the_hall_page_says_what_the_organisers_click_did(
+    context: BrowserContext, hall: Hall, fair: Fair, organiser: User,
+    make_project: Callable[..., Project], signed_in: Callable[[BrowserContext, User], None],
+) -> None:
+    project = make_project(fair, title="川剧变脸专场演出")
+    service.schedule_showcase(hall, organiser=organiser, project_id=project.id,
+                              starts_at=beijing(10), ends_at=beijing(11))
+    signed_in(context, organiser)
+    page = context.new_page()
+    page.goto(f"/halls/{hall.id}")
+    expect(page.locator(".hall")).to_have_attribute("data-state", "live", timeout=15_000)
+    page.locator(".put-on-air").first.click()
+    expect(page.locator("#control-status")).to_have_text("已上播：川剧变脸专场演出")
+    expect(page.locator("#live-badge")).to_have_text("直播中")
+    page.locator("#take-off-air").click()
+    expect(page.locator("#control-status")).to_have_text("已下播。")
+    expect(page.locator("#live-badge")).to_have_text("未开播")
+
+
+def test_the_exhibitor_finds_its_showcases_and_push_details_in_the_portal(
+    context: BrowserContext, hall: Hall, fair: Fair, organiser: User,
+    make_exhibitor: Callable[..., tuple[object, User]], make_project: Callable[..., Project],
+    signed_in: Callable[[BrowserContext, User], None], artifacts: Path,
+) -> None:
+    _, owner = make_exhibitor(fair)
+    project = make_project(fair, user=owner, title="蜀绣非遗体验课")
+    now = dt.datetime.now(dt.UTC)
+    service.schedule_showcase(hall, organiser=organiser, project_id=project.id,
+                              starts_at=now + dt.timedelta(hours=1),
+                              ends_at=now + dt.timedelta(hours=2))
+    signed_in(context, owner)
+    page = context.new_page()
+    page.goto("/portal")
+    page.get_by_role("link", name="我的直播").click()
+    expect(page.get_by_test_id("upcoming")).to_contain_text("蜀绣非遗体验课")
+    page.locator(".push-show").click()
+    expect(page.get_by_test_id("push-stream_key")).to_have_value(
+        re.compile(rf"^h{hall.id}s\d+\?e=\d+&s=[0-9a-f]{{40}}$"))
+    expect(page.locator(".push-regenerate")).to_have_count(0)  # organisers regenerate
+    page.screenshot(path=str(artifacts / "streaming-portal.png"), full_page=True)
