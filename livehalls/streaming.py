@@ -169,11 +169,16 @@ def _judge(showcase: Showcase | None, hall_id: int | None, *, expires: str, sign
 
 
 def _find(name: str) -> tuple[Showcase | None, int | None]:
+    """The showcase a stream name names, locked (PostgreSQL) so that two pushes arriving at
+    once are judged one after the other; and the hall it names, if there is one."""
     match = _NAME.fullmatch(name)
     if match is None:
         return None, None
     hall_id = int(match[1])
-    showcase = db.session.get(Showcase, int(match[2]))
+    # The lock first, on the row alone (its eager joins cannot be locked), then the showcase.
+    db.session.execute(select(Showcase.id).where(Showcase.id == int(match[2]))
+                       .with_for_update())
+    showcase = db.session.get(Showcase, int(match[2]), populate_existing=True)
     if db.session.get(Hall, hall_id) is None:
         return showcase, None
     return showcase, hall_id
