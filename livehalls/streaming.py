@@ -135,10 +135,18 @@ def operator_push_details(showcase: Showcase) -> PushDetails:
 
 @use_case()
 def regenerate_push_key(showcase: Showcase, *, organiser: User | None) -> Showcase:
-    """A new stream key for the showcase: every push URL handed out before stops working."""
+    """A new stream key for the showcase: every push URL handed out before stops working.
+
+    It also forgets a stream the media server never said had ended (a media server that died
+    mid-stream sends no on_publish_done): otherwise every new push would be refused as a second
+    one. A stream that really goes on is the media server's; the fair no longer counts it.
+    """
     permissions.require_hall_manager(organiser)
     showcase.stream_secret = new_stream_secret()
     showcase.stream_signature = None
+    if showcase.is_streaming:
+        showcase.streaming_client = None
+        showcase.stream_ended_at = utcnow()
     return showcase
 
 

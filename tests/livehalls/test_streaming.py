@@ -220,6 +220,16 @@ def test_a_used_push_url_reconnects_at_once_but_is_refused_as_reused_later(
                 client="10").accepted
 
 
+def test_regenerating_the_key_forgets_a_stream_whose_end_never_came(
+    showcase: Showcase, hall: Hall, organiser: User
+) -> None:
+    """A media server that died mid-stream never says the stream ended."""
+    assert push(streaming.push_details(showcase, user=organiser), client="1").accepted
+    streaming.regenerate_push_key(showcase, organiser=organiser)
+    assert not showcase.is_streaming
+    assert push(streaming.push_details(showcase, user=organiser), client="2").accepted
+
+
 def test_only_organisers_regenerate_keys_and_see_the_pushes(
     showcase: Showcase, hall: Hall, organiser: User
 ) -> None:
