@@ -151,6 +151,7 @@ def _regenerated(showcase: Showcase, organiser: User) -> dict[str, str]:
 
 REFUSED: list[tuple[str, Callable[..., dict[str, str]], str]] = [
     ("tampered signature", lambda s, o, h, n: {"signature": "0" * 40}, "bad_signature"),
+    ("signature not in ASCII", lambda s, o, h, n: {"signature": "签名" * 20}, "bad_signature"),
     ("no signature", lambda s, o, h, n: {"signature": ""}, "bad_signature"),
     ("changed expiry", lambda s, o, h, n: {"expires": "9999999999"}, "bad_signature"),
     ("key regenerated", lambda s, o, h, n: _regenerated(s, o), "bad_signature"),
@@ -296,6 +297,7 @@ def test_the_hooks_need_their_token(client: FlaskClient, now_showcase: Showcase,
                                     organiser: User) -> None:
     details = streaming.push_details(now_showcase, user=organiser)
     assert hook(client, "publish", publish_form(details), token="0" * 32).status_code == 404
+    assert hook(client, "publish", publish_form(details), token="令牌").status_code == 404
     assert not now_showcase.is_streaming
     assert hook(client, "publish", {"addr": "x"}).status_code == 422  # no name: refused too
 
