@@ -52,6 +52,9 @@ def test_the_organiser_schedules_sees_the_overlap_puts_on_air_and_hands_out_the_
     page = context.new_page()
     page.goto(f"/organiser/halls/{hall.id}?day={TODAY_BEIJING.isoformat()}")
     form = page.locator("#schedule-form")
+    # The default slot is taken: the form suggests the hour after the day's last showcase.
+    expect(form.locator("input[name=start]")).to_have_value("11:00")
+    expect(form.locator("input[name=end]")).to_have_value("12:00")
     # The candidates are sorted by title: 川剧… then 蜀绣….
     form.locator("select[name=project_id]").select_option(index=1)
     form.locator("input[name=start]").fill("10:30")

@@ -114,7 +114,19 @@ function checkSlot(form) {
   return !problem;
 }
 
+/** Suggest the first hour after the day's last showcase, when the default slot is taken. */
+function suggestSlot(form) {
+  if (!config.showcases.length || !overlapping(slotOf(form), null).length) return;
+  const last = config.showcases[config.showcases.length - 1];
+  const start = timeOf(last.ends_at);
+  const [hours, minutes] = start.split(":").map(Number);
+  if (hours >= 23) return;
+  form.elements.start.value = start;
+  form.elements.end.value = String(hours + 1).padStart(2, "0") + ":" + String(minutes).padStart(2, "0");
+}
+
 if (config) {
+  suggestSlot(document.getElementById("schedule-form"));
   document.querySelectorAll(".slot-form").forEach((form) => {
     form.addEventListener("input", () => checkSlot(form));
     checkSlot(form);
