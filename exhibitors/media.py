@@ -123,6 +123,13 @@ def store_upload(stream: BinaryIO, *, media_root: Path) -> StoredFile:
         return _store_stream(upload, kind, media_root=media_root)
 
 
+def store_recording(stream: BinaryIO, *, media_root: Path) -> StoredFile:
+    """Verify and store an MP4 the fair made itself (a stream's replay): no upload limit, since
+    a recording is as long as its stream."""
+    _verify_mp4(stream)
+    return _store_stream(stream, MediaKind.video, media_root=media_root)
+
+
 def file_path(media_root: Path, sha256: str, kind: MediaKind) -> Path:
     """Where a stored file lives: ab/cd/<sha256>.<ext>."""
     return _folder(media_root, sha256) / f"{sha256}.{CONTENT_TYPES[kind][1]}"

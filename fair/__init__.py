@@ -153,14 +153,19 @@ def register_tasks(app: Flask) -> None:
     """Bind the task queue to the app; import every module that declares tasks, so that a
     consumer (`huey_consumer wsgi.huey`) knows them all."""
     import deals.payments
+    import livehalls.streaming
 
     del deals  # imported for its tasks (send_refund, retry_refunds)
+    del livehalls  # imported for its task (make_replay)
     tasks.init_app(app)
 
 
 def register_commands(app: Flask) -> None:
     from deals.simulate import simulate_command
     from fair.cli import fair_cli
+    from livehalls.mediaserver import demo_push_command, media_server_command
 
     fair_cli.add_command(simulate_command)
+    fair_cli.add_command(media_server_command)
+    fair_cli.add_command(demo_push_command)
     app.cli.add_command(fair_cli)

@@ -51,6 +51,12 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
         "STRIPE_JS_URL": environ.get("STRIPE_JS_URL") or "https://js.stripe.com/v3/",
         "STRIPE_WEBHOOK_SECRET": environ.get("STRIPE_WEBHOOK_SECRET") or None,
         "FAIR_LOCALE": environ.get("FAIR_LOCALE") or "zh",
+        # The media server (livehalls.streaming), unset in the embedded default: where encoders
+        # push (rtmp://host:1935/live), where its HLS is read (https://host/hls), and the folder
+        # it records into, which this process reads to make replays.
+        "STREAM_PUSH_URL": (environ.get("STREAM_PUSH_URL") or "").rstrip("/"),
+        "STREAM_HLS_URL": (environ.get("STREAM_HLS_URL") or "").rstrip("/"),
+        "STREAM_RECORDINGS": environ.get("STREAM_RECORDINGS") or "",
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
         "SESSION_COOKIE_HTTPONLY": True,

@@ -30,6 +30,12 @@ from livehalls.models import Hall
 pytestmark = pytest.mark.usefixtures("app")
 
 
+@pytest.fixture(autouse=True)
+def no_videos(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The showcases' videos (ffmpeg) have their own tests, in test_demo_videos.py."""
+    monkeypatch.setattr(demo, "demo_videos", lambda titles, media_root: [None] * len(titles))
+
+
 @pytest.fixture
 def media_root(app: Flask) -> Path:
     return Path(app.config["MEDIA_ROOT"])

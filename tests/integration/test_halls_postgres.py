@@ -64,3 +64,42 @@ def test_overlapping_showcases_are_refused_by_the_service_and_the_database(
     service.schedule_showcase(other, organiser=organiser, project_id=project.id,
                               starts_at=START, ends_at=START + HOUR)
     assert len(service.list_showcases(hall)) == 2
+
+
+def test_two_pushes_arriving_at_once_are_judged_one_after_the_other(
+    app: Flask, fair: Fair, organiser: User, make_project: Callable[..., Project]
+) -> None:
+    """The showcase's row is locked while a push is judged: one encoder wins, the other is
+    refused as a second simultaneous push, however the two requests interleave."""
+    import threading
+
+    from livehalls import streaming
+    from livehalls.models import PushAttempt
+
+    hall = service.create_hall(fair, organiser=organiser, name="一号直播厅")
+    now = dt.datetime.now(dt.UTC)
+    showcase = service.schedule_showcase(hall, organiser=organiser,
+                                         project_id=make_project(fair).id,
+                                         starts_at=now - HOUR, ends_at=now + HOUR)
+    name, query = streaming.push_details(showcase, user=organiser).stream_key.split("?")
+    expires, signature = (part.split("=")[1] for part in query.split("&"))
+    start = threading.Barrier(2)
+    reasons: list[str] = []
+
+    def push(client: str) -> None:
+        with app.app_context():
+            start.wait()
+            verdict = streaming.publish_started(name=name, expires=expires, signature=signature,
+                                                addr="10.0.0.1", client=client)
+            reasons.append(verdict.reason)
+            db.session.remove()
+
+    threads = [threading.Thread(target=push, args=(str(n),)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(reasons) == ["", "already_streaming"]
+    db.session.expire_all()
+    assert sorted(a.reason for a in db.session.scalars(sa.select(PushAttempt))) == [
+        "", "already_streaming"]
