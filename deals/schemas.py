@@ -6,7 +6,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from deals.models import IntentStatus, PaymentPurpose, PaymentStatus
-from fair.accounts.schemas import StrictSchema
+from fair.accounts.schemas import Id, StrictSchema, Text
 from fair.money import YuanField
 from fair.schemas import UtcDateTime
 from livehalls.schemas import ProjectRefSchema
@@ -19,9 +19,9 @@ class IntentInputSchema(StrictSchema):
         required=True, data_key="amount",
         metadata={"description": "yuan as a decimal string, such as \"120000.00\""},
     )
-    hall_id = fields.Int(load_default=None, allow_none=True, strict=True,
-                         metadata={"description": "the live hall where the buyer saw it"})
-    note = fields.Str(load_default="", validate=validate.Length(max=500))
+    hall_id = Id(load_default=None, allow_none=True,
+                 metadata={"description": "the live hall where the buyer saw it"})
+    note = Text(load_default="", validate=validate.Length(max=500))
 
 
 class IdempotencyHeaderSchema(Schema):
@@ -45,7 +45,7 @@ class DealListQuerySchema(Schema):
         unknown = EXCLUDE
 
     format = fields.Str(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx"]))
-    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=10_000))
     per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 

@@ -24,6 +24,7 @@ from exhibitors.schemas import (
     ProjectSchema,
     ProjectUpdateSchema,
 )
+from fair import guard
 from fair import service as fair_service
 from fair.auth import current_user
 from fair.errors import NotFound
@@ -129,6 +130,7 @@ def withdraw(project_id: int) -> Project:
 
 
 @blp.post("/projects/<int:project_id>/media")
+@guard.large_body(media_files.MAX_UPLOAD_BODY)
 @blp.arguments(MediaUploadSchema, location="files")
 @blp.response(201, MediaSchema)
 def upload_media(files: dict[str, FileStorage], project_id: int) -> Media:

@@ -28,6 +28,8 @@ LIMITS: dict[MediaKind, int] = {
     MediaKind.pdf: 30 * MIB,
     MediaKind.video: 200 * MIB,
 }
+#: The largest body an upload view reads: the largest kind plus the multipart envelope.
+MAX_UPLOAD_BODY = max(LIMITS.values()) + MIB
 #: Larger images are refused before they are decoded: a small file can declare a huge canvas
 #: (a decompression bomb). Below Pillow's own warning threshold on purpose.
 MAX_PIXELS = 40_000_000

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from fair import auth, extensions, i18n, money, tasks
+from fair import auth, extensions, guard, i18n, money, tasks
 from fair.config import database_settings, from_environ
 from fair.database import ping_idle_connections
 from fair.errors import register_error_handlers
@@ -52,6 +52,7 @@ def register_models() -> None:
 
 def register_extensions(app: Flask) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
+    guard.init_app(app)  # first: before CSRF reads a body, before any route is added
     url, engine_options = database_settings(app.config["SQLALCHEMY_DATABASE_URI"])
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)

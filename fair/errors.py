@@ -142,4 +142,5 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(("/api/", "/stripe/")) or request.is_json
+    # /media/ serves files to programs as well as pages: its refusals are JSON too.
+    return request.path.startswith(("/api/", "/stripe/", "/media/")) or request.is_json

@@ -7,11 +7,13 @@ from typing import Any
 from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_smorest import Api
+from flask_smorest.spec.plugins import integerconverter2paramschema
 from flask_socketio import SocketIO
 from flask_wtf import CSRFProtect
 
 from fair.database import db
 from fair.errors import http_error_payload
+from fair.guard import IdConverter
 
 __all__ = ["api", "babel", "csrf", "db", "migrate", "socketio"]
 
@@ -25,6 +27,8 @@ class FairApi(Api):
 
 migrate = Migrate()
 api = FairApi()
+# Ids in paths are documented with their bounds (1 to 2^31-1), as fair.guard enforces them.
+api.register_converter(IdConverter, integerconverter2paramschema)
 babel = Babel()
 csrf = CSRFProtect()
 socketio = SocketIO()

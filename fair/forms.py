@@ -7,6 +7,8 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms import Form, PasswordField, StringField
+from wtforms.fields.core import UnboundField
 
 from fair.errors import FairError
 
@@ -37,6 +39,16 @@ def refusal_text(error: FairError) -> str:
 class FairForm(FlaskForm):
     """A Flask-WTF form (CSRF checked on submit) that can show a service's refusal."""
 
+    class Meta:
+        def bind_field(self, form: Form, unbound_field: UnboundField,
+                       options: dict[str, Any]) -> Any:
+            # Text is trimmed before its length is checked (two spaces are no name); passwords
+            # are taken as typed.
+            field_class = unbound_field.field_class
+            if issubclass(field_class, StringField) and not issubclass(field_class, PasswordField):
+                options["filters"] = [*unbound_field.kwargs.get("filters", ()), _strip]
+            return unbound_field.bind(form=form, **options)
+
     def show_refusal(self, error: FairError) -> None:
         """Put the refusal on the fields it names, or above the form when it names none."""
         placed = False
@@ -47,6 +59,10 @@ class FairForm(FlaskForm):
                 placed = True
         if not placed:
             self.form_errors.append(refusal_text(error))
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
 
 
 def _flatten(fields: Mapping[str, Any]) -> Iterator[tuple[str, list[str]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,7 @@ from flask_socketio import SocketIO, join_room, leave_room
 from marshmallow import ValidationError
 from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
 
-from fair import auth
+from fair import auth, guard
 from fair.accounts import service as account_service
 from fair.accounts.models import User
 from fair.errors import FairError, InvalidInput, Unauthorized
@@ -162,8 +163,24 @@ def register(socketio: SocketIO) -> None:
     if any(namespace == rooms.NAMESPACE for _, _, namespace in socketio.handlers):
         return
     for name, handler in HANDLERS.items():
-        socketio.on_event(name, handler, namespace=rooms.NAMESPACE)
+        socketio.on_event(name, handler if name in LIFECYCLE else _guarded(handler),
+                          namespace=rooms.NAMESPACE)
     socketio.on_error(rooms.NAMESPACE)(handle_error)
+
+
+#: Events of the connection itself rather than of a client's message.
+LIFECYCLE = frozenset({"connect", "disconnect"})
+
+
+def _guarded(handler: Callable[[Any], Ack]) -> Callable[[Any], Ack]:
+    """Refuse a message carrying text that cannot be stored before its handler sees it."""
+
+    @functools.wraps(handler)
+    def guarded(data: Any = None) -> Ack:
+        guard.check_text(data)
+        return handler(data)
+
+    return guarded
 
 
 def handle_error(error: Exception) -> Ack:

@@ -10,6 +10,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
 from exhibitors.models import MediaKind, Project
+from fair.accounts.schemas import Id, Text
 from fair.money import YuanField, format_yuan
 from fair.reference import PROVINCES
 from fair.schemas import UtcDateTime
@@ -25,7 +26,7 @@ class ConnectAuthSchema(Schema):
 
 
 class JoinDashboardSchema(Schema):
-    fair_id = fields.Integer(required=True, strict=True)
+    fair_id = Id(required=True)
 
 
 class HallSummarySchema(Schema):
@@ -154,7 +155,7 @@ class HallTotalsSchema(TotalsSchema):
 
 
 class HallInputSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
     stream_url = fields.String(
         load_default="",
         validate=[validate.Length(max=500),
@@ -201,7 +202,7 @@ class ShowcaseSchema(Schema):
 
 
 class ShowcaseInputSchema(Schema):
-    project_id = fields.Integer(required=True, strict=True)
+    project_id = Id(required=True)
     starts_at = fields.AwareDateTime(required=True)
     ends_at = fields.AwareDateTime(required=True)
 
@@ -212,8 +213,8 @@ class ShowcaseInputSchema(Schema):
 
 
 class OnAirInputSchema(Schema):
-    showcase_id = fields.Integer(required=True, strict=True, allow_none=True,
-                                 metadata={"description": "null takes the hall off air"})
+    showcase_id = Id(required=True, allow_none=True,
+                     metadata={"description": "null takes the hall off air"})
 
 
 class FiguresSchema(Schema):
@@ -287,15 +288,15 @@ class ViewersMessageSchema(ViewersFiguresSchema):
 
 
 class JoinHallSchema(Schema):
-    hall_id = fields.Integer(required=True, strict=True)
+    hall_id = Id(required=True)
 
 
 class LeaveHallSchema(Schema):
-    hall_id = fields.Integer(required=True, strict=True)
+    hall_id = Id(required=True)
 
 
 class ChatInputSchema(Schema):
-    hall_id = fields.Integer(required=True, strict=True)
+    hall_id = Id(required=True)
     # The length rule lives in the service, which counts after trimming.
     text = fields.String(required=True, validate=validate.Length(max=2000))
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import RAISE, Schema, fields, validate
 
+from fair.guard import MAX_ID
 from fair.reference import PROVINCES
 
 ROLES_OPEN_TO_REGISTRATION = ("exhibitor", "buyer")
@@ -14,9 +17,26 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+class Text(fields.String):
+    """Text as people type it: trimmed before its length is checked, so that two spaces are no
+    name."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class Id(fields.Integer):
+    """A database id: 1 to 2^31-1, the range of the columns; strict, so "1" is refused."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("strict", True)
+        kwargs.setdefault("validate", validate.Range(min=1, max=MAX_ID))
+        super().__init__(**kwargs)
+
+
 class OrganisationSchema(StrictSchema):
     id = fields.Int(dump_only=True)
-    name = fields.Str(required=True, validate=validate.Length(min=2, max=200))
+    name = Text(required=True, validate=validate.Length(min=2, max=200))
     province = fields.Str(
         required=True,
         validate=validate.OneOf(list(PROVINCES), error="Unknown province code."),
@@ -31,7 +51,7 @@ class RegisterSchema(StrictSchema):
         load_only=True,
         validate=validate.Length(min=10, max=200, error="Use 10 to 200 characters."),
     )
-    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
     role = fields.Str(required=True, validate=validate.OneOf(ROLES_OPEN_TO_REGISTRATION))
     organisation = fields.Nested(OrganisationSchema, required=True)
 

@@ -70,6 +70,8 @@ def register() -> str | Response:
 def _next_page() -> str | None:
     """The page that asked for the sign-in, if it is one of ours (no open redirect)."""
     target = request.args.get("next", "")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
+        return None  # a line break would split the Location header
     parts = urlsplit(target)
     # "//host" and "/\\host" are other sites to a browser.
     if not target.startswith("/") or target[1:2] in ("/", "\\") or parts.scheme or parts.netloc:
