@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import make_transient_to_detached
 
 from fair.accounts.models import ApiToken, Organisation, Role, User
+from fair.blocking import run_blocking
 from fair.database import use_case, utcnow
 from fair.errors import Conflict, InvalidInput, Unauthorized
 from fair.extensions import db
@@ -29,12 +30,13 @@ def normalise_email(email: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    # Argon2 takes tens of milliseconds of CPU on purpose: off the event loop (fair.blocking).
+    return run_blocking(_hasher.hash, password)
 
 
 def _check_password(user: User, password: str) -> bool:
     try:
-        return _hasher.verify(user.password_hash, password)
+        return run_blocking(_hasher.verify, user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -98,7 +100,7 @@ def authenticate(email: str, password: str) -> User:
     user = find_user(email)
     if user is None:
         # Spend the same time as a real check so that timing does not reveal who exists.
-        _hasher.hash(password)
+        hash_password(password)
         raise Unauthorized("Email or password is wrong.", code="bad_credentials")
     if not _check_password(user, password):
         raise Unauthorized("Email or password is wrong.", code="bad_credentials")
