@@ -63,6 +63,7 @@ def register_extensions(app: Flask) -> None:
     extensions.migrate.init_app(app, extensions.db, directory=str(MIGRATIONS))
     extensions.api.init_app(app)
     extensions.csrf.init_app(app)
+    register_rate_limits(app)
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)
     # The SocketIO object is shared by every app made in this process (tests make many); it keeps
     # the previous app's message queue in server_options unless told otherwise.
@@ -81,6 +82,24 @@ def register_extensions(app: Flask) -> None:
     )
     auth.init_app(app)
     i18n.init_app(app)
+
+
+def register_rate_limits(app: Flask) -> None:
+    """Flask-Limiter on Redis when REDIS_URL is set (every process counts alike), in memory
+    otherwise; behind trusted proxies, the client address is the one they forwarded."""
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                x_host=hops)
+    if app.config["REDIS_URL"]:
+        app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS",
+                              {"key_prefix": f"{app.config['REDIS_PREFIX']}:limits"})
+    else:
+        app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    extensions.limiter.init_app(app)
 
 
 def socketio_async_mode() -> str:

@@ -66,6 +66,14 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
         "BABEL_DEFAULT_LOCALE": environ.get("FAIR_LOCALE") or "zh",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "WTF_CSRF_TIME_LIMIT": None,
+        # Rate limits of fair.accounts.limits, in Flask-Limiter's notation.
+        "SIGN_IN_ACCOUNT_LIMIT": environ.get("SIGN_IN_ACCOUNT_LIMIT") or "10 per 15 minutes",
+        "SIGN_IN_ADDRESS_LIMIT": environ.get("SIGN_IN_ADDRESS_LIMIT") or "30 per 15 minutes",
+        "REGISTER_ADDRESS_LIMIT": environ.get("REGISTER_ADDRESS_LIMIT") or "20 per hour",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # How many proxies (nginx) stand in front of the fair and set X-Forwarded-For: the
+        # client address that rate limits count by is the one they saw.
+        "TRUSTED_PROXIES": int(environ.get("FAIR_TRUSTED_PROXIES") or 0),
     }
 
 

@@ -65,6 +65,12 @@ class Conflict(FairError):
     message = "That conflicts with the current state."
 
 
+class TooManyRequests(FairError):
+    status = 429
+    code = "rate_limited"
+    message = "Too many tries; wait and try again."
+
+
 class PayloadTooLarge(FairError):
     status = 413
     code = "too_large"
@@ -136,6 +142,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException) -> Any:
         if not _wants_json():
+            if error.code == TooManyRequests.status:
+                # A page's sign-in or registration past its limit: said in the page's language.
+                return render_template("error.html", error=TooManyRequests()), error.code
             return error
         payload, status, headers = http_error_payload(error)
         return payload, status, headers

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_smorest.spec.plugins import integerconverter2paramschema
@@ -15,7 +17,7 @@ from fair.database import db
 from fair.errors import http_error_payload
 from fair.guard import IdConverter
 
-__all__ = ["api", "babel", "csrf", "db", "migrate", "socketio"]
+__all__ = ["api", "babel", "csrf", "db", "limiter", "migrate", "socketio"]
 
 
 class FairApi(Api):
@@ -32,3 +34,5 @@ api.register_converter(IdConverter, integerconverter2paramschema)
 babel = Babel()
 csrf = CSRFProtect()
 socketio = SocketIO()
+#: Rate limits (fair.accounts.limits); storage from RATELIMIT_STORAGE_URI, set by create_app.
+limiter = Limiter(key_func=get_remote_address)

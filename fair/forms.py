@@ -23,6 +23,9 @@ REFUSALS = {
     "withdrawn": _l("已撤回的项目不能再修改或发布。"),
     "unsupported_media": _l("只接受 JPEG、PNG、WebP 图片，MP4 视频或 PDF 文件。"),
     "too_large": _l("文件过大。"),
+    "password_too_short": _l("密码至少 10 个字符。"),
+    "password_is_email": _l("密码不能与邮箱相同。"),
+    "common_password": _l("这个密码太常见，容易被猜中，请换一个。"),
 }
 
 REQUIRED = _l("请填写此项。")
@@ -52,10 +55,12 @@ class FairForm(FlaskForm):
     def show_refusal(self, error: FairError) -> None:
         """Put the refusal on the fields it names, or above the form when it names none."""
         placed = False
+        known = REFUSALS.get(error.code)
         for name, messages in _flatten(error.fields):
             field = self._fields.get(name)
             if field is not None:
-                field.errors = [*field.errors, *messages]
+                # The page's own words where it has them; the service speaks English.
+                field.errors = [*field.errors, *([str(known)] if known else messages)]
                 placed = True
         if not placed:
             self.form_errors.append(refusal_text(error))
