@@ -77,7 +77,9 @@ def register_extensions(app: Flask) -> None:
         app,
         message_queue=app.config["REDIS_URL"],
         async_mode=app.config["SOCKETIO_ASYNC_MODE"] or socketio_async_mode(),
-        cors_allowed_origins=[],
+        # None: a browser connection must come from the fair's own origin (the Host it was
+        # asked on), so that another site's page cannot connect with a visitor's cookie.
+        cors_allowed_origins=app.config["ALLOWED_ORIGINS"] or None,
         **manager,
     )
     auth.init_app(app)

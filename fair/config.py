@@ -74,6 +74,10 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
         # How many proxies (nginx) stand in front of the fair and set X-Forwarded-For: the
         # client address that rate limits count by is the one they saw.
         "TRUSTED_PROXIES": int(environ.get("FAIR_TRUSTED_PROXIES") or 0),
+        # Origins besides the fair's own whose pages may open /live (comma-separated).
+        "ALLOWED_ORIGINS": [origin.strip() for origin in
+                            (environ.get("FAIR_ALLOWED_ORIGINS") or "").split(",")
+                            if origin.strip()],
     }
 
 

@@ -20,7 +20,7 @@ from fair.accounts.models import User
 from fair.database import as_utc, use_case, utcnow
 from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
-from fair.models import Fair
+from fair.models import Fair, FairStatus
 from livehalls import broadcast, presence, schemas
 from livehalls.models import ChatMessage, Hall, Showcase
 
@@ -225,6 +225,9 @@ def put_on_air(hall: Hall, *, organiser: User | None, showcase_id: int | None) -
 def post_chat(hall: Hall, *, user: User | None, text: str) -> ChatMessage:
     """Say something in a hall's chat: plain text, short, a few lines at a time."""
     user = permissions.require_chatter(user)
+    fair = db.session.get(Fair, hall.fair_id)
+    if fair is None or fair.status is FairStatus.closed:
+        raise Conflict("This fair is closed; its halls' chat is over.", code="fair_closed")
     text = _clean_chat(text)
     now = utcnow()
     recent = db.session.scalar(
