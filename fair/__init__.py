@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from fair import auth, extensions, guard, i18n, money, tasks
+from fair import auth, extensions, guard, headers, i18n, money, tasks
 from fair.config import database_settings, from_environ
 from fair.database import ping_idle_connections
 from fair.errors import register_error_handlers
@@ -64,6 +64,7 @@ def register_extensions(app: Flask) -> None:
     extensions.api.init_app(app)
     extensions.csrf.init_app(app)
     register_rate_limits(app)
+    headers.init_app(app)
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)
     # The SocketIO object is shared by every app made in this process (tests make many); it keeps
     # the previous app's message queue in server_options unless told otherwise.

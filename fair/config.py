@@ -36,6 +36,7 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
         secret_key = _development_secret(instance)
     database_url = environ.get("DATABASE_URL") or f"sqlite:///{instance / 'fair.sqlite'}"
     return {
+        "FAIR_ENV": "production" if production else "development",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": environ.get("REDIS_URL") or None,
@@ -63,6 +64,13 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
+        # Bearer tokens from POST /api/v1/auth/token; anonymous calls read what anyone may.
+        "API_SPEC_OPTIONS": {
+            "components": {"securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "a token from POST /api/v1/auth/token"}}},
+            "security": [{"bearer": []}, {}],
+        },
         "BABEL_DEFAULT_LOCALE": environ.get("FAIR_LOCALE") or "zh",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "WTF_CSRF_TIME_LIMIT": None,
