@@ -14,14 +14,16 @@ from flask_socketio import SocketIO
 from flask_wtf import CSRFProtect
 
 from fair.database import db
-from fair.errors import http_error_payload
+from fair.errors import ErrorSchema, http_error_payload
 from fair.guard import IdConverter
 
 __all__ = ["api", "babel", "csrf", "db", "limiter", "migrate", "socketio"]
 
 
 class FairApi(Api):
-    """flask-smorest, answering errors in the fair's one shape."""
+    """flask-smorest, answering (and documenting) errors in the fair's one shape."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: Any) -> Any:
         return http_error_payload(error)

@@ -121,6 +121,10 @@ def _guard_request() -> None:
         raise InvalidInput(problem, code="bad_text", fields={"path": [problem]})
     for name, values in request.args.lists():
         check_text({name: values}, location="query")
+    if request.method == "PATCH" and request.routing_exception is None and not (
+            request.is_json and request.content_length) and request.path.startswith("/api/"):
+        # A change needs its JSON object; without one a PATCH would answer 200 for nothing.
+        raise FairError("Send the changes as a JSON object.", code="body_required")
     if request.is_json:
         _guard_json()
     elif request.mimetype == "application/x-www-form-urlencoded":

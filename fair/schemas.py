@@ -35,7 +35,8 @@ class FairSchema(StrictSchema):
     starts_at = UtcDateTime(required=True)
     ends_at = UtcDateTime(required=True)
     status = fields.Enum(FairStatus, by_value=True, dump_only=True)
-    booth_fee_fen = YuanField(dump_only=True, **BOOTH_FEE)
+    booth_fee_fen = YuanField(dump_only=True, allow_zero=True, maximum_fen=MAX_CHARGE_FEN,
+                              **BOOTH_FEE)
     deposit_percent = fields.Int(dump_only=True, **DEPOSIT_PERCENT)
     booth_fee_required = fields.Bool(dump_only=True, **BOOTH_FEE_REQUIRED)
 

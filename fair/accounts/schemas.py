@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from fair.guard import MAX_ID
 from fair.reference import PROVINCES
@@ -19,10 +19,24 @@ class StrictSchema(Schema):
 
 class Text(fields.String):
     """Text as people type it: trimmed before its length is checked, so that two spaces are no
-    name."""
+    name. The document says so exactly: a pattern asks for as many non-space characters as the
+    least length, and the most length holds for the text as sent too."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        least = max((validator.min or 0 for validator in self.validators
+                     if isinstance(validator, validate.Length)), default=0)
+        if least:
+            self.metadata = {**self.metadata,
+                             "pattern": r"\S" if least == 1 else r"\S[\s\S]*\S"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+        text = super()._deserialize(value, attr, data, **kwargs)
+        for validator in self.validators:
+            if (isinstance(validator, validate.Length) and validator.max is not None
+                    and len(text) > validator.max):
+                raise ValidationError(f"Longer than maximum length {validator.max}.")
+        return text.strip()
 
 
 class Id(fields.Integer):

@@ -149,7 +149,7 @@ def test_the_same_key_with_another_body_is_refused(
     client.post(sign_path(project), headers=headers, json={"amount": "88000.00"})
     before = state(fair)
     response = client.post(sign_path(project), headers=headers, json={"amount": "88000.01"})
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert response.json["error"]["code"] == "idempotency_key_reused"
     assert state(fair) == before
 

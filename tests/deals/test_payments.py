@@ -238,7 +238,7 @@ def test_a_key_used_for_another_payment_is_refused(
     first, second = sign(project, buyer, 100_000), sign(project, buyer, 200_000)
     assert deposit(client, buyer_headers, first, key="same").status_code == 201
     reused = deposit(client, buyer_headers, second, key="same")
-    assert reused.status_code == 422
+    assert reused.status_code == 409
     assert reused.json["error"]["code"] == "idempotency_key_reused"
 
 
