@@ -275,7 +275,7 @@ def _earlier_payment(payer: User, key: str, purpose: PaymentPurpose, *,
     if (earlier.purpose, earlier.intent_id, earlier.exhibitor_id) != (
         purpose, intent_id, exhibitor_id
     ):
-        raise InvalidInput(
+        raise Conflict(
             "This Idempotency-Key was already used for a different payment; use a new key.",
             code="idempotency_key_reused",
             fields={"Idempotency-Key": ["Already used for a different payment."]},
@@ -322,6 +322,12 @@ def _charge(payment: Payment, *, client: stripe.StripeClient, payment_method: st
     except stripe.CardError as error:
         _record_failure(payment, error.user_message or "The card was declined.")
         return Checkout(payment)
+    except stripe.InvalidRequestError as error:
+        # Stripe answered, and refused what the client sent (an unknown payment method): the
+        # client's to correct, not a failure of ours or Stripe's to retry.
+        raise InvalidInput("Stripe refused this payment method.", code="payment_method_invalid",
+                           fields={"payment_method": [error.user_message or str(error)]}
+                           ) from error
     except stripe.StripeError as error:
         raise PaymentProviderError() from error
     if stripe_intent.status == "requires_action":

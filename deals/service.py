@@ -21,7 +21,7 @@ from exhibitors.models import Project
 from fair import permissions
 from fair.accounts.models import Role, User
 from fair.database import use_case, utcnow
-from fair.errors import InvalidInput, NotFound
+from fair.errors import Conflict, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair
 from fair.money import MAX_DEAL_FEN
@@ -127,7 +127,8 @@ def _replay(buyer_id: int, key: str, fingerprint: str) -> Intent | None:
     if earlier is None:
         return None
     if earlier.fingerprint != fingerprint:
-        raise InvalidInput(
+        # 409: the request is well formed; it conflicts with what the key already stands for.
+        raise Conflict(
             "This Idempotency-Key was already used for a different request; use a new key.",
             code="idempotency_key_reused",
             fields={"Idempotency-Key": ["Already used for a different request."]},

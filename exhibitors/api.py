@@ -24,12 +24,15 @@ from exhibitors.schemas import (
     ProjectSchema,
     ProjectUpdateSchema,
 )
+from fair import guard, headers
 from fair import service as fair_service
 from fair.auth import current_user
 from fair.errors import NotFound
 
 blp = Blueprint("exhibitors", __name__, url_prefix="/api/v1",
                 description="Exhibitors and their projects")
+#: A stored file never runs script, whatever a browser takes it for.
+MEDIA_POLICY = "default-src 'none'; sandbox"
 media_blp = Blueprint("media", __name__, url_prefix="/media",
                       description="Uploaded files, by the SHA-256 of their bytes")
 
@@ -129,6 +132,7 @@ def withdraw(project_id: int) -> Project:
 
 
 @blp.post("/projects/<int:project_id>/media")
+@guard.large_body(media_files.MAX_UPLOAD_BODY)
 @blp.arguments(MediaUploadSchema, location="files")
 @blp.response(201, MediaSchema)
 def upload_media(files: dict[str, FileStorage], project_id: int) -> Media:
@@ -150,6 +154,7 @@ def delete_media(media_id: int) -> None:
 
 
 @media_blp.get("/<sha256>")
+@headers.own_policy(MEDIA_POLICY)
 def download(sha256: str) -> Response:
     """A stored file: an image, a video (with ranges) or a PDF (as an attachment)."""
     item = service.media_for_download(sha256, current_user())
@@ -164,6 +169,7 @@ def download(sha256: str) -> Response:
 
 
 @media_blp.get("/<sha256>/thumb")
+@headers.own_policy(MEDIA_POLICY)
 def thumbnail(sha256: str) -> Response:
     """An image's thumbnail, at most 480 pixels wide and high."""
     item = service.media_for_download(sha256, current_user())
@@ -187,7 +193,6 @@ def _pdf_name(item: Media) -> str:
 def _harden(response: Response, item: Media) -> Response:
     """Never sniffed into something else, never able to run script; drafts are private."""
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     response.cache_control.immutable = True
     if not item.project.is_published:

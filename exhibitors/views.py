@@ -18,9 +18,10 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from exhibitors import catalogue, service
+from exhibitors import media as media_files
 from exhibitors.forms import CatalogueForm, MediaForm, ProjectForm
 from exhibitors.models import ExhibitorStatus, Project
-from fair import permissions
+from fair import guard, permissions
 from fair import service as fair_service
 from fair.accounts.models import Role
 from fair.auth import current_user
@@ -143,6 +144,7 @@ def _form_data(project: Project) -> dict[str, Any]:
 
 
 @bp.post("/portal/projects/<int:project_id>/media")
+@guard.large_body(media_files.MAX_UPLOAD_BODY)
 def portal_upload_media(project_id: int) -> Response:
     user = current_user()
     own = service.access_own_project(project_id, user)

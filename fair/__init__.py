@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from fair import auth, extensions, i18n, money, tasks
+from fair import auth, extensions, guard, headers, i18n, money, tasks
 from fair.config import database_settings, from_environ
 from fair.database import ping_idle_connections
 from fair.errors import register_error_handlers
@@ -52,6 +52,7 @@ def register_models() -> None:
 
 def register_extensions(app: Flask) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
+    guard.init_app(app)  # first: before CSRF reads a body, before any route is added
     url, engine_options = database_settings(app.config["SQLALCHEMY_DATABASE_URI"])
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
@@ -62,6 +63,8 @@ def register_extensions(app: Flask) -> None:
     extensions.migrate.init_app(app, extensions.db, directory=str(MIGRATIONS))
     extensions.api.init_app(app)
     extensions.csrf.init_app(app)
+    register_rate_limits(app)
+    headers.init_app(app)
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)
     # The SocketIO object is shared by every app made in this process (tests make many); it keeps
     # the previous app's message queue in server_options unless told otherwise.
@@ -75,11 +78,31 @@ def register_extensions(app: Flask) -> None:
         app,
         message_queue=app.config["REDIS_URL"],
         async_mode=app.config["SOCKETIO_ASYNC_MODE"] or socketio_async_mode(),
-        cors_allowed_origins=[],
+        # None: a browser connection must come from the fair's own origin (the Host it was
+        # asked on), so that another site's page cannot connect with a visitor's cookie.
+        cors_allowed_origins=app.config["ALLOWED_ORIGINS"] or None,
         **manager,
     )
     auth.init_app(app)
     i18n.init_app(app)
+
+
+def register_rate_limits(app: Flask) -> None:
+    """Flask-Limiter on Redis when REDIS_URL is set (every process counts alike), in memory
+    otherwise; behind trusted proxies, the client address is the one they forwarded."""
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                x_host=hops)
+    if app.config["REDIS_URL"]:
+        app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS",
+                              {"key_prefix": f"{app.config['REDIS_PREFIX']}:limits"})
+    else:
+        app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    extensions.limiter.init_app(app)
 
 
 def socketio_async_mode() -> str:

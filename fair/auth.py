@@ -11,6 +11,9 @@ from fair.errors import Forbidden, Unauthorized
 from fair.extensions import csrf
 
 SESSION_KEY = "user_id"
+#: The session's own token (an ApiToken row): signing out revokes it, so a copy of the cookie
+#: stops working everywhere (within five seconds on other processes, as for bearer tokens).
+SESSION_TOKEN_KEY = "session_token"  # noqa: S105 - the name of a session key
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -37,19 +40,34 @@ def _load_user() -> User | None:
         if user is None:
             raise Unauthorized("The token is unknown or revoked.", code="bad_token")
         return user
+    return session_user()
+
+
+def session_user() -> User | None:
+    """The user of the session cookie, while its session has not been ended."""
     user_id = session.get(SESSION_KEY)
-    if user_id is None:
+    token = session.get(SESSION_TOKEN_KEY)
+    if user_id is None or not isinstance(token, str):
         return None
-    return account_service.get_user(int(user_id))
+    user = account_service.user_for_token(token)
+    if user is None or user.id != user_id:
+        session.clear()  # signed out elsewhere, or a copy of a cookie that was signed out
+        return None
+    return user
 
 
 def sign_in(user: User) -> None:
     session.clear()
     session[SESSION_KEY] = user.id
+    session[SESSION_TOKEN_KEY] = account_service.issue_token(user)
     g.fair_user = user
 
 
 def sign_out() -> None:
+    """End the session on the server too: its token is revoked."""
+    token = session.get(SESSION_TOKEN_KEY)
+    if isinstance(token, str):
+        account_service.revoke_token(token)
     session.clear()
     g.fair_user = None
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
+from marshmallow import Schema, fields
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 
 class FairError(Exception):
@@ -65,6 +66,12 @@ class Conflict(FairError):
     message = "That conflicts with the current state."
 
 
+class TooManyRequests(FairError):
+    status = 429
+    code = "rate_limited"
+    message = "Too many tries; wait and try again."
+
+
 class PayloadTooLarge(FairError):
     status = 413
     code = "too_large"
@@ -75,6 +82,20 @@ class UnsupportedMedia(FairError):
     status = 415
     code = "unsupported_media"
     message = "That kind of file is not accepted."
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.String(required=True, metadata={
+        "description": "stable, for programs: invalid, unauthorized, forbidden, not_found, ..."})
+    message = fields.String(required=True, metadata={"description": "for people"})
+    fields_ = fields.Dict(required=True, data_key="fields", metadata={
+        "description": "each bad field (or header) with what is wrong"})
+
+
+class ErrorSchema(Schema):
+    """The one error shape, as the OpenAPI document describes every error answer."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
 
 
 def error_response(error: FairError) -> Response:
@@ -113,11 +134,10 @@ def http_error_payload(error: HTTPException) -> tuple[dict[str, Any], int, dict[
         message = "Some fields are not valid."
     if status >= 500:
         message = "Something went wrong on our side; nothing was changed."
-    return (
-        {"error": {"code": code, "message": message, "fields": fields}},
-        status,
-        dict(data.get("headers") or {}),
-    )
+    headers = dict(data.get("headers") or {})
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(error.valid_methods)  # RFC 9110: a 405 says what is allowed
+    return {"error": {"code": code, "message": message, "fields": fields}}, status, headers
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -136,10 +156,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException) -> Any:
         if not _wants_json():
+            if isinstance(error, MethodNotAllowed):
+                return error  # werkzeug's page carries Allow itself
+            if error.code == TooManyRequests.status:
+                # A page's sign-in or registration past its limit: said in the page's language.
+                return render_template("error.html", error=TooManyRequests()), error.code
             return error
         payload, status, headers = http_error_payload(error)
         return payload, status, headers
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(("/api/", "/stripe/")) or request.is_json
+    # /media/ serves files to programs as well as pages: its refusals are JSON too.
+    return request.path.startswith(("/api/", "/stripe/", "/media/")) or request.is_json

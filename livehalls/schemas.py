@@ -19,6 +19,7 @@ from marshmallow import (
 )
 
 from exhibitors.models import MediaKind, Project
+from fair.accounts.schemas import Id, Text
 from fair.money import YuanField, format_yuan
 from fair.reference import PROVINCES
 from fair.schemas import UtcDateTime
@@ -35,7 +36,7 @@ class ConnectAuthSchema(Schema):
 
 
 class JoinDashboardSchema(Schema):
-    fair_id = fields.Integer(required=True, strict=True)
+    fair_id = Id(required=True)
 
 
 class HallSummarySchema(Schema):
@@ -173,7 +174,7 @@ def _stream_url(**options: Any) -> fields.String:
 
 
 class HallInputSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
     stream_url = _stream_url(load_default="")
     auto_on_air = fields.Boolean(load_default=True, metadata={
         "description": "a showcase whose stream starts goes on air by itself"})
@@ -185,7 +186,7 @@ class HallInputSchema(Schema):
 class HallChangeSchema(Schema):
     """What an organiser changes of a hall: any of these."""
 
-    name = fields.String(validate=validate.Length(min=1, max=100))
+    name = Text(validate=validate.Length(min=1, max=100))
     stream_url = _stream_url()
     auto_on_air = fields.Boolean()
     grace_minutes = fields.Integer(strict=True, validate=validate.Range(min=0, max=240))
@@ -258,7 +259,7 @@ class ShowcaseSchema(Schema):
 
 
 class ShowcaseInputSchema(Schema):
-    project_id = fields.Integer(required=True, strict=True)
+    project_id = Id(required=True)
     starts_at = fields.AwareDateTime(required=True)
     ends_at = fields.AwareDateTime(required=True)
 
@@ -271,8 +272,8 @@ class ShowcaseInputSchema(Schema):
 class ShowcaseMoveSchema(ShowcaseInputSchema):
     """A showcase moved to another slot, and perhaps another hall of the fair."""
 
-    project_id = fields.Integer(strict=True)
-    hall_id = fields.Integer(strict=True)
+    project_id = Id()
+    hall_id = Id()
 
 
 class ReplayInputSchema(Schema):
@@ -320,8 +321,8 @@ class StreamHookSchema(Schema):
 
 
 class OnAirInputSchema(Schema):
-    showcase_id = fields.Integer(required=True, strict=True, allow_none=True,
-                                 metadata={"description": "null takes the hall off air"})
+    showcase_id = Id(required=True, allow_none=True,
+                     metadata={"description": "null takes the hall off air"})
 
 
 class FiguresSchema(Schema):
@@ -398,15 +399,15 @@ class ViewersMessageSchema(ViewersFiguresSchema):
 
 
 class JoinHallSchema(Schema):
-    hall_id = fields.Integer(required=True, strict=True)
+    hall_id = Id(required=True)
 
 
 class LeaveHallSchema(Schema):
-    hall_id = fields.Integer(required=True, strict=True)
+    hall_id = Id(required=True)
 
 
 class ChatInputSchema(Schema):
-    hall_id = fields.Integer(required=True, strict=True)
+    hall_id = Id(required=True)
     # The length rule lives in the service, which counts after trimming.
     text = fields.String(required=True, validate=validate.Length(max=2000))
 

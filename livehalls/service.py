@@ -20,7 +20,7 @@ from fair.accounts.models import Organisation, Role, User
 from fair.database import as_utc, use_case, utcnow
 from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
-from fair.models import Fair
+from fair.models import Fair, FairStatus
 from livehalls import broadcast, presence, schemas
 from livehalls.models import ChatMessage, Hall, Showcase
 
@@ -354,6 +354,9 @@ def set_on_air(hall: Hall, showcase: Showcase | None) -> Hall:
 def post_chat(hall: Hall, *, user: User | None, text: str) -> ChatMessage:
     """Say something in a hall's chat: plain text, short, a few lines at a time."""
     user = permissions.require_chatter(user)
+    fair = db.session.get(Fair, hall.fair_id)
+    if fair is None or fair.status is FairStatus.closed:
+        raise Conflict("This fair is closed; its halls' chat is over.", code="fair_closed")
     text = _clean_chat(text)
     now = utcnow()
     recent = db.session.scalar(
