@@ -23,7 +23,6 @@ reconnect; after a burst, every screen exact within 2 s of the last commit.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import importlib.util
 import json
@@ -41,7 +40,6 @@ from typing import Any
 
 import requests
 from playwright.sync_api import Browser, CDPSession, Page, sync_playwright
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from servers import (
     cpu_seconds,
     gunicorn,
@@ -232,12 +230,13 @@ def run_scenario(title: str, stage: Any, url: str, ports: list[int], screens: li
     cpu = sum(cpu_seconds(pid) for pid in worker_pids) - cpu_before
     # Wait (in the browser's own time) until every screen shows the final seq.
     deadline = time.monotonic() + DRAIN_SECONDS
+    # Polled through evaluate: the page's CSP refuses wait_for_function's eval. A screen that
+    # never gets there is reported below.
+    shows = ("Number(document.querySelector('[data-testid=\"live-state\"]').dataset.seq)"
+             f" >= {final_seq}")
     for screen in screens:
-        # A screen that never gets there is reported below.
-        with contextlib.suppress(PlaywrightTimeout):
-            screen.wait_for_function(
-                f"Number(document.querySelector('[data-testid=\"live-state\"]').dataset.seq)"
-                f" >= {final_seq}", timeout=max(1, (deadline - time.monotonic()) * 1000))
+        while not screen.evaluate(shows) and time.monotonic() < deadline:
+            screen.wait_for_timeout(50)
     ended = time.time()
     metrics_after = [renderer_metrics(session) for session in sessions]
     for session in sessions:

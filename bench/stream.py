@@ -145,8 +145,12 @@ def measure_latency(fair_url: str, hall_id: int, push_url: str, *, seconds: int
         page.goto(f"{fair_url}/halls/{hall_id}")
         encoder, started = push(push_url, seconds=seconds)
         try:
-            page.wait_for_function(
-                "document.getElementById('player').currentTime > 0.5", timeout=30_000)
+            # Polled through evaluate: the page's CSP refuses wait_for_function's eval.
+            deadline = time.monotonic() + 30
+            while not page.evaluate("document.getElementById('player').currentTime > 0.5"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the player never started")
+                page.wait_for_timeout(100)
             first_picture = time.time() - started
             # Let the player settle on its live position, as a viewer's would.
             page.wait_for_timeout(3_000)

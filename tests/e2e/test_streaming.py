@@ -21,6 +21,7 @@ from fair.accounts.models import User
 from fair.models import Fair
 from livehalls import mediaserver, service, streaming
 from livehalls.models import Hall, Showcase
+from tests.e2e.waiting import wait_until
 from tests.media_tools import require
 from tests.serving import SECRET_KEY, Server, consume, free_port, serve
 
@@ -154,8 +155,7 @@ def test_the_hall_plays_the_live_stream_and_the_project_page_its_replay(
             # The push puts the showcase on air by itself; the page plays its HLS.
             expect(page.locator("#live-badge")).to_have_text("直播中", timeout=15_000)
             expect(page.locator("#player")).to_be_visible()
-            page.wait_for_function(
-                "document.getElementById('player').currentTime > 1", timeout=20_000)
+            wait_until(page, "document.getElementById('player').currentTime > 1", timeout=20_000)
             before = video_time(page)
             page.wait_for_timeout(2_000)
             assert video_time(page) > before + 1  # the live video advances
@@ -184,9 +184,8 @@ def test_the_hall_plays_the_live_stream_and_the_project_page_its_replay(
         replay = page.get_by_test_id("replay").locator("video")
         expect(replay).to_be_visible()
         replay.evaluate("video => { video.muted = true; return video.play(); }")
-        page.wait_for_function(
-            "document.querySelector('[data-testid=replay] video').currentTime > 1",
-            timeout=15_000)
+        wait_until(page, "document.querySelector('[data-testid=replay] video').currentTime > 1",
+                   timeout=15_000)
         page.screenshot(path=str(artifacts / "streaming-replay-phone.png"), full_page=True)
     finally:
         phone.close()
@@ -210,8 +209,7 @@ def test_the_demo_halls_show_moving_pictures_and_a_schedule(
         page.locator(".hall-card").nth(number).click()
         expect(page.locator("#live-badge")).to_have_text("直播中", timeout=15_000)
         expect(page.locator("#schedule li")).to_have_count(21)  # 3 a day for 7 days
-        page.wait_for_function(
-            "document.getElementById('player').currentTime > 1", timeout=15_000)
+        wait_until(page, "document.getElementById('player').currentTime > 1", timeout=15_000)
         if number == 0:
             page.screenshot(path=str(artifacts / "streaming-demo-hall.png"))
 
