@@ -41,13 +41,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_models() -> None:
     """Import every package's models so that the metadata (and Alembic) sees all tables."""
+    import audience.models
     import deals.models
     import exhibitors.models
     import fair.accounts.models
     import fair.models
     import livehalls.models
 
-    del deals, exhibitors, fair, livehalls  # imported for their side effect on Base.metadata
+    # Imported for their side effect on Base.metadata.
+    del audience, deals, exhibitors, fair, livehalls
 
 
 def register_extensions(app: Flask) -> None:
@@ -107,6 +109,7 @@ def register_template_filters(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every package's API (`blp`) and pages (`bp`), listed so that they can be read."""
+    from audience import api as audience_api
     from deals import api as deals_api
     from exhibitors import api as exhibitors_api
     from fair import api as fair_api
@@ -114,10 +117,12 @@ def register_blueprints(app: Flask) -> None:
     from livehalls import api as livehalls_api
 
     for blp in (accounts_api.blp, fair_api.blp, exhibitors_api.blp, exhibitors_api.media_blp,
-                deals_api.blp, livehalls_api.blp):
+                deals_api.blp, livehalls_api.blp, audience_api.blp):
         extensions.csrf.exempt(blp)  # fair.auth checks CSRF for cookie-authenticated API calls
         extensions.api.register_blueprint(blp)
 
+    from audience import recording
+    from audience import views as audience_views
     from deals import views as deals_views
     from exhibitors import service as exhibitor_service
     from exhibitors import views as exhibitors_views
@@ -127,8 +132,9 @@ def register_blueprints(app: Flask) -> None:
     from livehalls import views as livehalls_views
 
     for bp in (fair_views.bp, accounts_views.bp, exhibitors_views.bp, deals_views.bp,
-               livehalls_views.bp):
+               livehalls_views.bp, audience_views.bp):
         app.register_blueprint(bp)
+    recording.init_app(app)  # the visitor cookie, the event buffer, the packages' signals
     fair_views.init_app(app, readers=fair_views.Readers(
         catalogue=exhibitor_service.fair_figures, halls=hall_service.count_halls))
 
@@ -152,9 +158,10 @@ def register_socketio_handlers(app: Flask) -> None:
 def register_tasks(app: Flask) -> None:
     """Bind the task queue to the app; import every module that declares tasks, so that a
     consumer (`huey_consumer wsgi.huey`) knows them all."""
+    import audience.service
     import deals.payments
 
-    del deals  # imported for its tasks (send_refund, retry_refunds)
+    del audience, deals  # imported for their tasks (send_refund, retry_refunds, expire_events)
     tasks.init_app(app)
 
 
