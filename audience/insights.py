@@ -48,7 +48,7 @@ def fair_insights(fair: Fair, *, user: User | None) -> dict[str, Any]:
         select(Rollup.day, _sum(VISIT_KINDS)).where(of_fair, Rollup.kind.in_(VISIT_KINDS))
         .group_by(Rollup.day).order_by(Rollup.day)).all()
     halls = dict(db.session.execute(
-        select(Hall.id, Hall.name).where(Hall.fair_id == fair.id)).tuples())
+        select(Hall.id, Hall.name).where(Hall.fair_id == fair.id)).tuples().all())
     by_hall = db.session.execute(
         select(Rollup.hall_id, _sum(Kind.hall_visit.value), _sum(Kind.intent.value))
         .where(of_fair, Rollup.kind.in_((Kind.hall_visit.value, Kind.intent.value)))
@@ -151,7 +151,7 @@ def exhibitor_insights(fair: Fair, *, user: User | None) -> dict[str, Any]:
         raise NotFound("Your organisation has not applied to this fair.")
     projects = dict(db.session.execute(
         select(Project.id, Project.title).where(Project.exhibitor_id == exhibitor.id)
-        .order_by(Project.id)).tuples())
+        .order_by(Project.id)).tuples().all())
     own = Rollup.project_id.in_(list(projects))
     counts = _cells(select(Rollup.project_id, Rollup.kind, func.sum(Rollup.count))
                     .where(Rollup.fair_id == fair.id, own, Rollup.kind.in_(FUNNEL))

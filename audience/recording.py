@@ -64,6 +64,12 @@ def recording_actor() -> service.Actor | None:
     return current_actor()
 
 
+def _forget_visitor() -> None:
+    # The app context (and g) can outlive a request, as under the test client.
+    for name in ("fair_visitor", "fair_visitor_new", "fair_visitor_used"):
+        g.pop(name, None)
+
+
 def _set_visitor_cookie(response: Response) -> Response:
     # Set only when something used the id (a favourite, a recorded event), never under DNT
     # or GPC unless the visitor kept a favourite, which needs it.
@@ -225,6 +231,7 @@ def init_app(app: Flask) -> None:
         existing.stop()
     app.extensions[EXTENSION_KEY] = Buffer(
         app, seconds=float(app.config["AUDIENCE_FLUSH_SECONDS"]))
+    app.before_request(_forget_visitor)
     app.after_request(_set_visitor_cookie)
     if app.extensions[EXTENSION_KEY].seconds > 0:
         atexit.register(lambda: buffer(app).stop())

@@ -321,7 +321,8 @@ def _complete(rows: Sequence[EventRow]) -> None:
                 if row["project_id"] is not None and row["category"] is None}
     if projects:
         categories = dict(db.session.execute(
-            select(Project.id, Project.category).where(Project.id.in_(projects))).tuples())
+            select(Project.id, Project.category).where(Project.id.in_(projects))
+        ).tuples().all())
         for row in rows:
             if row["category"] is None and row["project_id"] is not None:
                 row["category"] = categories.get(row["project_id"])
@@ -329,7 +330,8 @@ def _complete(rows: Sequence[EventRow]) -> None:
              and row["hall_id"] is not None and row["showcase_id"] is None}
     if halls:
         on_air = dict(db.session.execute(
-            select(Hall.id, Hall.on_air_showcase_id).where(Hall.id.in_(halls))).tuples())
+            select(Hall.id, Hall.on_air_showcase_id).where(Hall.id.in_(halls))
+        ).tuples().all())
         for row in rows:
             if row["kind"] == Kind.intent.value and row["showcase_id"] is None and row["hall_id"]:
                 row["showcase_id"] = on_air.get(row["hall_id"])
