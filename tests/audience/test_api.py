@@ -292,3 +292,34 @@ def test_a_hall_visit_is_recorded_when_a_hall_is_joined(
     visits = events(kind="hall_visit")
     assert [(event.hall_id, event.fair_id) for event in visits] == [(hall.id, fair.id)]
     assert db.session.get(Hall, hall.id) is not None
+
+
+def test_an_intent_carries_the_hall_and_the_showcase_on_air_and_counts_per_showcase(
+    client: FlaskClient, fair: Fair, project: Project, organiser: User,
+    make_user: Callable[..., User], token_for: Callable[[User], dict[str, str]],
+) -> None:
+    hall = hall_service.create_hall(fair, organiser=organiser, name="主会场", stream_url="")
+    now = dt.datetime.now(dt.UTC)
+    showcase = hall_service.schedule_showcase(
+        hall, organiser=organiser, project_id=project.id,
+        starts_at=now - dt.timedelta(minutes=10), ends_at=now + dt.timedelta(minutes=50))
+    hall_service.put_on_air(hall, organiser=organiser, showcase_id=showcase.id)
+    buyer = make_user(Role.buyer, province="CN-XZ")
+    signed = client.post(f"/api/v1/projects/{project.id}/deals",
+                         json={"amount": "12000.00", "hall_id": hall.id},
+                         headers={**token_for(buyer), "Idempotency-Key": "from-the-hall"})
+    assert signed.status_code == 201
+    client.post(f"/api/v1/projects/{project.id}/deals",  # the same request again: one intent
+                json={"amount": "12000.00", "hall_id": hall.id},
+                headers={**token_for(buyer), "Idempotency-Key": "from-the-hall"})
+    intent = events(kind="intent")
+    assert [(event.hall_id, event.showcase_id, event.project_id, event.buyer_province,
+             event.category) for event in intent] == [
+        (hall.id, showcase.id, project.id, "CN-XZ", project.category)]
+    figures = client.get(f"/api/v1/fairs/{fair.id}/insights", headers=token_for(organiser)).json
+    assert figures["intents"]["by_showcase"] == [
+        {"showcase_id": showcase.id, "hall_id": hall.id, "hall": "主会场",
+         "project": project.title, "visits": 0, "intents": 1}]
+    assert figures["projects"]["most_signed"][0]["count"] == 1
+    assert figures["funnel"]["by_province"] == [
+        {"key": "CN-XZ", "view": 0, "favourite": 0, "intent": 1}]
