@@ -110,8 +110,18 @@ def portal_insights() -> str:
     """The funnel of the exhibitor's own projects; cells of fewer than three buyers hidden."""
     fair = fair_service.access_current_fair()
     figures = insights.exhibitor_insights(fair, user=current_user())
+    steps = [_("浏览"), _("收藏"), _("签约意向")]
+    provinces = [{**row, "label": province_label(row["key"]) if row["key"] else _("匿名访客")}
+                 for row in figures["by_province"]]
+    sections = [
+        Section("own-by-project", _("按项目"), "bar", [_("项目"), *steps],
+                [[row["title"], *(row[kind] for kind in insights.FUNNEL)]
+                 for row in figures["by_project"]]),
+        Section("own-by-province", _("按采购方省份"), "bar", [_("省份"), *steps],
+                [[row["label"], *(row[kind] for kind in insights.FUNNEL)] for row in provinces]),
+    ]
     return render_template("audience/portal_insights.html", fair=fair, figures=figures,
-                           hidden=insights.HIDDEN)
+                           hidden=insights.HIDDEN, sections=sections)
 
 
 @bp.get("/me/behaviour.json")

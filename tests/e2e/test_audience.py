@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from exhibitors.models import Project
+from exhibitors.models import Exhibitor, Project
 from fair.accounts.models import User
 from fair.models import Fair
 from tests.serving import Server
@@ -20,9 +20,11 @@ pytestmark = pytest.mark.e2e
 def test_a_visitor_favourites_a_project_and_the_organiser_sees_it_on_the_portrait(
     browser: Browser, live_server: Server, context: BrowserContext, fair: Fair,
     organiser: User, make_project: Callable[..., Project],
+    make_exhibitor: Callable[..., tuple[Exhibitor, User]],
     signed_in: Callable[[BrowserContext, User], None], artifacts: Path,
 ) -> None:
-    project = make_project(fair, title="川剧变脸·青年专场", category="performance")
+    _, owner = make_exhibitor(fair)
+    project = make_project(fair, user=owner, title="川剧变脸·青年专场", category="performance")
     make_project(fair, title="熊猫基地研学一日游", category="tourism")
     visitor = browser.new_context(base_url=live_server.url, locale="zh-CN",
                                   viewport={"width": 1280, "height": 900})
@@ -70,3 +72,16 @@ def test_a_visitor_favourites_a_project_and_the_organiser_sees_it_on_the_portrai
     saved = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert saved.splitlines()[1] == "川剧变脸·青年专场,1"
     portrait.screenshot(path=artifacts / "audience-portrait.png", full_page=True)
+
+    # The exhibitor sees its project's funnel, one visitor's doings hidden as "<3".
+    exhibitor = browser.new_context(base_url=live_server.url, locale="zh-CN",
+                                    viewport={"width": 1280, "height": 900})
+    signed_in(exhibitor, owner)
+    own = exhibitor.new_page()
+    own.goto("/portal/insights")
+    row = own.get_by_test_id("own-by-project").locator("tbody tr").first
+    expect(row).to_contain_text("川剧变脸·青年专场")
+    expect(row.locator("td").nth(1)).to_have_text("<3")
+    expect(row.locator("td").nth(2)).to_have_text("<3")
+    own.screenshot(path=artifacts / "audience-own-portrait.png", full_page=True)
+    exhibitor.close()

@@ -16,9 +16,11 @@ function csv({ header, rows }) {
 for (const box of document.querySelectorAll("[data-chart]")) {
   const table = document.getElementById(box.dataset.table);
   const { header, rows } = tableData(table);
-  // Text columns (a hall's name beside a showcase) are labels, not series.
+  // Text columns are labels, not series; a hidden cell ("<3", fewer than three buyers) is a
+  // gap in its series, never a number.
+  const hidden = (value) => value.startsWith("<");
   const numeric = header.map((_, index) => index > 0 && rows.every((row) => row[index] !== ""
-    && !Number.isNaN(Number(row[index]))));
+    && (hidden(row[index]) || !Number.isNaN(Number(row[index])))));
   const chart = echarts.init(box);
   chart.setOption({
     animation: false,
@@ -29,7 +31,8 @@ for (const box of document.querySelectorAll("[data-chart]")) {
              axisLabel: { interval: 0, rotate: rows.length > 6 ? 30 : 0 } },
     yAxis: { type: "value", minInterval: 1 },
     series: header.flatMap((name, index) => numeric[index] ? [{
-      name, type: box.dataset.chart, data: rows.map((row) => Number(row[index])),
+      name, type: box.dataset.chart,
+      data: rows.map((row) => hidden(row[index]) ? null : Number(row[index])),
     }] : []),
   });
   new ResizeObserver(() => chart.resize()).observe(box);
