@@ -72,11 +72,14 @@ def replay_part(fair: Fair, *, number: int, signing: Signing, total_intents: int
     One part, one batch through the write path of every event (service.write_events), under
     a name of its own: a part already written is skipped, so replaying twice changes nothing.
     """
+    source = f"replay-{seed}-fair-{fair.id}-part-{number}"
+    if service.imported(source):  # a second run: nothing to build
+        return 0
     rng = random.Random(f"{seed}-{fair.id}-{number}")
     rows = _visits(fair, rng, count=visits_before(number, total_intents=total_intents,
                                                   visits=visits), halls=halls)
     rows += _lead_up(fair, rng, signing=signing, catalogue=catalogue, halls=halls)
-    return service.write_events(rows, source=f"replay-{seed}-fair-{fair.id}-part-{number}")
+    return service.write_events(rows, source=source)
 
 
 def _visits(fair: Fair, rng: random.Random, *, count: int,

@@ -292,6 +292,11 @@ _INSERT_EVENTS = (
 )
 
 
+def imported(source: str) -> bool:
+    """Whether a part of a replay named `source` was written already."""
+    return db.session.get(Imported, source) is not None
+
+
 @use_case()
 def write_events(rows: Sequence[EventRow], *, source: str | None = None) -> int:
     """Write a batch of events and add them to the rollups, in one transaction.
@@ -305,7 +310,7 @@ def write_events(rows: Sequence[EventRow], *, source: str | None = None) -> int:
     if not rows:
         return 0
     if source is not None:
-        if db.session.get(Imported, source) is not None:
+        if imported(source):
             return 0
         db.session.add(Imported(source=source, events=len(rows)))
         db.session.flush()

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, event, func, select
 
-from audience import recording, service
+from audience import recording, replay, service
 from audience.models import Event, Kind, Reach, Rollup, SearchRollup
 from exhibitors.models import Project
 from fair.extensions import db
@@ -179,3 +179,9 @@ def test_the_rollups_equal_the_raw_events_after_any_batches(
              if row["kind"] in service.REACH_KINDS and row["project_id"]}
     assert {(r.fair_id, r.project_id, r.kind, r.province, r.actor)
             for r in db.session.scalars(select(Reach))} == reach
+
+
+def test_the_replays_visits_follow_the_intents_and_add_up_to_the_reference() -> None:
+    parts = [replay.visits_before(number, total_intents=3_700) for number in range(1, 3_701)]
+    assert sum(parts) == replay.REFERENCE_VISITS == 1_529_069
+    assert max(parts) - min(parts) <= 1  # evenly on the intents' curve
