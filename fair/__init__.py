@@ -47,9 +47,10 @@ def register_models() -> None:
     import fair.accounts.models
     import fair.models
     import livehalls.models
+    import recommend.models
 
     # Imported for their side effect on Base.metadata.
-    del audience, deals, exhibitors, fair, livehalls
+    del audience, deals, exhibitors, fair, livehalls, recommend
 
 
 def register_extensions(app: Flask) -> None:
@@ -115,9 +116,10 @@ def register_blueprints(app: Flask) -> None:
     from fair import api as fair_api
     from fair.accounts import api as accounts_api
     from livehalls import api as livehalls_api
+    from recommend import api as recommend_api
 
     for blp in (accounts_api.blp, fair_api.blp, exhibitors_api.blp, exhibitors_api.media_blp,
-                deals_api.blp, livehalls_api.blp, audience_api.blp):
+                deals_api.blp, livehalls_api.blp, audience_api.blp, recommend_api.blp):
         extensions.csrf.exempt(blp)  # fair.auth checks CSRF for cookie-authenticated API calls
         extensions.api.register_blueprint(blp)
 
@@ -160,8 +162,11 @@ def register_tasks(app: Flask) -> None:
     consumer (`huey_consumer wsgi.huey`) knows them all."""
     import audience.service
     import deals.payments
+    import recommend.service
 
-    del audience, deals  # imported for their tasks (send_refund, retry_refunds, expire_events)
+    # Imported for their tasks (send_refund, retry_refunds, expire_events, rebuild_task,
+    # rebuild_open_fairs).
+    del audience, deals, recommend
     tasks.init_app(app)
 
 
