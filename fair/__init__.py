@@ -173,6 +173,8 @@ def register_tasks(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     from deals.simulate import simulate_command
     from fair.cli import fair_cli
+    from recommend.cli import recommendations_command
 
     fair_cli.add_command(simulate_command)
+    fair_cli.add_command(recommendations_command)
     app.cli.add_command(fair_cli)
