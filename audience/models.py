@@ -39,6 +39,9 @@ class Kind(enum.Enum):
     watch = "watch"  # seconds of a hall or replay watched (beacon)
     sign_in = "sign_in"
     intent = "intent"
+    # A 猜你喜欢 list shown (data: its projects) and one of its projects opened from it.
+    recommendation_shown = "recommendation_shown"
+    recommendation_click = "recommendation_click"
 
 
 #: The kinds that count as visits (人次): the catalogue opened, a hall joined.

@@ -132,11 +132,13 @@ def register_blueprints(app: Flask) -> None:
     from fair.accounts import views as accounts_views
     from livehalls import service as hall_service
     from livehalls import views as livehalls_views
+    from recommend import views as recommend_views
 
     for bp in (fair_views.bp, accounts_views.bp, exhibitors_views.bp, deals_views.bp,
-               livehalls_views.bp, audience_views.bp):
+               livehalls_views.bp, audience_views.bp, recommend_views.bp):
         app.register_blueprint(bp)
     recording.init_app(app)  # the visitor cookie, the event buffer, the packages' signals
+    recommend_views.init_app(app)  # the strips' template globals for the pages below it
     fair_views.init_app(app, readers=fair_views.Readers(
         catalogue=exhibitor_service.fair_figures, halls=hall_service.count_halls))
 
