@@ -65,7 +65,8 @@ def test_a_visitor_is_served_by_its_cookie(
     assert client.put(f"/api/v1/projects/{projects[0].id}/favourite").status_code == 204
     items = client.get(f"/api/v1/fairs/{fair.id}/recommendations?limit=1").json["items"]
     assert items[0]["project"]["id"] == projects[1].id
-    assert {"code": "favourited", "text": "因为您收藏了「蜀绣非遗技艺体验课」"} in items[0]["reasons"]
+    reason = {"code": "favourited", "text": "因为您收藏了「蜀绣非遗技艺体验课」"}
+    assert reason in items[0]["reasons"]
 
 
 @pytest.mark.parametrize(("query", "status"), [

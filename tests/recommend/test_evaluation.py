@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exhibitors.models import Project
-from fair.accounts.models import Role, User
+from fair.accounts.models import User
 from fair.models import Fair
 from recommend import evaluation, ranking
 
