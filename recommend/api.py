@@ -12,7 +12,12 @@ from exhibitors import service as exhibitor_service
 from fair import service as fair_service
 from fair.auth import current_user
 from recommend import service
-from recommend.schemas import AlsoSchema, RecommendationsQuerySchema, RecommendationsSchema
+from recommend.schemas import (
+    AlsoSchema,
+    RecommendationsQuerySchema,
+    RecommendationsSchema,
+    WeeksSchema,
+)
 
 blp = Blueprint("recommend", __name__, url_prefix="/api/v1",
                 description="Recommendations (猜你喜欢), each with its reasons")
@@ -37,3 +42,12 @@ def also(project_id: int) -> dict[str, Any]:
     found = service.also_for(project, actor=recording.current_actor())
     return {"viewed": [{"project": p, "buyers": n} for p, n in found.viewed],
             "signed": [{"project": p, "buyers": n} for p, n in found.signed]}
+
+
+@blp.get("/fairs/<int:fair_id>/insights/recommendations")
+@blp.response(200, WeeksSchema)
+def recommendation_weeks(fair_id: int) -> dict[str, Any]:
+    """The portrait's line (organisers): recommendations shown, clicked and turned into an
+    intent, per week."""
+    fair = fair_service.access_fair(fair_id)
+    return {"weeks": service.weekly_effect(fair, user=current_user())}

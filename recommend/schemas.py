@@ -39,3 +39,14 @@ class AlsoItemSchema(Schema):
 class AlsoSchema(Schema):
     viewed = fields.List(fields.Nested(AlsoItemSchema))
     signed = fields.List(fields.Nested(AlsoItemSchema))
+
+
+class WeekSchema(Schema):
+    week = fields.Date(metadata={"description": "The week's Monday (the fair's local date)"})
+    shown = fields.Int(metadata={"description": "Recommendation lists shown"})
+    clicked = fields.Int(metadata={"description": "Projects opened from a recommendation"})
+    intents = fields.Int(metadata={"description": "Intents for a project opened from one"})
+
+
+class WeeksSchema(Schema):
+    weeks = fields.List(fields.Nested(WeekSchema))

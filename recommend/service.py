@@ -14,14 +14,15 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from audience.models import Event, Favourite, Kind
-from audience.service import Actor
+from audience.models import Event, Favourite, Kind, Rollup
+from audience.service import Actor, day_of
 from deals.models import Intent, IntentStatus
 from exhibitors.models import Project, ProjectStatus
-from fair import tasks
+from fair import permissions, tasks
+from fair.accounts.models import User
 from fair.database import after_commit, as_utc, use_case, utcnow
 from fair.errors import NotFound
 from fair.extensions import db
@@ -395,3 +396,54 @@ def also_for(project: Project, *, actor: Actor | None = None) -> Also:
                 if item in published and item not in own],
         signed=[(published[item], count) for item, count in signed
                 if item in published and item not in own])
+
+
+# --- The portrait's line -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Week:
+    """A week (its Monday, the fair's local date) of recommendations: lists shown, projects
+    opened from them, and intents signed for a project its buyer had opened from one."""
+
+    week: dt.date
+    shown: int
+    clicked: int
+    intents: int
+
+
+def weekly_effect(fair: Fair, *, user: User | None) -> list[Week]:
+    """The organiser's line of the portrait: recommendations shown, clicked and turned into an
+    intent, per week. Shown and clicked come from the rollups; an intent counts once, in the
+    week it was signed, when its buyer had opened its project from a recommendation before."""
+    permissions.require_organiser(user)
+    weeks: dict[dt.date, list[int]] = {}
+
+    def monday(day: dt.date) -> dt.date:
+        return day - dt.timedelta(days=day.weekday())
+
+    for day, kind, count in db.session.execute(
+        select(Rollup.day, Rollup.kind, func.sum(Rollup.count))
+        .where(Rollup.fair_id == fair.id, Rollup.kind.in_(
+            (Kind.recommendation_shown.value, Kind.recommendation_click.value)))
+        .group_by(Rollup.day, Rollup.kind)
+    ):
+        row = weeks.setdefault(monday(day), [0, 0, 0])
+        row[0 if kind == Kind.recommendation_shown.value else 1] += int(count)
+    clicks = db.session.execute(
+        select(Event.user_id, Event.project_id, func.min(Event.at))
+        .where(Event.fair_id == fair.id, Event.kind == Kind.recommendation_click.value,
+               Event.user_id.is_not(None))
+        .group_by(Event.user_id, Event.project_id)).all()
+    first_click = {(user_id, project_id): as_utc(at) for user_id, project_id, at in clicks}
+    if first_click:
+        for buyer_id, project_id, signed_at in db.session.execute(
+            select(Intent.buyer_id, Intent.project_id, Intent.created_at)
+            .where(Intent.fair_id == fair.id,
+                   Intent.buyer_id.in_({user_id for user_id, _p in first_click}))
+        ):
+            clicked = first_click.get((buyer_id, project_id))
+            if clicked is not None and clicked <= as_utc(signed_at):
+                weeks.setdefault(monday(day_of(as_utc(signed_at))), [0, 0, 0])[2] += 1
+    return [Week(week=week, shown=row[0], clicked=row[1], intents=row[2])
+            for week, row in sorted(weeks.items())]

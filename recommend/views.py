@@ -53,9 +53,16 @@ def also_for(project: Project) -> service.Also:
     return service.also_for(project, actor=recording.current_actor())
 
 
+def weeks_for(fair: Fair) -> list[list[Any]]:
+    """The portrait's table of recommendations per week (organisers)."""
+    return [[week.week.isoformat(), week.shown, week.clicked, week.intents]
+            for week in service.weekly_effect(fair, user=current_user())]
+
+
 def init_app(app: Flask) -> None:
     """Pages below this package reach the recommendations through these template globals."""
 
     @app.context_processor
     def recommendations() -> dict[str, Any]:
-        return {"recommended_strip": strip_for, "also_for_project": also_for}
+        return {"recommended_strip": strip_for, "also_for_project": also_for,
+                "recommendation_weeks": weeks_for}

@@ -85,3 +85,36 @@ def test_a_project_page_shows_what_three_buyers_also_signed(
     assert "采购商还签了" in page.text
     assert "3 位采购商两个都签了" in page.text
     assert "民族音乐会" in page.text
+
+
+def test_the_portrait_counts_recommendations_shown_clicked_and_signed_per_week(
+    client: FlaskClient, fair: Fair, make_project: Callable[..., Project],
+    make_user: Callable[..., User], organiser: User,
+    token_for: Callable[[User], dict[str, str]],
+) -> None:
+    project, other = make_project(fair), make_project(fair, title="民族音乐会")
+    early, buyer, browser = (make_user(Role.buyer) for _ in range(3))
+    as_organiser, as_buyer = token_for(organiser), token_for(buyer)  # before any cookie
+    # Signed before any recommendation was opened: not the recommendations' doing.
+    deal_service.record_intent(project.id, buyer=early, amount_fen=100_000,
+                               idempotency_key=f"page-{next(_keys)}")
+    service.rebuild(fair.id)
+    for user in (early, buyer, browser):
+        sign_in(client, user)
+        client.get("/")  # a strip shown
+        client.get(f"/recommended/{project.id}")  # and a project opened from it
+    deal_service.record_intent(project.id, buyer=buyer, amount_fen=100_000,
+                               idempotency_key=f"page-{next(_keys)}")
+    deal_service.record_intent(other.id, buyer=browser, amount_fen=100_000,
+                               idempotency_key=f"page-{next(_keys)}")
+
+    body = client.get(f"/api/v1/fairs/{fair.id}/insights/recommendations",
+                      headers=as_organiser).json
+    assert [(week["shown"], week["clicked"], week["intents"]) for week in body["weeks"]] == [
+        (3, 3, 1)]
+    assert client.get(f"/api/v1/fairs/{fair.id}/insights/recommendations",
+                      headers=as_buyer).status_code == 403
+    sign_in(client, organiser)
+    page = client.get(f"/fairs/{fair.id}/insights")
+    assert 'data-testid="recommendations-by-week"' in page.text
+    assert "<td>3</td><td>3</td><td>1</td>" in page.text
