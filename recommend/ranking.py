@@ -329,7 +329,8 @@ class Scored:
     province_signers: int
     #: Their favourite category, when it is this project's.
     category: str | None
-    seen: bool
+    #: The strongest thing they did to this project itself (view, favourite, share), if any.
+    own: str | None
 
 
 @dataclass
@@ -425,5 +426,5 @@ def recommend(model: Model, profile: Profile, *, limit: int, blend: Blend = SHIP
             province_signers=int(signed_here[position]) if signed_here is not None else 0,
             category=(model.categories[position]
                       if model.categories[position] == favourite_category else None),
-            seen=bool(found.weights[position] > 0)))
+            own=kinds.get(position)))
     return results

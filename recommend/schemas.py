@@ -16,8 +16,8 @@ class RecommendationsQuerySchema(Schema):
 
 
 class ReasonSchema(Schema):
-    code = fields.Str(metadata={"description": "province_signed, favourited, signed, shared, "
-                                               "viewed, category, seen or popular"})
+    code = fields.Str(metadata={"description": "province_signed, kept, favourited, signed, "
+                                               "shared, viewed, category, seen or popular"})
     text = fields.Str(metadata={"description": "The reason in the page's language"})
 
 

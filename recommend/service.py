@@ -308,7 +308,10 @@ def reasons_of(scored: ranking.Scored, *, model: ranking.Model, province: str | 
         found.append(Reason("province_signed", _(
             "%(province)s的 %(count)d 位采购商也签约了此项目",
             province=province_name(province, _locale()), count=scored.province_signers)))
-    if scored.because is not None:
+    if scored.own == Kind.favourite.value:
+        # One of their own favourites, not signed yet: that is the reason, not a neighbour.
+        found.append(Reason("kept", _("您收藏了此项目，尚未签约")))
+    elif scored.because is not None:
         project_id, kind = scored.because
         title = model.titles[model.index[project_id]]
         if kind == Kind.favourite.value:
@@ -322,7 +325,7 @@ def reasons_of(scored: ranking.Scored, *, model: ranking.Model, province: str | 
     if scored.category:
         found.append(Reason("category", _("您常看的类别：%(category)s",
                                           category=category_name(scored.category, _locale()))))
-    if scored.seen and not found:
+    if scored.own is not None and not found:
         found.append(Reason("seen", _("您看过此项目，尚未签约")))
     if not found:
         found.append(Reason("popular", _("采购商关注度高的项目")))
