@@ -105,9 +105,12 @@ class Model:
     also_signed: dict[int, list[tuple[int, int]]]
     built_at: dt.datetime
     index: dict[int, int] = field(init=False)
+    #: `similar` by column, for a reason's "which of yours brought it" (CSC slices columns fast).
+    similar_columns: sp.csc_matrix = field(init=False)
 
     def __post_init__(self) -> None:
         self.index = {item: position for position, item in enumerate(self.items)}
+        self.similar_columns = self.similar.tocsc()
 
     # --- Stored as JSON: neighbour lists and counts, never pickles ---------------------------
 
@@ -416,7 +419,7 @@ def recommend(model: Model, profile: Profile, *, limit: int, blend: Blend = SHIP
             kinds[position] = row.kind
     results = []
     for position in chosen:
-        contributions = found.weights * model.similar[:, position].toarray().ravel()
+        contributions = found.weights * model.similar_columns[:, position].toarray().ravel()
         contributions[position] = 0
         best = int(contributions.argmax()) if contributions.size else 0
         because = ((model.items[best], kinds.get(best, "view"))

@@ -19,7 +19,7 @@ from exhibitors import service as exhibitor_service
 from exhibitors.models import Project
 from fair.accounts.models import Role, User
 from fair.extensions import db
-from fair.models import Fair
+from fair.models import Fair, FairStatus
 from recommend import service
 from recommend.models import StoredModel
 
@@ -261,3 +261,17 @@ def test_a_rebuild_while_requests_are_served_never_answers_an_error(
     assert answers
     assert set(answers) == {len(catalogue)}
     assert db.session.scalar(select(StoredModel.version)) == 6
+
+
+def test_the_queue_rebuilds_every_open_fair_and_no_closed_one(
+    app: Flask, make_fair: Callable[..., Fair], make_project: Callable[..., Project],
+) -> None:
+    open_fair = make_fair()
+    closed = make_fair(status=FairStatus.closed, name="已闭幕的大会")
+    make_project(open_fair)
+    service.rebuild_open_fairs()  # the periodic task, run as its consumer would
+    assert set(db.session.scalars(select(StoredModel.fair_id))) == {open_fair.id}
+    service.rebuild_open_fairs()
+    assert db.session.scalar(select(StoredModel.version)
+                             .where(StoredModel.fair_id == open_fair.id)) == 2
+    assert db.session.get(StoredModel, closed.id) is None
