@@ -1,5 +1,6 @@
 """The recommender at the reference scale: rebuild time, and serving p50/p95 of
-GET /api/v1/fairs/{id}/recommendations and /projects/{id}/also, alone and while rebuilding.
+GET /api/v1/fairs/{id}/recommendations and /projects/{id}/also, alone and while another process
+rebuilds the model over and over (as the task consumer would).
 
     DATABASE_URL=sqlite:////path/fair.sqlite .venv/bin/python bench/recommend.py \
         [--requests 600] [--rebuilds 3] [--fair ID]
@@ -17,8 +18,8 @@ import argparse
 import os
 import random
 import statistics
+import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from fair import create_app  # noqa: E402
 from fair.accounts import service as account_service  # noqa: E402
 from fair.extensions import db  # noqa: E402
 from recommend import service  # noqa: E402
+from recommend.models import StoredModel  # noqa: E402
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -97,23 +99,32 @@ def main() -> None:
     print(f"also: {len(also)} requests, p50 {percentile(also, 0.5):.1f} ms, "
           f"p95 {percentile(also, 0.95):.1f} ms")
 
-    stop = threading.Event()
-    rebuilt = []
-
-    def rebuild_forever() -> None:
+    # Rebuilds in another process, as the task consumer makes them, while this one serves.
+    rebuilder = subprocess.Popen(
+        [sys.executable, "-c", REBUILD_FOREVER, str(fair_id)], cwd=ROOT, env=os.environ.copy())
+    try:
+        time.sleep(2)
         with app.app_context():
-            while not stop.is_set():
-                rebuilt.append(service.rebuild(fair_id).seconds)
-                db.session.remove()
+            service.RECHECK_SECONDS = 0.0  # every request asks for the newest model
+            serve(options.requests, "recommendations while rebuilding")
+            version = db.session.scalar(select(StoredModel.version)
+                                        .where(StoredModel.fair_id == fair_id))
+    finally:
+        rebuilder.terminate()
+        rebuilder.wait()
+    print(f"model version at the end: {version} ({version - options.rebuilds} rebuilt meanwhile)")
 
-    rebuilder = threading.Thread(target=rebuild_forever)
-    rebuilder.start()
-    with app.app_context():
-        service.RECHECK_SECONDS = 0.0  # every request asks for the newest model
-        serve(options.requests, "recommendations while rebuilding")
-    stop.set()
-    rebuilder.join()
-    print(f"rebuilds meanwhile: {len(rebuilt)}")
+
+#: A task consumer's work, over and over: rebuild the fair's model.
+REBUILD_FOREVER = """
+import sys
+from fair import create_app
+from recommend import service
+app = create_app()
+with app.app_context():
+    while True:
+        service.rebuild(int(sys.argv[1]))
+"""
 
 
 if __name__ == "__main__":

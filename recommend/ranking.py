@@ -403,31 +403,61 @@ def top(scores: np.ndarray, model: Model, *, exclude: Iterable[int], limit: int
     return [int(position) for position in order[:limit] if np.isfinite(scores[position])]
 
 
-def recommend(model: Model, profile: Profile, *, limit: int, blend: Blend = SHIPPED,
-              exclude: Iterable[int] = ()) -> list[Scored]:
-    """The profile's best projects with the facts for their reasons, signed ones left out."""
+@dataclass
+class Ranked:
+    """A profile's candidates, best first (positions in the model), with what explains them."""
+
+    positions: list[int]
+    scores: np.ndarray
+    parts: Parts
+
+
+def rank(model: Model, profile: Profile, *, limit: int, blend: Blend = SHIPPED,
+         exclude: Iterable[int] = ()) -> Ranked:
+    """The profile's `limit` best projects, signed (and excluded) ones left out."""
     found = parts(model, profile, blend)
     scores = blended(found, blend)
     chosen = top(scores, model, exclude={*profile.signed, *exclude}, limit=limit)
+    return Ranked(positions=chosen, scores=scores, parts=found)
+
+
+def explain(model: Model, profile: Profile, ranked: Ranked, positions: Sequence[int]
+            ) -> list[Scored]:
+    """The facts the reasons of these ranked projects are written from."""
+    found = ranked.parts
     signed_here = model.province_signed.get(profile.province or "")
     favourite_category = max(found.liked, key=lambda name: found.liked[name], default=None)
-    kinds = {}
+    kinds: dict[int, str] = {}
     for row in profile.interactions:
         position = model.index.get(row.project_id)
         if position is not None and WEIGHTS.get(row.kind, 0) > WEIGHTS.get(
                 kinds.get(position, ""), 0):
             kinds[position] = row.kind
+    columns = model.similar_columns
     results = []
-    for position in chosen:
-        contributions = found.weights * model.similar_columns[:, position].toarray().ravel()
-        contributions[position] = 0
-        best = int(contributions.argmax()) if contributions.size else 0
-        because = ((model.items[best], kinds.get(best, "view"))
-                   if contributions.size and contributions[best] > 0 else None)
+    for position in positions:
+        # Which of their projects brought this one: the largest weight x similarity, read
+        # straight from the CSC arrays (a sparse slice per project costs more than the rest).
+        start, end = columns.indptr[position], columns.indptr[position + 1]
+        rows = columns.indices[start:end]
+        contributions = found.weights[rows] * columns.data[start:end]
+        contributions[rows == position] = 0
+        because = None
+        if contributions.size and contributions.max() > 0:
+            best = int(rows[int(contributions.argmax())])
+            because = (model.items[best], kinds.get(best, "view"))
         results.append(Scored(
-            project_id=model.items[position], score=float(scores[position]), because=because,
+            project_id=model.items[position], score=float(ranked.scores[position]),
+            because=because,
             province_signers=int(signed_here[position]) if signed_here is not None else 0,
             category=(model.categories[position]
                       if model.categories[position] == favourite_category else None),
             own=kinds.get(position)))
     return results
+
+
+def recommend(model: Model, profile: Profile, *, limit: int, blend: Blend = SHIPPED,
+              exclude: Iterable[int] = ()) -> list[Scored]:
+    """The profile's best projects with the facts for their reasons, signed ones left out."""
+    ranked = rank(model, profile, limit=limit, blend=blend, exclude=exclude)
+    return explain(model, profile, ranked, ranked.positions)

@@ -142,7 +142,7 @@ def profile_of(fair_id: int, *, actor: Actor) -> ranking.Profile:
     ):
         interactions.append(ranking.Interaction(key, project_id, Kind.favourite.value,
                                                 as_utc(at), actor.province))
-    signed: frozenset[int] = frozenset()
+    signed: set[int] = set()
     if actor.user_id is not None:
         for project_id, at in db.session.execute(
             select(Intent.project_id, Intent.created_at)
@@ -151,12 +151,9 @@ def profile_of(fair_id: int, *, actor: Actor) -> ranking.Profile:
         ):
             interactions.append(ranking.Interaction(key, project_id, "intent", as_utc(at),
                                                     actor.province))
-        signed = frozenset(db.session.scalars(
-            select(Intent.project_id).where(Intent.buyer_id == actor.user_id,
-                                            Intent.fair_id == fair_id,
-                                            Intent.status == IntentStatus.active)))
+            signed.add(project_id)
     return ranking.Profile(interactions=interactions, searched=searched,
-                           province=actor.province, signed=signed)
+                           province=actor.province, signed=frozenset(signed))
 
 
 # --- Building and keeping the model ----------------------------------------------------------
@@ -234,6 +231,7 @@ class Models:
         self._held: dict[int, _Held] = {}
         self._loading = threading.Lock()
         self._queued: set[int] = set()
+        self._refreshing: set[int] = set()
 
     def get(self, fair_id: int) -> ranking.Model | None:
         held = self._held.get(fair_id)
@@ -252,14 +250,42 @@ class Models:
         if held is not None and held.version == version:
             held.checked = now
             return held.model
+        if held is not None:
+            # A newer model was stored: this request answers from the one held, and a thread
+            # loads the new one (a second or so of JSON), so that no request waits for it.
+            held.checked = now
+            self._load_later(fair_id)
+            return held.model
+        return self._load(fair_id)
+
+    def _load(self, fair_id: int) -> ranking.Model | None:
         with self._loading:
             stored = db.session.scalar(select(StoredModel)
                                        .where(StoredModel.fair_id == fair_id))
             if stored is None:
+                held = self._held.get(fair_id)
                 return held.model if held else None
             model = ranking.Model.from_payload(json.loads(zlib.decompress(stored.payload)))
-            self._held[fair_id] = _Held(version=stored.version, model=model, checked=now)
+            self._held[fair_id] = _Held(version=stored.version, model=model,
+                                        checked=time.monotonic())
             return model
+
+    def _load_later(self, fair_id: int) -> None:
+        if fair_id in self._refreshing:
+            return
+        self._refreshing.add(fair_id)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+        def load() -> None:
+            try:
+                with app.app_context():
+                    self._load(fair_id)
+            except Exception:
+                logger.exception("Loading the recommendations of fair %s failed.", fair_id)
+            finally:
+                self._refreshing.discard(fair_id)
+
+        threading.Thread(target=load, name="recommend-load", daemon=True).start()
 
     @staticmethod
     def _version(fair_id: int) -> int | None:
@@ -336,15 +362,25 @@ def _locale() -> str:
     return current_locale()
 
 
-def _published(fair_id: int, ids: Sequence[int]) -> dict[int, Project]:
+def _still_published(fair_id: int, ids: Sequence[int]) -> set[int]:
     """Those of the projects still published, read now: a withdrawn project leaves every list
     at once, whatever the model, built minutes ago, still holds."""
     if not ids:
+        return set()
+    return set(db.session.scalars(select(Project.id).where(
+        Project.id.in_(list(ids)), Project.fair_id == fair_id,
+        Project.status == ProjectStatus.published)))
+
+
+def _load(ids: Sequence[int]) -> dict[int, Project]:
+    if not ids:
         return {}
     return {project.id: project for project in db.session.scalars(
-        select(Project).options(selectinload(Project.media))
-        .where(Project.id.in_(list(ids)), Project.fair_id == fair_id,
-               Project.status == ProjectStatus.published))}
+        select(Project).options(selectinload(Project.media)).where(Project.id.in_(list(ids))))}
+
+
+def _published(fair_id: int, ids: Sequence[int]) -> dict[int, Project]:
+    return _load(sorted(_still_published(fair_id, ids)))
 
 
 def recommendations_for(fair_id: int, *, actor: Actor, limit: int = 10,
@@ -357,19 +393,15 @@ def recommendations_for(fair_id: int, *, actor: Actor, limit: int = 10,
         return []
     profile = profile_of(fair_id, actor=actor)
     # A few more than asked: some may have been withdrawn since the model was built.
-    scored = ranking.recommend(model, profile, limit=limit * 2 + 5, exclude=exclude)
-    published = _published(fair_id, [item.project_id for item in scored])
-    found = []
-    for item in scored:
-        project = published.get(item.project_id)
-        if project is None or item.project_id in profile.signed:
-            continue
-        found.append(Recommendation(project=project, score=round(item.score, 4),
-                                    reasons=reasons_of(item, model=model,
-                                                       province=profile.province)))
-        if len(found) == limit:
-            break
-    return found
+    ranked = ranking.rank(model, profile, limit=limit * 2 + 5, exclude=exclude)
+    published = _still_published(fair_id, [model.items[p] for p in ranked.positions])
+    positions = [position for position in ranked.positions
+                 if model.items[position] in published][:limit]
+    scored = ranking.explain(model, profile, ranked, positions)
+    projects = _load([item.project_id for item in scored])
+    return [Recommendation(project=projects[item.project_id], score=round(item.score, 4),
+                           reasons=reasons_of(item, model=model, province=profile.province))
+            for item in scored if item.project_id in projects]
 
 
 @dataclass(frozen=True)
