@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 EVENT_KINDS = (Kind.view.value, Kind.favourite.value, Kind.share.value)
 #: How much of one person's past a profile reads: their most recent events.
 PROFILE_EVENTS = 300
+PROFILE_SEARCHES = 50
 #: How often a server process asks whether a newer model was stored.
 RECHECK_SECONDS = 10.0
 #: The most recommendations one request may ask for.
@@ -120,17 +121,20 @@ def profile_of(fair_id: int, *, actor: Actor) -> ranking.Profile:
     whose = (Event.user_id == actor.user_id if actor.user_id is not None
              else Event.visitor == actor.visitor)
     rows = db.session.execute(
-        select(Event.project_id, Event.kind, Event.at, Event.data)
-        .where(whose, Event.fair_id == fair_id,
-               Event.kind.in_((*EVENT_KINDS, Kind.search.value)))
+        select(Event.project_id, Event.kind, Event.at)
+        .where(whose, Event.fair_id == fair_id, Event.kind.in_(EVENT_KINDS))
         .order_by(Event.at.desc(), Event.id.desc()).limit(PROFILE_EVENTS)).all()
     interactions = [ranking.Interaction(key, project_id, kind, as_utc(at), actor.province)
-                    for project_id, kind, at, _data in rows if project_id is not None
-                    and kind != Kind.search.value]
+                    for project_id, kind, at in rows if project_id is not None]
+    # Searches apart: only they carry data (JSON) worth decoding.
     searched = []
-    for _project, kind, at, data in rows:
+    for data, at in db.session.execute(
+        select(Event.data, Event.at)
+        .where(whose, Event.fair_id == fair_id, Event.kind == Kind.search.value)
+        .order_by(Event.at.desc(), Event.id.desc()).limit(PROFILE_SEARCHES)
+    ):
         category = ((data or {}).get("facets") or {}).get("category")
-        if kind == Kind.search.value and isinstance(category, str):
+        if isinstance(category, str):
             searched.append(ranking.Searched(key, category, as_utc(at)))
     # Favourites are state: kept ones count even when their event was written long ago,
     # or not at all (under Do-Not-Track).
