@@ -12,6 +12,7 @@ from sqlalchemy import Select, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
+from audience import recording as audience
 from deals import payments
 from deals import signing as deal_signing
 from deals import totals as deal_totals
@@ -98,6 +99,8 @@ def record_intent(
     make_transient_to_detached(stored)
     intent = db.session.merge(stored, load=False)
     broadcast.deal_recorded(intent.fair_id, deal=_DEAL_EVENT.dump(intent))
+    audience.record_intent(fair_id=intent.fair_id, buyer=buyer, project_id=project_id,
+                           category=signed.columns.get("category"), hall_id=hall_id)
     return intent
 
 

@@ -26,6 +26,7 @@ from exhibitors.schemas import (
 )
 from fair import guard, headers
 from fair import service as fair_service
+from fair import signals
 from fair.auth import current_user
 from fair.errors import NotFound
 
@@ -94,6 +95,8 @@ def search_catalogue(query: catalogue.CatalogueQuery, fair_id: int) -> dict[str,
     """Search the fair's catalogue, with facet counts (published projects, and your drafts)."""
     page = catalogue.search(fair_service.access_fair(fair_id), viewer=current_user(),
                             query=query)
+    signals.catalogue_searched.send(None, fair_id=fair_id, terms=query.q,
+                                    facets=query.filters, results=page.total)
     return {"items": page.items, "total": page.total, "facets": page.facets,
             "page": query.page, "per_page": query.per_page}
 
@@ -102,7 +105,9 @@ def search_catalogue(query: catalogue.CatalogueQuery, fair_id: int) -> dict[str,
 @blp.response(200, ProjectSchema)
 def get_project(project_id: int) -> Project:
     """A published project, or one of the signed-in exhibitor's own."""
-    return service.access_project(project_id, current_user())
+    shown = service.access_project(project_id, current_user())
+    signals.project_viewed.send(None, project=shown)
+    return shown
 
 
 @blp.patch("/projects/<int:project_id>")

@@ -41,13 +41,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_models() -> None:
     """Import every package's models so that the metadata (and Alembic) sees all tables."""
+    import audience.models
     import deals.models
     import exhibitors.models
     import fair.accounts.models
     import fair.models
     import livehalls.models
+    import recommend.models
 
-    del deals, exhibitors, fair, livehalls  # imported for their side effect on Base.metadata
+    # Imported for their side effect on Base.metadata.
+    del audience, deals, exhibitors, fair, livehalls, recommend
 
 
 def register_extensions(app: Flask) -> None:
@@ -130,17 +133,21 @@ def register_template_filters(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every package's API (`blp`) and pages (`bp`), listed so that they can be read."""
+    from audience import api as audience_api
     from deals import api as deals_api
     from exhibitors import api as exhibitors_api
     from fair import api as fair_api
     from fair.accounts import api as accounts_api
     from livehalls import api as livehalls_api
+    from recommend import api as recommend_api
 
     for blp in (accounts_api.blp, fair_api.blp, exhibitors_api.blp, exhibitors_api.media_blp,
-                deals_api.blp, livehalls_api.blp):
+                deals_api.blp, livehalls_api.blp, audience_api.blp, recommend_api.blp):
         extensions.csrf.exempt(blp)  # fair.auth checks CSRF for cookie-authenticated API calls
         extensions.api.register_blueprint(blp)
 
+    from audience import recording
+    from audience import views as audience_views
     from deals import views as deals_views
     from exhibitors import service as exhibitor_service
     from exhibitors import views as exhibitors_views
@@ -148,10 +155,13 @@ def register_blueprints(app: Flask) -> None:
     from fair.accounts import views as accounts_views
     from livehalls import service as hall_service
     from livehalls import views as livehalls_views
+    from recommend import views as recommend_views
 
     for bp in (fair_views.bp, accounts_views.bp, exhibitors_views.bp, deals_views.bp,
-               livehalls_views.bp):
+               livehalls_views.bp, audience_views.bp, recommend_views.bp):
         app.register_blueprint(bp)
+    recording.init_app(app)  # the visitor cookie, the event buffer, the packages' signals
+    recommend_views.init_app(app)  # the strips' template globals for the pages below it
     fair_views.init_app(app, readers=fair_views.Readers(
         catalogue=exhibitor_service.fair_figures, halls=hall_service.count_halls))
 
@@ -175,11 +185,14 @@ def register_socketio_handlers(app: Flask) -> None:
 def register_tasks(app: Flask) -> None:
     """Bind the task queue to the app; import every module that declares tasks, so that a
     consumer (`huey_consumer wsgi.huey`) knows them all."""
+    import audience.service
     import deals.payments
     import livehalls.streaming
+    import recommend.service
 
-    del deals  # imported for its tasks (send_refund, retry_refunds)
-    del livehalls  # imported for its task (make_replay)
+    # Imported for their tasks (send_refund, retry_refunds, make_replay, expire_events,
+    # rebuild_task, rebuild_open_fairs).
+    del audience, deals, livehalls, recommend
     tasks.init_app(app)
 
 
@@ -187,8 +200,10 @@ def register_commands(app: Flask) -> None:
     from deals.simulate import simulate_command
     from fair.cli import fair_cli
     from livehalls.mediaserver import demo_push_command, media_server_command
+    from recommend.cli import recommendations_command
 
     fair_cli.add_command(simulate_command)
     fair_cli.add_command(media_server_command)
     fair_cli.add_command(demo_push_command)
+    fair_cli.add_command(recommendations_command)
     app.cli.add_command(fair_cli)

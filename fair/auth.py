@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, g, request, session
 from flask_wtf.csrf import CSRFError
 
+from fair import signals
 from fair.accounts import service as account_service
 from fair.accounts.models import User
 from fair.errors import Forbidden, Unauthorized
@@ -15,6 +16,10 @@ SESSION_KEY = "user_id"
 #: stops working everywhere (within five seconds on other processes, as for bearer tokens).
 SESSION_TOKEN_KEY = "session_token"  # noqa: S105 - the name of a session key
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: navigator.sendBeacon cannot send a header, so the beacon goes without the CSRF token: the
+#: session cookie is SameSite=Lax (no other site's POST carries it), and the beacon only adds
+#: impressions and seconds watched, never state.
+CSRF_EXEMPT_PATHS = frozenset({"/api/v1/events"})
 
 
 def current_user() -> User | None:
@@ -61,6 +66,7 @@ def sign_in(user: User) -> None:
     session[SESSION_KEY] = user.id
     session[SESSION_TOKEN_KEY] = account_service.issue_token(user)
     g.fair_user = user
+    signals.signed_in.send(None, user=user)
 
 
 def sign_out() -> None:
@@ -82,6 +88,7 @@ def init_app(app: Flask) -> None:
         g.pop("fair_user", None)
         if (
             request.path.startswith("/api/")
+            and request.path not in CSRF_EXEMPT_PATHS
             and request.method in UNSAFE_METHODS
             and bearer_token() is None
             and session.get(SESSION_KEY) is not None

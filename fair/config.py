@@ -92,7 +92,21 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
         "ALLOWED_ORIGINS": [origin.strip() for origin in
                             (environ.get("FAIR_ALLOWED_ORIGINS") or "").split(",")
                             if origin.strip()],
+        # The audience (audience.recording): events wait in each process's buffer at most this
+        # many seconds before they are written in one batch; 0 writes each at once (tests).
+        "AUDIENCE_FLUSH_SECONDS": _number(environ.get("AUDIENCE_FLUSH_SECONDS"), 1.0),
+        # Raw events older than this are deleted every night; their rollups stay.
+        "AUDIENCE_RETENTION_DAYS": int(_number(environ.get("AUDIENCE_RETENTION_DAYS"), 180)),
     }
+
+
+def _number(value: str | None, default: float) -> float:
+    if value is None or not value.strip():
+        return default
+    try:
+        return float(value)
+    except ValueError as error:
+        raise ConfigError(f"not a number: {value!r}") from error
 
 
 def database_settings(database_url: str) -> tuple[str, dict[str, Any]]:

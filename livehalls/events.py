@@ -13,7 +13,7 @@ from flask_socketio import SocketIO, join_room, leave_room
 from marshmallow import ValidationError
 from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
 
-from fair import auth, guard
+from fair import auth, guard, signals
 from fair.accounts import service as account_service
 from fair.accounts.models import User
 from fair.errors import FairError, Forbidden, InvalidInput, Unauthorized
@@ -103,7 +103,9 @@ def join_hall(data: Any) -> Ack:
         raise
     join_room(rooms.fair_room(snapshot.fair_id))
     audience = presence.current()
-    audience.join(request.sid, hall_id=hall_id, fair_id=snapshot.fair_id)
+    if audience.join(request.sid, hall_id=hall_id, fair_id=snapshot.fair_id):
+        signals.hall_visited.send(None, fair_id=snapshot.fair_id, hall_id=hall_id,
+                                  showcase_id=snapshot.on_air_id)
     hall_figures, fair_figures = audience.figures(hall_id, snapshot.fair_id, recent=True)
     totals, deals = broadcast.snapshot(snapshot.fair_id, hall=True)
     return {

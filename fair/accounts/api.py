@@ -6,7 +6,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from fair import permissions
+from fair import permissions, signals
 from fair.accounts import limits, service
 from fair.accounts.models import Role, User
 from fair.accounts.schemas import RegisterSchema, TokenRequestSchema, TokenSchema, UserSchema
@@ -38,7 +38,9 @@ def register(data: dict[str, Any]) -> User:
 def token(data: dict[str, Any]) -> dict[str, str]:
     """Exchange credentials for a bearer token."""
     user = service.authenticate(data["email"], data["password"])
-    return {"token": service.issue_token(user)}
+    issued = service.issue_token(user)
+    signals.signed_in.send(None, user=user)
+    return {"token": issued}
 
 
 @blp.post("/auth/token/revoke")
