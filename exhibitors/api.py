@@ -24,9 +24,8 @@ from exhibitors.schemas import (
     ProjectSchema,
     ProjectUpdateSchema,
 )
-from fair import guard, headers
+from fair import guard, headers, signals
 from fair import service as fair_service
-from fair import signals
 from fair.auth import current_user
 from fair.errors import NotFound
 
