@@ -81,8 +81,8 @@ def test_the_buffer_writes_within_its_interval(app: Flask, fair: Fair) -> None:
 def test_a_replay_part_written_twice_counts_once(app: Flask, fair: Fair) -> None:
     actor = service.Actor(user_id=None, visitor=VISITOR)
     rows = [service.event_row(Kind.hall_visit, fair_id=fair.id, actor=actor) for _ in range(5)]
-    assert service.write_events(rows, source="replay-part-1") == 5
-    assert service.write_events(rows, source="replay-part-1") == 0
+    assert service.write_events(rows, sources=["replay-part-1", "replay-part-2"]) == 5
+    assert service.write_events(rows, sources=["replay-part-2"]) == 0
     assert db.session.scalar(select(func.sum(Rollup.count))) == 5
 
 
