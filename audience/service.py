@@ -135,6 +135,9 @@ def check_beacon(events: Sequence[Mapping[str, Any]], *, actor: Actor,
     """
     if len(events) > MAX_BATCH:
         raise InvalidInput(f"At most {MAX_BATCH} events a batch.", code="batch_too_large")
+    if not all(isinstance(event, dict) for event in events):
+        raise InvalidInput("Each event is an object.", code="malformed_batch",
+                           fields={"events": ["Each event is an object."]})
     now = now or utcnow()
     owners = _owners(events)
     rows: list[EventRow] = []

@@ -51,6 +51,7 @@ def _deals_bench() -> Any:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
     spec.loader.exec_module(module)
     return module
 
@@ -158,7 +159,7 @@ def deals_phase(deals_bench: Any, stage: Any, ports: list[int], *, seconds: floa
 
 
 def disk_per_event(database_url: str) -> None:
-    with psycopg.connect(database_url) as connection:
+    with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE audience_events")
         size, count = connection.execute(
             "SELECT pg_total_relation_size('audience_events'), count(*) FROM audience_events"
