@@ -292,6 +292,26 @@ _ADD_TO_ROLLUPS = text(
     " count = audience_rollups.count + excluded.count,"
     " seconds = audience_rollups.seconds + excluded.seconds"
 )
+_ADD_TO_BREAKDOWN = text(
+    "INSERT INTO audience_breakdown (fair_id, kind, dimension, key, count, seconds)"
+    " VALUES (:fair_id, :kind, :dimension, :key, :count, :seconds)"
+    " ON CONFLICT (fair_id, kind, dimension, key) DO UPDATE SET"
+    " count = audience_breakdown.count + excluded.count,"
+    " seconds = audience_breakdown.seconds + excluded.seconds"
+)
+#: The dimensions of audience_breakdown, and where each is in a rollup key.
+BREAKDOWN_DIMENSIONS = {"day": 0, "project": 3, "hall": 4, "showcase": 5, "category": 6,
+                        "province": 7}
+
+
+def breakdown_keys(key: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The breakdown rows (fair, kind, dimension, value) a rollup key adds to."""
+    fair_id, kind = key[1], key[2]
+    return [(fair_id, kind, dimension,
+             key[index].isoformat() if dimension == "day" else str(key[index]))
+            for dimension, index in BREAKDOWN_DIMENSIONS.items()]
+
+
 _ADD_TO_SEARCHES = text(
     "INSERT INTO audience_searches (day, fair_id, terms, searches, zero_results)"
     " VALUES (:day, :fair_id, :terms, :searches, :zero_results)"
@@ -432,6 +452,16 @@ def _add_to_rollups(rows: Sequence[EventRow]) -> None:
     db.session.execute(_ADD_TO_ROLLUPS, [
         {**dict(zip(_ROLLUP_COLUMNS, key, strict=True)), "count": count,
          "seconds": seconds[key]} for key, count in sorted(counts.items())])
+    breakdown: Counter[tuple[Any, ...]] = Counter()
+    breakdown_seconds: Counter[tuple[Any, ...]] = Counter()
+    for key, count in counts.items():
+        for cell in breakdown_keys(key):
+            breakdown[cell] += count
+            breakdown_seconds[cell] += seconds[key]
+    db.session.execute(_ADD_TO_BREAKDOWN, [
+        {"fair_id": fair_id, "kind": kind, "dimension": dimension, "key": value,
+         "count": count, "seconds": breakdown_seconds[fair_id, kind, dimension, value]}
+        for (fair_id, kind, dimension, value), count in sorted(breakdown.items())])
     if searches:
         db.session.execute(_ADD_TO_SEARCHES, [
             {"day": day, "fair_id": fair_id, "terms": terms, "searches": count,

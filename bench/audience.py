@@ -217,6 +217,18 @@ def fill_portrait(database_url: str, fair_id: int, *, events: int) -> None:
             "INSERT INTO audience_reach (fair_id, project_id, kind, province, actor)"
             " SELECT %s, p.id, k, 'CN-SC', 'u' || a FROM p, unnest(ARRAY['view', 'favourite',"
             " 'intent']) k, generate_series(1, 20) a ON CONFLICT DO NOTHING", (fair_id,))
+        # The per-dimension breakdowns the organiser's portrait reads, from those rollups.
+        for dimension, column in (("day", "day::text"), ("project", "project_id::text"),
+                                  ("hall", "hall_id::text"), ("showcase", "showcase_id::text"),
+                                  ("category", "category"), ("province", "province")):
+            # Only the column names of the list above are joined in.
+            statement = (
+                "INSERT INTO audience_breakdown"  # noqa: S608
+                " (fair_id, kind, dimension, key, count, seconds)"
+                f" SELECT fair_id, kind, %s, {column}, sum(count), sum(seconds)"
+                " FROM audience_rollups WHERE fair_id = %s GROUP BY fair_id, kind, 4"
+                " ON CONFLICT DO NOTHING")
+            connection.execute(statement, (dimension, fair_id))
         connection.execute("ANALYZE")
         rows = connection.execute("SELECT count(*), sum(count) FROM audience_rollups").fetchone()
     print(f"Portrait data: {rows[0]:,} rollup rows standing for {int(rows[1]):,} events "
