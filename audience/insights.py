@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, distinct, func, select
 
-from audience.models import VISIT_KINDS, Kind, Reach, Rollup, SearchRollup
+from audience.models import VISIT_KINDS, Breakdown, Kind, Reach, Rollup, SearchRollup
 from exhibitors import service as exhibitor_service
 from exhibitors.models import Project
 from fair import permissions
@@ -30,51 +30,65 @@ HIDDEN = f"<{K_ANONYMITY}"
 
 def _sum(kind: str | Sequence[str]) -> Any:
     kinds = [kind] if isinstance(kind, str) else list(kind)
-    return func.coalesce(func.sum(Rollup.count).filter(Rollup.kind.in_(kinds)), 0)
+    return func.coalesce(func.sum(Breakdown.count).filter(Breakdown.kind.in_(kinds)), 0)
+
+
+def _by(fair_id: int, dimension: str, kinds: Sequence[str]) -> list[Any]:
+    """A fair's breakdown along one dimension: (value, count of each kind) rows by value."""
+    return list(db.session.execute(
+        select(Breakdown.key, *(_sum(kind) for kind in kinds))
+        .where(Breakdown.fair_id == fair_id, Breakdown.dimension == dimension,
+               Breakdown.kind.in_(kinds))
+        .group_by(Breakdown.key).order_by(Breakdown.key)).all())
 
 
 def count_visits(fair_id: int) -> int:
     """The fair's online visits (线上观展人次): the catalogue opened and halls joined."""
     return int(db.session.scalar(
-        select(func.coalesce(func.sum(Rollup.count), 0))
-        .where(Rollup.fair_id == fair_id, Rollup.kind.in_(VISIT_KINDS))) or 0)
+        select(func.coalesce(func.sum(Breakdown.count), 0))
+        .where(Breakdown.fair_id == fair_id, Breakdown.dimension == "day",
+               Breakdown.kind.in_(VISIT_KINDS))) or 0)
 
 
 def fair_insights(fair: Fair, *, user: User | None) -> dict[str, Any]:
-    """The organiser's portrait of the fair (GET /api/v1/fairs/{id}/insights)."""
+    """The organiser's portrait of the fair (GET /api/v1/fairs/{id}/insights), read from the
+    per-dimension breakdowns: a few rows each, whatever the number of events."""
     permissions.require_organiser(user)
-    of_fair = Rollup.fair_id == fair.id
-    by_day = db.session.execute(
-        select(Rollup.day, _sum(VISIT_KINDS)).where(of_fair, Rollup.kind.in_(VISIT_KINDS))
-        .group_by(Rollup.day).order_by(Rollup.day)).all()
+    by_day = [(day, int(visits)) for day, visits in _by(fair.id, "day", [VISIT_KINDS[0]])]
+    hall_days = dict(_by(fair.id, "day", [VISIT_KINDS[1]]))
+    days = sorted({day for day, _ in by_day} | set(hall_days))
+    visits_by_day = {day: 0 for day in days}
+    for day, visits in by_day:
+        visits_by_day[day] += visits
+    for day, visits in hall_days.items():
+        visits_by_day[day] += int(visits)
     halls = dict(db.session.execute(
         select(Hall.id, Hall.name).where(Hall.fair_id == fair.id)).tuples().all())
-    by_hall = db.session.execute(
-        select(Rollup.hall_id, _sum(Kind.hall_visit.value), _sum(Kind.intent.value))
-        .where(of_fair, Rollup.kind.in_((Kind.hall_visit.value, Kind.intent.value)))
-        .group_by(Rollup.hall_id).order_by(Rollup.hall_id)).all()
-    catalogue = db.session.scalar(select(_sum(Kind.visit.value)).where(of_fair)) or 0
+    by_hall = [(int(key), int(visits), int(intents)) for key, visits, intents in _by(
+        fair.id, "hall", [Kind.hall_visit.value, Kind.intent.value])]
+    by_hall.sort()
+    catalogue = sum(int(count) for _, count in _by(fair.id, "hall", [Kind.visit.value]))
     return {
         "fair_id": fair.id,
         "visits": {
-            "total": sum(int(count) for _, count in by_day),
-            "by_day": [{"day": day.isoformat(), "visits": int(count)} for day, count in by_day],
-            "by_hall": [{"hall_id": None, "name": "catalogue", "visits": int(catalogue)}] + [
+            "total": sum(visits_by_day.values()),
+            "by_day": [{"day": day, "visits": visits} for day, visits in visits_by_day.items()],
+            "by_hall": [{"hall_id": None, "name": "catalogue", "visits": catalogue}] + [
                 {"hall_id": hall_id, "name": halls.get(hall_id, str(hall_id)),
-                 "visits": int(visits)}
+                 "visits": visits}
                 for hall_id, visits, _ in by_hall if hall_id],
         },
         "searches": _searches(fair.id),
         "projects": {name: _ranking(fair.id, kind) for name, kind in (
             ("most_viewed", Kind.view.value), ("most_favourited", Kind.favourite.value),
             ("most_signed", Kind.intent.value))},
-        "funnel": {"by_category": _funnel(fair.id, Rollup.category),
-                   "by_province": _funnel(fair.id, Rollup.province)},
+        "funnel": {"by_category": _funnel(fair.id, "category"),
+                   "by_province": _funnel(fair.id, "province")},
         "intents": {
             "by_hall": [{"hall_id": hall_id or None,
                          "name": halls.get(hall_id, "") if hall_id else "",
-                         "visits": int(visits), "intents": int(intents)}
-                        for hall_id, visits, intents in by_hall],
+                         "visits": visits, "intents": intents}
+                        for hall_id, visits, intents in by_hall if visits or intents],
             "by_showcase": _showcases(fair.id, halls),
         },
     }
@@ -98,40 +112,34 @@ def _searches(fair_id: int) -> dict[str, list[dict[str, Any]]]:
 
 
 def _ranking(fair_id: int, kind: str) -> list[dict[str, Any]]:
-    count = func.sum(Rollup.count)
     rows = db.session.execute(
-        select(Rollup.project_id, Project.title, count)
-        .join(Project, Project.id == Rollup.project_id)
-        .where(Rollup.fair_id == fair_id, Rollup.kind == kind, Rollup.project_id != 0)
-        .group_by(Rollup.project_id, Project.title).order_by(count.desc(), Rollup.project_id)
-        .limit(TOP))
-    return [{"project_id": project_id, "title": title, "count": int(total)}
-            for project_id, title, total in rows]
+        select(Breakdown.key, Breakdown.count)
+        .where(Breakdown.fair_id == fair_id, Breakdown.kind == kind,
+               Breakdown.dimension == "project", Breakdown.key != "0", Breakdown.count > 0)
+        .order_by(Breakdown.count.desc(), Breakdown.key).limit(TOP)).all()
+    titles = dict(db.session.execute(select(Project.id, Project.title).where(
+        Project.id.in_([int(key) for key, _ in rows]))).tuples().all()) if rows else {}
+    return [{"project_id": int(key), "title": titles.get(int(key), key), "count": int(total)}
+            for key, total in rows]
 
 
-def _funnel(fair_id: int, column: Any) -> list[dict[str, Any]]:
-    rows = db.session.execute(
-        select(column, *(_sum(kind) for kind in FUNNEL))
-        .where(Rollup.fair_id == fair_id, Rollup.kind.in_(FUNNEL))
-        .group_by(column).order_by(column)).all()
+def _funnel(fair_id: int, dimension: str) -> list[dict[str, Any]]:
     return [{"key": key, **{kind: int(count) for kind, count in zip(FUNNEL, counts,
                                                                     strict=True)}}
-            for key, *counts in rows]
+            for key, *counts in _by(fair_id, dimension, FUNNEL)]
 
 
 def _showcases(fair_id: int, halls: dict[int, str]) -> list[dict[str, Any]]:
-    rows = db.session.execute(
-        select(Rollup.showcase_id, Showcase.hall_id, Project.title,
-               _sum(Kind.hall_visit.value), _sum(Kind.intent.value))
-        .join(Showcase, Showcase.id == Rollup.showcase_id)
+    rows = [(int(key), int(visits), int(intents)) for key, visits, intents in _by(
+        fair_id, "showcase", [Kind.hall_visit.value, Kind.intent.value]) if key != "0"]
+    shown = {showcase_id: (hall_id, title) for showcase_id, hall_id, title in db.session.execute(
+        select(Showcase.id, Showcase.hall_id, Project.title)
         .join(Project, Project.id == Showcase.project_id)
-        .where(Rollup.fair_id == fair_id, Rollup.showcase_id != 0,
-               Rollup.kind.in_((Kind.hall_visit.value, Kind.intent.value)))
-        .group_by(Rollup.showcase_id, Showcase.hall_id, Project.title)
-        .order_by(Rollup.showcase_id)).all()
-    return [{"showcase_id": showcase_id, "hall_id": hall_id, "hall": halls.get(hall_id, ""),
-             "project": title, "visits": int(visits), "intents": int(intents)}
-            for showcase_id, hall_id, title, visits, intents in rows]
+        .where(Showcase.id.in_([row[0] for row in rows])))} if rows else {}
+    return [{"showcase_id": showcase_id, "hall_id": shown[showcase_id][0],
+             "hall": halls.get(shown[showcase_id][0], ""), "project": shown[showcase_id][1],
+             "visits": visits, "intents": intents}
+            for showcase_id, visits, intents in sorted(rows) if showcase_id in shown]
 
 
 # --- An exhibitor's own portrait -----------------------------------------------------------

@@ -91,7 +91,8 @@ class Rollup(Base):
     buyer province: the portrait reads these, never the events. 0 and '' stand for none."""
 
     __tablename__ = "audience_rollups"
-    __table_args__ = (Index("ix_audience_rollups_fair_kind", "fair_id", "kind", "day"),)
+    __table_args__ = (Index("ix_audience_rollups_fair_kind", "fair_id", "kind", "day"),
+                      Index("ix_audience_rollups_fair_project", "fair_id", "project_id"))
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     fair_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -107,6 +108,26 @@ class Rollup(Base):
 
     def __repr__(self) -> str:
         return f"<Rollup {self.day} fair={self.fair_id} {self.kind} {self.count}>"
+
+
+class Breakdown(Base):
+    """A fair's events of a kind per value of one dimension (a day, a project, a hall, a
+    showcase, a category, a buyer province): a few rows each, what the organiser's portrait
+    and the totals' visits read, kept with the rollups in each batch."""
+
+    __tablename__ = "audience_breakdown"
+
+    fair_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    #: day, project, hall, showcase, category or province.
+    dimension: Mapped[str] = mapped_column(String(10), primary_key=True)
+    #: The value, as text: an ISO date, an id ('0' for none), a category, a province ('').
+    key: Mapped[str] = mapped_column(String(30), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    def __repr__(self) -> str:
+        return f"<Breakdown fair={self.fair_id} {self.kind} {self.dimension}={self.key}>"
 
 
 class Reach(Base):

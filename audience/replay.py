@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from audience import service
-from audience.models import Kind
+from audience.models import VISIT_KINDS, Kind
 from exhibitors.models import Project, ProjectStatus
 from fair.accounts.models import User
 from fair.extensions import db
@@ -26,6 +26,8 @@ TASTES = 2
 OTHER_VIEWS = (0, 1, 2, 3)
 #: One intent in this many was favourited first.
 FAVOURITED_ONE_IN = 3
+#: How many intents' parts one transaction writes (written before the first of them).
+PARTS_PER_BATCH = 10
 
 
 @dataclass(frozen=True)
@@ -63,23 +65,32 @@ def visits_before(number: int, *, total_intents: int, visits: int = REFERENCE_VI
     return visits * number // total_intents - visits * (number - 1) // total_intents
 
 
-def replay_part(fair: Fair, *, number: int, signing: Signing, total_intents: int,
-                halls: Sequence[int], catalogue: Catalogue, seed: int,
-                visits: int = REFERENCE_VISITS) -> int:
-    """Write what happened before intent `number` of the replay: the online visits of that
-    stretch of the curve and the buyer's searches, views and favourite leading to it.
+def replay_parts(fair: Fair, *, numbers: Sequence[int], signings: Sequence[Signing],
+                 total_intents: int, halls: Sequence[int], catalogue: Catalogue, seed: int,
+                 visits: int = REFERENCE_VISITS) -> int:
+    """Write what happened before the intents `numbers` (1-based) of the replay: the online
+    visits of those stretches of the curve, and each buyer's searches, views and favourite
+    leading to its intent.
 
-    One part, one batch through the write path of every event (service.write_events), under
-    a name of its own: a part already written is skipped, so replaying twice changes nothing.
+    One batch through the write path of every event (service.write_events), each part under a
+    name of its own: parts already written are left out, so replaying twice, or a longer
+    replay after a shorter one, writes each part once.
     """
-    source = f"replay-{seed}-fair-{fair.id}-part-{number}"
-    if service.imported(source):  # a second run: nothing to build
-        return 0
-    rng = random.Random(f"{seed}-{fair.id}-{number}")
-    rows = _visits(fair, rng, count=visits_before(number, total_intents=total_intents,
-                                                  visits=visits), halls=halls)
-    rows += _lead_up(fair, rng, signing=signing, catalogue=catalogue, halls=halls)
-    return service.write_events(rows, source=source)
+    names = {number: f"replay-{seed}-fair-{fair.id}-part-{number}" for number in numbers}
+    done = service.imported(list(names.values()))
+    rows: list[service.EventRow] = []
+    for number, signing in zip(numbers, signings, strict=True):
+        if names[number] in done:
+            continue
+        rng = random.Random(f"{seed}-{fair.id}-{number}")
+        lead_up = _lead_up(fair, rng, signing=signing, catalogue=catalogue, halls=halls)
+        # The buyer's own hall visit is one of the stretch's visits, not one more.
+        own = sum(row["kind"] in VISIT_KINDS for row in lead_up)
+        rows += _visits(fair, rng, count=visits_before(number, total_intents=total_intents,
+                                                       visits=visits) - own, halls=halls)
+        rows += lead_up
+    wanted = [names[number] for number in numbers if names[number] not in done]
+    return service.write_events(rows, sources=wanted) if wanted else 0
 
 
 def _visits(fair: Fair, rng: random.Random, *, count: int,

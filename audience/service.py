@@ -135,6 +135,9 @@ def check_beacon(events: Sequence[Mapping[str, Any]], *, actor: Actor,
     """
     if len(events) > MAX_BATCH:
         raise InvalidInput(f"At most {MAX_BATCH} events a batch.", code="batch_too_large")
+    if not all(isinstance(event, dict) for event in events):
+        raise InvalidInput("Each event is an object.", code="malformed_batch",
+                           fields={"events": ["Each event is an object."]})
     now = now or utcnow()
     owners = _owners(events)
     rows: list[EventRow] = []
@@ -254,13 +257,32 @@ def day_of(at: dt.datetime) -> dt.date:
     return as_utc(at).astimezone(FAIR_TIMEZONE).date()
 
 
-def rollup_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+def rollup_key(row: Mapping[str, Any], day: dt.date | None = None) -> tuple[Any, ...]:
     """The rollup row an event adds to (0 and '' stand for none)."""
-    return (day_of(row["at"]), row["fair_id"], row["kind"], row["project_id"] or 0,
+    return (day or day_of(row["at"]), row["fair_id"], row["kind"], row["project_id"] or 0,
             row["hall_id"] or 0, row["showcase_id"] or 0, row["category"] or "",
             row["buyer_province"] or "")
 
 
+class _Days:
+    """day_of for a batch's events, which nearly all fall on one day: the day's bounds are
+    kept, and only an event outside them converts its time zone."""
+
+    def __init__(self) -> None:
+        self.start = self.end = dt.datetime.min.replace(tzinfo=dt.UTC)
+        self.day = dt.date.min
+
+    def of(self, at: dt.datetime) -> dt.date:
+        at = as_utc(at)
+        if not self.start <= at < self.end:
+            self.day = day_of(at)
+            midnight = dt.datetime.combine(self.day, dt.time(), tzinfo=FAIR_TIMEZONE)
+            self.start = midnight.astimezone(dt.UTC)
+            self.end = (midnight + dt.timedelta(days=1)).astimezone(dt.UTC)
+        return self.day
+
+
+_WATCH, _SEARCH, _SHARE_VISIT = Kind.watch.value, Kind.search.value, Kind.share_visit.value
 _ROLLUP_COLUMNS = ("day", "fair_id", "kind", "project_id", "hall_id", "showcase_id", "category",
                    "province")
 _ADD_TO_ROLLUPS = text(
@@ -270,6 +292,26 @@ _ADD_TO_ROLLUPS = text(
     " count = audience_rollups.count + excluded.count,"
     " seconds = audience_rollups.seconds + excluded.seconds"
 )
+_ADD_TO_BREAKDOWN = text(
+    "INSERT INTO audience_breakdown (fair_id, kind, dimension, key, count, seconds)"
+    " VALUES (:fair_id, :kind, :dimension, :key, :count, :seconds)"
+    " ON CONFLICT (fair_id, kind, dimension, key) DO UPDATE SET"
+    " count = audience_breakdown.count + excluded.count,"
+    " seconds = audience_breakdown.seconds + excluded.seconds"
+)
+#: The dimensions of audience_breakdown, and where each is in a rollup key.
+BREAKDOWN_DIMENSIONS = {"day": 0, "project": 3, "hall": 4, "showcase": 5, "category": 6,
+                        "province": 7}
+
+
+def breakdown_keys(key: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The breakdown rows (fair, kind, dimension, value) a rollup key adds to."""
+    fair_id, kind = key[1], key[2]
+    return [(fair_id, kind, dimension,
+             key[index].isoformat() if dimension == "day" else str(key[index]))
+            for dimension, index in BREAKDOWN_DIMENSIONS.items()]
+
+
 _ADD_TO_SEARCHES = text(
     "INSERT INTO audience_searches (day, fair_id, terms, searches, zero_results)"
     " VALUES (:day, :fair_id, :terms, :searches, :zero_results)"
@@ -292,27 +334,27 @@ _INSERT_EVENTS = (
 )
 
 
-def imported(source: str) -> bool:
-    """Whether a part of a replay named `source` was written already."""
-    return db.session.get(Imported, source) is not None
+def imported(sources: Sequence[str]) -> set[str]:
+    """The parts of a replay, among `sources`, written already."""
+    return set(db.session.scalars(select(Imported.source).where(Imported.source.in_(sources))))
 
 
 @use_case()
-def write_events(rows: Sequence[EventRow], *, source: str | None = None) -> int:
+def write_events(rows: Sequence[EventRow], *, sources: Sequence[str] = ()) -> int:
     """Write a batch of events and add them to the rollups, in one transaction.
 
     The one write path of events: the buffer of every process (audience.recording) and the
     replay both come through here. On PostgreSQL the events go in with COPY, elsewhere as one
-    multi-row INSERT; the rollups take one UPSERT per row they change, not per event. With a
-    `source` (a part of a replay), a source already written is skipped: written twice, nothing
-    changes. Returns how many events were written.
+    multi-row INSERT; the rollups take one UPSERT per row they change, not per event. With
+    `sources` (the parts of a replay these events are), a batch whose parts were written
+    already is skipped: written twice, nothing changes. Returns how many events were written.
     """
     if not rows:
         return 0
-    if source is not None:
-        if imported(source):
+    if sources:
+        if db.session.scalar(select(Imported.source).where(Imported.source.in_(sources))):
             return 0
-        db.session.add(Imported(source=source, events=len(rows)))
+        db.session.add_all(Imported(source=source, events=len(rows)) for source in sources)
         db.session.flush()
     _write(rows)
     return len(rows)
@@ -374,7 +416,7 @@ def _insert_events(rows: Sequence[EventRow]) -> None:
         assert dbapi is not None  # noqa: S101 - a connection in use has its driver's
         dbapi.cursor().executemany(_INSERT_EVENTS, [
             (at(row["at"]), *(row[column] for column in _EVENT_COLUMNS[1:-1]),
-             data(row["data"])) for row in rows])
+             None if row["data"] is None else data(row["data"])) for row in rows])
 
 
 def _add_to_rollups(rows: Sequence[EventRow]) -> None:
@@ -384,27 +426,42 @@ def _add_to_rollups(rows: Sequence[EventRow]) -> None:
     zero: Counter[tuple[Any, ...]] = Counter()
     reach: set[tuple[Any, ...]] = set()
     share_visits: Counter[str] = Counter()
+    days = _Days()
     for row in rows:
-        key = rollup_key(row)
+        kind = row["kind"]
+        key = rollup_key(row, days.of(row["at"]))
         counts[key] += 1
-        data = row["data"] or {}
-        if row["kind"] == Kind.watch.value:
+        data = row["data"]
+        if data is None:
+            pass
+        elif kind == _WATCH:
             seconds[key] += int(data.get("seconds", 0))
-        elif row["kind"] == Kind.search.value:
+        elif kind == _SEARCH:
             search = (key[0], row["fair_id"], str(data.get("terms", "")).strip().lower())
             searches[search] += 1
             zero[search] += data.get("results") == 0
-        elif row["kind"] == Kind.share_visit.value and data.get("code"):
+        elif kind == _SHARE_VISIT and data.get("code"):
             share_visits[data["code"]] += 1
-        actor = f"u{row['user_id']}" if row["user_id"] else (
-            f"v{row['visitor']}" if row["visitor"] else None)
-        if row["kind"] in REACH_KINDS and row["project_id"] and actor:
-            reach.add((row["fair_id"], row["project_id"], row["kind"],
-                       row["buyer_province"] or "", actor))
+        if kind in REACH_KINDS and row["project_id"]:
+            actor = f"u{row['user_id']}" if row["user_id"] else (
+                f"v{row['visitor']}" if row["visitor"] else None)
+            if actor:
+                reach.add((row["fair_id"], row["project_id"], kind,
+                           row["buyer_province"] or "", actor))
     # Sorted, so that two batches take the rows they share in one order and never deadlock.
     db.session.execute(_ADD_TO_ROLLUPS, [
         {**dict(zip(_ROLLUP_COLUMNS, key, strict=True)), "count": count,
          "seconds": seconds[key]} for key, count in sorted(counts.items())])
+    breakdown: Counter[tuple[Any, ...]] = Counter()
+    breakdown_seconds: Counter[tuple[Any, ...]] = Counter()
+    for key, count in counts.items():
+        for cell in breakdown_keys(key):
+            breakdown[cell] += count
+            breakdown_seconds[cell] += seconds[key]
+    db.session.execute(_ADD_TO_BREAKDOWN, [
+        {"fair_id": fair_id, "kind": kind, "dimension": dimension, "key": value,
+         "count": count, "seconds": breakdown_seconds[fair_id, kind, dimension, value]}
+        for (fair_id, kind, dimension, value), count in sorted(breakdown.items())])
     if searches:
         db.session.execute(_ADD_TO_SEARCHES, [
             {"day": day, "fair_id": fair_id, "terms": terms, "searches": count,

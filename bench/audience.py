@@ -51,6 +51,7 @@ def _deals_bench() -> Any:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
     spec.loader.exec_module(module)
     return module
 
@@ -158,7 +159,7 @@ def deals_phase(deals_bench: Any, stage: Any, ports: list[int], *, seconds: floa
 
 
 def disk_per_event(database_url: str) -> None:
-    with psycopg.connect(database_url) as connection:
+    with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE audience_events")
         size, count = connection.execute(
             "SELECT pg_total_relation_size('audience_events'), count(*) FROM audience_events"
@@ -216,6 +217,18 @@ def fill_portrait(database_url: str, fair_id: int, *, events: int) -> None:
             "INSERT INTO audience_reach (fair_id, project_id, kind, province, actor)"
             " SELECT %s, p.id, k, 'CN-SC', 'u' || a FROM p, unnest(ARRAY['view', 'favourite',"
             " 'intent']) k, generate_series(1, 20) a ON CONFLICT DO NOTHING", (fair_id,))
+        # The per-dimension breakdowns the organiser's portrait reads, from those rollups.
+        for dimension, column in (("day", "day::text"), ("project", "project_id::text"),
+                                  ("hall", "hall_id::text"), ("showcase", "showcase_id::text"),
+                                  ("category", "category"), ("province", "province")):
+            # Only the column names of the list above are joined in.
+            statement = (
+                "INSERT INTO audience_breakdown"  # noqa: S608
+                " (fair_id, kind, dimension, key, count, seconds)"
+                f" SELECT fair_id, kind, %s, {column}, sum(count), sum(seconds)"
+                " FROM audience_rollups WHERE fair_id = %s GROUP BY fair_id, kind, 4"
+                " ON CONFLICT DO NOTHING")
+            connection.execute(statement, (dimension, fair_id))
         connection.execute("ANALYZE")
         rows = connection.execute("SELECT count(*), sum(count) FROM audience_rollups").fetchone()
     print(f"Portrait data: {rows[0]:,} rollup rows standing for {int(rows[1]):,} events "

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import ScalarSelect, bindparam, func, select, text, update
 
-from audience.models import VISIT_KINDS, Rollup
+from audience.models import VISIT_KINDS
+from audience.models import Breakdown as AudienceBreakdown
 from deals.models import Dimension, FairTotals, FairTotalsBreakdown, Intent
 from fair.extensions import db
 from livehalls.schemas import TotalsSchema
@@ -123,10 +124,11 @@ def move_secured(intent: Intent, step: int, *, own_change: bool = True) -> None:
 
 
 def _visits(fair_id: int) -> ScalarSelect[int]:
-    # The recorded visits (audience rollups: the catalogue opened, halls joined), a few rows
-    # per day, summed in the same statement as the totals.
-    return (select(func.coalesce(func.sum(Rollup.count), 0))
-            .where(Rollup.fair_id == fair_id, Rollup.kind.in_(VISIT_KINDS))
+    # The recorded visits (the audience's breakdown by day: the catalogue opened, halls
+    # joined), a row per day and kind, summed in the same statement as the totals.
+    return (select(func.coalesce(func.sum(AudienceBreakdown.count), 0))
+            .where(AudienceBreakdown.fair_id == fair_id, AudienceBreakdown.dimension == "day",
+                   AudienceBreakdown.kind.in_(VISIT_KINDS))
             .scalar_subquery())
 
 

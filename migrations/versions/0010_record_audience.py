@@ -68,6 +68,17 @@ def upgrade():
     )
     with op.batch_alter_table('audience_rollups', schema=None) as batch_op:
         batch_op.create_index('ix_audience_rollups_fair_kind', ['fair_id', 'kind', 'day'], unique=False)
+        batch_op.create_index('ix_audience_rollups_fair_project', ['fair_id', 'project_id'], unique=False)
+
+    op.create_table('audience_breakdown',
+    sa.Column('fair_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('dimension', sa.String(length=10), nullable=False),
+    sa.Column('key', sa.String(length=30), nullable=False),
+    sa.Column('count', sa.BigInteger(), nullable=False),
+    sa.Column('seconds', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('fair_id', 'kind', 'dimension', 'key', name=op.f('pk_audience_breakdown'))
+    )
 
     op.create_table('audience_searches',
     sa.Column('day', sa.Date(), nullable=False),
@@ -126,7 +137,9 @@ def downgrade():
 
     op.drop_table('favourites')
     op.drop_table('audience_searches')
+    op.drop_table('audience_breakdown')
     with op.batch_alter_table('audience_rollups', schema=None) as batch_op:
+        batch_op.drop_index('ix_audience_rollups_fair_project')
         batch_op.drop_index('ix_audience_rollups_fair_kind')
 
     op.drop_table('audience_rollups')

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, event, func, select
 
 from audience import recording, replay, service
-from audience.models import Event, Kind, Reach, Rollup, SearchRollup
+from audience.models import Breakdown, Event, Kind, Reach, Rollup, SearchRollup
 from exhibitors.models import Project
 from fair.extensions import db
 from fair.models import Fair
@@ -81,8 +81,8 @@ def test_the_buffer_writes_within_its_interval(app: Flask, fair: Fair) -> None:
 def test_a_replay_part_written_twice_counts_once(app: Flask, fair: Fair) -> None:
     actor = service.Actor(user_id=None, visitor=VISITOR)
     rows = [service.event_row(Kind.hall_visit, fair_id=fair.id, actor=actor) for _ in range(5)]
-    assert service.write_events(rows, source="replay-part-1") == 5
-    assert service.write_events(rows, source="replay-part-1") == 0
+    assert service.write_events(rows, sources=["replay-part-1", "replay-part-2"]) == 5
+    assert service.write_events(rows, sources=["replay-part-2"]) == 0
     assert db.session.scalar(select(func.sum(Rollup.count))) == 5
 
 
@@ -143,7 +143,7 @@ def test_the_rollups_equal_the_raw_events_after_any_batches(
     if projects is None:
         projects = [make_project(fair).id, make_project(fair, category="tourism").id]
         app._test_projects = projects  # type: ignore[attr-defined]
-    for table in (Event, Rollup, SearchRollup, Reach):
+    for table in (Event, Rollup, Breakdown, SearchRollup, Reach):
         db.session.execute(delete(table))
     db.session.commit()
     for draws in batches:
@@ -163,6 +163,16 @@ def test_the_rollups_equal_the_raw_events_after_any_batches(
          rollup.showcase_id, rollup.category, rollup.province): (rollup.count, rollup.seconds)
         for rollup in db.session.scalars(select(Rollup))}
     assert rollups == {key: (count, expected_seconds[key]) for key, count in expected.items()}
+    per_dimension: Counter[tuple[Any, ...]] = Counter()
+    for row in written:
+        day, fair_id, kind, project, hall, showcase, category, province = (
+            service.rollup_key(row))
+        for dimension, value in (("day", day.isoformat()), ("project", str(project)),
+                                 ("hall", str(hall)), ("showcase", str(showcase)),
+                                 ("category", category), ("province", province)):
+            per_dimension[fair_id, kind, dimension, value] += 1
+    assert {(b.fair_id, b.kind, b.dimension, b.key): b.count
+            for b in db.session.scalars(select(Breakdown))} == dict(per_dimension)
     searches = Counter()
     zero = Counter()
     for row in written:
