@@ -21,7 +21,7 @@ from deals.models import FairTotals, FairTotalsBreakdown, FairTotalsMember, Idem
 from exhibitors.models import Exhibitor, Project
 from fair import create_app
 from fair.accounts.models import User
-from fair.errors import InvalidInput
+from fair.errors import Conflict, InvalidInput
 from fair.extensions import db
 from fair.models import Fair
 from fair.money import MAX_DEAL_FEN, format_yuan
@@ -220,7 +220,7 @@ def test_every_total_is_the_sum_over_the_active_intents(
                 )
 
             if earlier is not None and earlier != step:
-                with pytest.raises(InvalidInput) as refused:
+                with pytest.raises(Conflict) as refused:
                     record()
                 assert refused.value.code == "idempotency_key_reused"
                 continue
