@@ -4,38 +4,22 @@ them, in one transaction; a replay part written twice counts once."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import event, func, select
 
 from audience import insights, service
 from audience.models import Breakdown, Event, Kind, Rollup
-from fair import create_app
 from fair.extensions import db
 from fair.models import Fair, FairStatus
-from tests.conftest import base_config
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def pg_app(tmp_path: Path, postgres_url: str) -> Iterator[Flask]:
-    app = create_app({**base_config(tmp_path, tmp_path / "unused.sqlite"),
-                      "SQLALCHEMY_DATABASE_URI": postgres_url})
-    with app.app_context():
-        upgrade()
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-
-
 def test_a_batch_goes_in_with_copy_in_one_transaction(
-    pg_app: Flask, monkeypatch: pytest.MonkeyPatch
+    postgres_app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     fair = Fair(name="2026 采购大会", starts_at=now, ends_at=now + dt.timedelta(days=3),

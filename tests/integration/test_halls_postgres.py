@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask_migrate import upgrade
 
 from exhibitors.models import Project
-from fair import create_app
 from fair.accounts.models import User
 from fair.errors import Conflict
 from fair.extensions import db
 from fair.models import Fair
 from livehalls import service
 from livehalls.models import Showcase
-from tests.conftest import base_config
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +24,9 @@ HOUR = dt.timedelta(hours=1)
 
 
 @pytest.fixture
-def app(tmp_path: Path, postgres_url: str) -> Iterator[Flask]:
-    app = create_app({**base_config(tmp_path, tmp_path / "unused.sqlite"),
-                      "SQLALCHEMY_DATABASE_URI": postgres_url})
-    with app.app_context():
-        upgrade()
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+def app(postgres_app: Flask) -> Flask:
+    """The factories of tests/conftest.py (fair, make_project...) write to PostgreSQL here."""
+    return postgres_app
 
 
 def test_overlapping_showcases_are_refused_by_the_service_and_the_database(
