@@ -17,6 +17,8 @@ const fairId = config.fair_id;
 const text = config.strings;
 const TICKER_ROWS = 30;
 const CHART_INTERVAL = 500;
+/** The screen is read across a room: eight frames a second are live enough. */
+const FRAME_INTERVAL = 125;
 
 const view = {
   state: "connecting",
@@ -33,7 +35,7 @@ const view = {
   audienceDue: false,
   sizeDue: true,
 };
-const requestDraw = frameScheduler(draw);
+const requestDraw = frameScheduler(draw, { interval: FRAME_INTERVAL });
 
 // ---- figures -----------------------------------------------------------------------------
 
