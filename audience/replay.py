@@ -1,5 +1,6 @@
 """The reference event's audience, replayed beside its intents (`fair simulate --replay`):
-1,529,069 online visits on the intents' curve, and what a buyer model did before each intent."""
+1,529,069 online visits on the intents' curve, and the buyer model: what each buyer signs for
+(its tastes, its province's favourites) and what it did before each intent."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ CATALOGUE_ONE_IN = 3
 #: A buyer's tastes: how many categories it looks in, and how many other projects it views.
 TASTES = 2
 OTHER_VIEWS = (0, 1, 2, 3)
+#: How many projects each province's buyers favour (drawn by appeal, per province).
+PROVINCE_FAVOURITES = 40
+#: Where a buyer's next intent comes from, in weights: its province's favourites, its own
+#: tastes (categories, within its budget), or any project; each by the projects' appeal.
+SOURCES = {"province": 35, "tastes": 45, "any": 20}
+#: The shape of the projects' appeal (Pareto): a few are wanted by many.
+APPEAL_SHAPE = 1.5
 #: One intent in this many was favourited first.
 FAVOURITED_ONE_IN = 3
 #: How many intents' parts one transaction writes (written before the first of them).
@@ -57,6 +65,64 @@ class Catalogue:
             by_category.setdefault(category, []).append(project_id)
         return cls(category={row[0]: row[1] for row in rows},
                    price_fen={row[0]: row[2] for row in rows}, by_category=by_category)
+
+    def tastes_of(self, buyer: User) -> list[int]:
+        """The projects a buyer likes: those of its TASTES categories within its budget, both
+        drawn from the buyer alone (its id), never from a recommender."""
+        taste_rng = random.Random(f"taste-{buyer.id}")
+        categories = sorted(self.by_category)
+        tastes = taste_rng.sample(categories, min(TASTES, len(categories)))
+        budget = taste_rng.choice((2, 5, 10)) * max(self.price_fen.values(), default=0) // 10
+        return [project for taste in tastes for project in self.by_category[taste]
+                if self.price_fen[project] <= budget or budget == 0]
+
+
+def _weighted_order(rng: random.Random, weights: dict[int, float]) -> list[int]:
+    """The keys in a random order where heavier ones tend to come first (Efraimidis-Spirakis):
+    its first n are a weighted sample of n without replacement."""
+    return sorted(weights, key=lambda key: rng.random() ** (1 / weights[key]), reverse=True)
+
+
+def signed_projects(fair: Fair, buyers: Sequence[User], *, catalogue: Catalogue, seed: int
+                    ) -> list[int]:
+    """The buyer model's choice of project for each intent, in order, for the buyers who sign
+    them: a project's appeal, its province's favourites and the buyer's tastes decide, and a
+    buyer signs for a project once while it has others left to choose from. Seeded, so that
+    the same buyers on the same catalogue sign the same projects."""
+    projects = sorted(catalogue.category)
+    if not projects:
+        return []
+    appeal_rng = random.Random(f"appeal-{seed}-{fair.id}")
+    appeal = {project: appeal_rng.paretovariate(APPEAL_SHAPE) for project in projects}
+    favourites: dict[str | None, list[int]] = {}
+    liked: dict[int, list[int]] = {}
+    signed: dict[int, set[int]] = {}
+    rng = random.Random(f"intents-{seed}-{fair.id}")
+    sources, weights = list(SOURCES), list(SOURCES.values())
+    chosen = []
+    for buyer in buyers:
+        province = buyer.organisation.province if buyer.organisation else None
+        if province not in favourites:
+            favourites[province] = _weighted_order(
+                random.Random(f"province-{seed}-{fair.id}-{province}"),
+                appeal)[:PROVINCE_FAVOURITES]
+        if buyer.id not in liked:
+            liked[buyer.id] = catalogue.tastes_of(buyer)
+        own = signed.setdefault(buyer.id, set())
+        pools = {"province": favourites[province], "tastes": liked[buyer.id], "any": projects}
+        source = rng.choices(sources, weights)[0]
+        # The source drawn first, then the others, then anything: the first with a project
+        # the buyer has not signed for yet.
+        for name in [source, *sources]:
+            left = [project for project in pools[name] if project not in own]
+            if left:
+                break
+        else:
+            left = projects
+        project = rng.choices(left, [appeal[project] for project in left])[0]
+        own.add(project)
+        chosen.append(project)
+    return chosen
 
 
 def visits_before(number: int, *, total_intents: int, visits: int = REFERENCE_VISITS) -> int:
@@ -108,14 +174,10 @@ def _visits(fair: Fair, rng: random.Random, *, count: int,
 
 def _lead_up(fair: Fair, rng: random.Random, *, signing: Signing, catalogue: Catalogue,
              halls: Sequence[int]) -> list[service.EventRow]:
-    """The buyer model: a buyer searches the category of what it will sign for, views it and
-    a few other projects of its tastes within its budget, and favourites some of them first.
-    Its tastes and budget come from the buyer alone, never from a recommender."""
+    """The buyer model's way to an intent: a buyer searches the category of what it will sign
+    for, views it and a few other projects of its tastes within its budget, and favourites
+    some of them first."""
     buyer = service.Actor.of(signing.buyer, None)
-    taste_rng = random.Random(f"taste-{signing.buyer.id}")
-    categories = sorted(catalogue.by_category)
-    tastes = taste_rng.sample(categories, min(TASTES, len(categories)))
-    budget = taste_rng.choice((2, 5, 10)) * max(catalogue.price_fen.values(), default=0) // 10
     target = signing.project_id
     category = catalogue.category.get(target, "other")
     rows = [service.event_row(
@@ -125,8 +187,7 @@ def _lead_up(fair: Fair, rng: random.Random, *, signing: Signing, catalogue: Cat
     if halls and rng.randrange(2) == 0:
         rows.append(service.event_row(Kind.hall_visit, fair_id=fair.id, actor=buyer,
                                       hall_id=rng.choice(halls)))
-    liked = [project for taste in tastes for project in catalogue.by_category[taste]
-             if catalogue.price_fen[project] <= budget or budget == 0]
+    liked = catalogue.tastes_of(signing.buyer)
     others = rng.sample(liked, min(len(liked), rng.choice(OTHER_VIEWS)))
     for project in [*others, target]:
         rows.append(service.event_row(Kind.impression, fair_id=fair.id, actor=buyer,

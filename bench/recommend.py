@@ -1,6 +1,7 @@
-"""The recommender at the reference scale: rebuild time, and serving p50/p95 of
-GET /api/v1/fairs/{id}/recommendations and /projects/{id}/also, alone and while another process
-rebuilds the model over and over (as the task consumer would).
+"""The recommender at the reference scale: rebuild time, and serving p50/p95 (wall and CPU
+time, SQL statements per request) of GET /api/v1/fairs/{id}/recommendations, the home page and
+a project page (their strips) and /projects/{id}/also, alone and while another process rebuilds
+the model over and over (as the task consumer would).
 
     DATABASE_URL=sqlite:////path/fair.sqlite .venv/bin/python bench/recommend.py \
         [--requests 600] [--rebuilds 3] [--fair ID]
@@ -21,12 +22,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import event, select  # noqa: E402
 
 from deals.simulate import find_fair, simulated_buyers  # noqa: E402
 from exhibitors.models import Project, ProjectStatus  # noqa: E402
@@ -66,11 +68,28 @@ def main() -> None:
             Project.fair_id == fair_id, Project.status == ProjectStatus.published)))
         db.session.commit()
     rng = random.Random(7)
+    statements = [0]
 
-    def serve(count: int, label: str) -> list[float]:
+    def count_statement(*_args: object) -> None:
+        statements[0] += 1
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", count_statement)
+
+    def api(_number: int) -> str:
+        return f"/api/v1/fairs/{fair_id}/recommendations?limit=10"
+
+    def project_page(_number: int) -> str:
+        return f"/projects/{rng.choice(projects)}"
+
+    def also(_number: int) -> str:
+        return f"/api/v1/projects/{rng.choice(projects)}/also"
+
+    def serve(count: int, label: str, path: Callable[[int], str] = api) -> list[float]:
         client = app.test_client()
         timings, cpu = [], []
         errors = 0
+        statements[0] = 0
         for number in range(count):
             if number % 2:
                 headers = {"Authorization": f"Bearer {rng.choice(tokens)}"}
@@ -78,29 +97,25 @@ def main() -> None:
             else:
                 headers = {}
                 client.set_cookie("fair_visitor", f"{rng.getrandbits(128):032x}")
+            url = path(number)
             started, started_cpu = time.perf_counter(), time.thread_time()
-            response = client.get(f"/api/v1/fairs/{fair_id}/recommendations?limit=10",
-                                  headers=headers)
+            response = client.get(url, headers=headers)
             timings.append((time.perf_counter() - started) * 1000)
             cpu.append((time.thread_time() - started_cpu) * 1000)
             errors += response.status_code != 200
         print(f"{label}: {count} requests, p50 {percentile(timings, 0.5):.1f} ms, "
               f"p95 {percentile(timings, 0.95):.1f} ms, max {max(timings):.1f} ms, "
               f"errors {errors}; CPU time p50 {percentile(cpu, 0.5):.1f} ms, "
-              f"p95 {percentile(cpu, 0.95):.1f} ms (the wall times count the waits of a shared "
-              f"machine: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+              f"p95 {percentile(cpu, 0.95):.1f} ms; {statements[0] / count:.1f} SQL statements "
+              f"a request (the wall times count the waits of a shared machine: load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
         return timings
 
     serve(20, "warm-up")
     serve(options.requests, "recommendations")
-    client = app.test_client()
-    also = []
-    for _ in range(options.requests // 2):
-        started = time.perf_counter()
-        assert client.get(f"/api/v1/projects/{rng.choice(projects)}/also").status_code == 200
-        also.append((time.perf_counter() - started) * 1000)
-    print(f"also: {len(also)} requests, p50 {percentile(also, 0.5):.1f} ms, "
-          f"p95 {percentile(also, 0.95):.1f} ms")
+    serve(options.requests // 2, "home page (its strip)", lambda _number: "/")
+    serve(options.requests // 2, "project page (its strip and also lists)", project_page)
+    serve(options.requests // 2, "also", also)
 
     # Rebuilds in another process, as the task consumer makes them, while this one serves.
     rebuilder = subprocess.Popen(

@@ -7,7 +7,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import click
 import requests
@@ -99,6 +99,23 @@ def plan_intents(*, count: int, projects: Sequence[int], halls: Sequence[int],
         )
         for number, amount in enumerate(amounts, start=1)
     ]
+
+
+def replay_plan(fair: Fair, *, projects: Sequence[int], halls: Sequence[int],
+                buyers: Sequence[User]) -> list[PlannedIntent]:
+    """The reference event's 3,700 intents: who signs, for how much and where as
+    plan_intents draws them, and for what as the buyer model chooses (its tastes and its
+    province's favourites, audience.replay): so that what a buyer did says something of what
+    it signs next, as the offline measure of the recommendations needs."""
+    planned = plan_intents(count=REFERENCE_INTENTS, projects=projects, halls=halls,
+                           buyer_weights=buyer_weights(buyers), rng=random.Random(REPLAY_SEED),
+                           total_fen=REFERENCE_AMOUNT_FEN,
+                           key_prefix=f"replay-{REPLAY_SEED}-fair-{fair.id}")
+    chosen = audience_replay.signed_projects(
+        fair, [buyers[intent.buyer] for intent in planned],
+        catalogue=audience_replay.Catalogue.of(fair), seed=REPLAY_SEED)
+    return [replace(intent, project_id=project)
+            for intent, project in zip(planned, chosen, strict=True)]
 
 
 def find_fair(fair_id: int | None) -> Fair:
@@ -248,10 +265,7 @@ def simulate_command(rate: float, count: int | None, replay: bool, fair_id: int 
         # The reference event exactly: amounts split from its total with integer arithmetic,
         # so they add up to it to the fen, and fixed idempotency keys, so replaying twice
         # changes nothing the second time.
-        planned = plan_intents(count=REFERENCE_INTENTS, projects=projects, halls=halls,
-                               buyer_weights=weights, rng=random.Random(REPLAY_SEED),
-                               total_fen=REFERENCE_AMOUNT_FEN,
-                               key_prefix=f"replay-{REPLAY_SEED}-fair-{fair.id}")[:count]
+        planned = replay_plan(fair, projects=projects, halls=halls, buyers=buyers)[:count]
     else:
         planned = plan_intents(count=count or DEFAULT_COUNT, projects=projects, halls=halls,
                                buyer_weights=weights, rng=random.Random(seed),

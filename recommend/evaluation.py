@@ -14,20 +14,24 @@ import numpy as np
 
 from recommend import ranking
 
-#: The cut-off of the measures (recall@K, NDCG@K).
+#: The cut-off of the measures (recall@K, NDCG@K, coverage) and the blend's test.
 K = 10
+#: Recall is printed at these cut-offs too, the lists of a strip (6) and of a longer page.
+RECALL_AT = (5, 10, 20)
 #: A buyer is measured when it has at least this many interactions (views, favourites,
 #: shares, intents), its held-out intent included.
 MIN_INTERACTIONS = 3
 BOOTSTRAP_SAMPLES = 2_000
-#: The grid the blend's weights are tuned over, on the training side.
+#: The grid the blend's weights are tuned over, on the training side. Every part keeps some
+#: weight: what ships is a blend of them all (a part at zero would also silence its reasons).
 GRID = {
-    "knn": (0.0, 0.5, 1.0),
-    "seen": (0.0, 0.5, 1.0, 2.0),
-    "province": (0.0, 0.3, 1.0),
-    "content": (0.0, 0.3),
-    "category": (0.0, 0.3, 1.0),
-    "half_life": (4.0, 16.0),
+    "knn": (0.1, 0.3, 1.0),
+    "seen": (0.5, 1.0, 2.0),
+    "province": (0.3, 1.0),
+    "content": (0.1, 0.3),
+    "category": (0.3, 1.0),
+    "popular": (0.05, 0.3),
+    "half_life": (8.0, 16.0),
 }
 
 
@@ -138,23 +142,31 @@ class Measured:
     coverage: float
     #: Per measured buyer, in one order: 1 when the held-out project was in the top K.
     hits: list[int]
+    #: Recall at each of RECALL_AT.
+    recall_at: dict[int, float]
 
 
 def measure(name: str, method: Method, model: ranking.Model, data: Split,
             found: dict[str, ranking.Profile]) -> Measured:
     hits, gains, shown = [], [], set()
+    within = dict.fromkeys(RECALL_AT, 0)
     for actor in sorted(data.held_out):
         profile = found[actor]
-        chosen = ranking.top(method(model, profile), model, exclude=profile.signed, limit=K)
+        chosen = ranking.top(method(model, profile), model, exclude=profile.signed,
+                             limit=max(K, *RECALL_AT))
         items = [model.items[position] for position in chosen]
-        shown.update(items)
+        shown.update(items[:K])
         target = data.held_out[actor]
         rank = items.index(target) if target in items else None
-        hits.append(int(rank is not None))
-        gains.append(0.0 if rank is None else 1 / math.log2(rank + 2))
+        for cut in RECALL_AT:
+            within[cut] += rank is not None and rank < cut
+        hit = rank is not None and rank < K
+        hits.append(int(hit))
+        gains.append(1 / math.log2(rank + 2) if hit and rank is not None else 0.0)
     count = max(1, len(hits))
     return Measured(name=name, recall=sum(hits) / count, ndcg=sum(gains) / count,
-                    coverage=len(shown) / max(1, len(model.items)), hits=hits)
+                    coverage=len(shown) / max(1, len(model.items)), hits=hits,
+                    recall_at={cut: hits_at / count for cut, hits_at in within.items()})
 
 
 def tune(interactions: Sequence[ranking.Interaction], searched: Sequence[ranking.Searched],
@@ -236,13 +248,20 @@ def table(report: Report) -> str:
     lines = [f"held out: each buyer's most recent intent, predicted {report.protocol}; "
              f"buyers measured: {report.buyers}; training interactions: "
              f"{report.train_interactions}",
-             f"{'method':<28}{'recall@10':>10}{'NDCG@10':>10}{'coverage':>10}"]
-    lines += [f"{row.name:<28}{row.recall:>10.3f}{row.ndcg:>10.3f}{row.coverage:>10.3f}"
-              for row in report.rows]
+             f"{'method':<28}"
+             + "".join(f"{f'recall@{cut}':>10}" for cut in RECALL_AT)
+             + f"{f'NDCG@{K}':>10}{'coverage':>10}"]
+    lines += [f"{row.name:<28}" + "".join(f"{row.recall_at[cut]:>10.3f}" for cut in RECALL_AT)
+              + f"{row.ndcg:>10.3f}{row.coverage:>10.3f}" for row in report.rows]
     low, high = report.interval
     lines.append(f"blend (shipped) - province popularity, recall@10: {report.difference:+.3f} "
                  f"(95% bootstrap CI {low:+.3f} to {high:+.3f}); relative "
                  f"{report.relative:+.1%}")
+    shipped, overall = report.rows[4], report.rows[0]
+    low, high = bootstrap(shipped.hits, overall.hits)
+    lines.append(f"blend (shipped) - popularity, recall@10: "
+                 f"{shipped.recall - overall.recall:+.3f} (95% bootstrap CI {low:+.3f} to "
+                 f"{high:+.3f})")
     tuned = ", ".join(f"{name}={value:g}" for name, value in report.tuned.as_dict().items())
     lines.append(f"weights tuned on the training side: {tuned}")
     return "\n".join(lines)

@@ -65,17 +65,18 @@ class Item:
 
 @dataclass(frozen=True)
 class Blend:
-    """How much each part counts in the ranking that ships; tuned on training data only
-    (recommend.evaluation.tune) and written here by hand."""
+    """How much each part counts in the ranking that ships: the weights that
+    recommend.evaluation.tune chose on the training side of the replayed event, predicting
+    before the way to each intent (docs/design.md), written here by hand."""
 
-    knn: float = 1.0
-    seen: float = 0.5
-    province: float = 0.3
-    content: float = 0.3
+    knn: float = 0.1
+    seen: float = 2.0
+    province: float = 1.0
+    content: float = 0.1
     category: float = 0.3
     popular: float = 0.05
     #: A profile's k-th most recent project counts 0.5 ** (k / half_life).
-    half_life: float = 8.0
+    half_life: float = 16.0
 
     def as_dict(self) -> dict[str, float]:
         return dict(self.__dict__)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from exhibitors.schemas import ProjectSchema
-from recommend.service import MAX_LIMIT
+from recommend.service import MAX_LIMIT, Card
 
 
 class RecommendationsQuerySchema(Schema):
@@ -15,6 +17,18 @@ class RecommendationsQuerySchema(Schema):
     limit = fields.Int(load_default=10, validate=validate.Range(min=1, max=MAX_LIMIT))
 
 
+class CardField(fields.Nested):
+    """A project's card, whose body ProjectSchema dumped when the cards were loaded
+    (recommend.service.Card): passed through as it is, and documented as ProjectSchema."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(ProjectSchema, **kwargs)
+
+    def _serialize(self, value: Card | None, attr: str | None, obj: Any,
+                   **kwargs: Any) -> dict[str, Any] | None:
+        return None if value is None else value.body
+
+
 class ReasonSchema(Schema):
     code = fields.Str(metadata={"description": "province_signed, kept, favourited, signed, "
                                                "shared, viewed, category, seen or popular"})
@@ -22,7 +36,7 @@ class ReasonSchema(Schema):
 
 
 class RecommendationSchema(Schema):
-    project = fields.Nested(ProjectSchema)
+    project = CardField()
     score = fields.Float()
     reasons = fields.List(fields.Nested(ReasonSchema))
 
@@ -32,7 +46,7 @@ class RecommendationsSchema(Schema):
 
 
 class AlsoItemSchema(Schema):
-    project = fields.Nested(ProjectSchema)
+    project = CardField()
     buyers = fields.Int(metadata={"description": "Distinct buyers behind it, 3 or more"})
 
 

@@ -10,17 +10,20 @@ import threading
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from time import monotonic
+from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import selectinload
 
 from audience.models import Event, Favourite, Kind, Rollup
 from audience.service import Actor, day_of
 from deals.models import Intent, IntentStatus
 from exhibitors.models import Project, ProjectStatus
+from exhibitors.schemas import ProjectSchema
 from fair import permissions, tasks
 from fair.accounts.models import User
 from fair.database import after_commit, as_utc, use_case, utcnow
@@ -40,8 +43,11 @@ EVENT_KINDS = (Kind.view.value, Kind.favourite.value, Kind.share.value)
 #: How much of one person's past a profile reads: their most recent events.
 PROFILE_EVENTS = 300
 PROFILE_SEARCHES = 50
-#: How often a server process asks whether a newer model was stored.
+#: How often a server process asks whether a newer model was stored, and which projects are
+#: still published (one query of ids): a withdrawn project leaves every list within this.
 RECHECK_SECONDS = 10.0
+#: How often a server process reloads the projects' cards (an edited title or price shows).
+CARDS_SECONDS = 60.0
 #: The most recommendations one request may ask for.
 MAX_LIMIT = 50
 
@@ -114,47 +120,46 @@ def _searches(query: object) -> list[tuple[str, str, dt.datetime]]:
 
 
 def profile_of(fair_id: int, *, actor: Actor) -> ranking.Profile:
-    """One person's recent doings in a fair, their province and what they signed."""
+    """One person's recent doings in a fair, their province and what they signed: two
+    queries, their latest events (views, favourites, shares, searches) and their kept
+    favourites with their active intents."""
     key = actor.key
     if key is None:
         return ranking.Profile(interactions=(), province=actor.province)
     whose = (Event.user_id == actor.user_id if actor.user_id is not None
              else Event.visitor == actor.visitor)
-    rows = db.session.execute(
-        select(Event.project_id, Event.kind, Event.at)
-        .where(whose, Event.fair_id == fair_id, Event.kind.in_(EVENT_KINDS))
-        .order_by(Event.at.desc(), Event.id.desc()).limit(PROFILE_EVENTS)).all()
-    interactions = [ranking.Interaction(key, project_id, kind, as_utc(at), actor.province)
-                    for project_id, kind, at in rows if project_id is not None]
-    # Searches apart: only they carry data (JSON) worth decoding.
+    interactions: list[ranking.Interaction] = []
     searched = []
-    for data, at in db.session.execute(
-        select(Event.data, Event.at)
-        .where(whose, Event.fair_id == fair_id, Event.kind == Kind.search.value)
-        .order_by(Event.at.desc(), Event.id.desc()).limit(PROFILE_SEARCHES)
+    for project_id, kind, at, data in db.session.execute(
+        select(Event.project_id, Event.kind, Event.at, Event.data)
+        .where(whose, Event.fair_id == fair_id,
+               Event.kind.in_((*EVENT_KINDS, Kind.search.value)))
+        .order_by(Event.at.desc(), Event.id.desc()).limit(PROFILE_EVENTS + PROFILE_SEARCHES)
     ):
-        category = ((data or {}).get("facets") or {}).get("category")
-        if isinstance(category, str):
-            searched.append(ranking.Searched(key, category, as_utc(at)))
+        if kind == Kind.search.value:
+            category = ((data or {}).get("facets") or {}).get("category")
+            if isinstance(category, str) and len(searched) < PROFILE_SEARCHES:
+                searched.append(ranking.Searched(key, category, as_utc(at)))
+        elif project_id is not None and len(interactions) < PROFILE_EVENTS:
+            interactions.append(ranking.Interaction(key, project_id, kind, as_utc(at),
+                                                    actor.province))
     # Favourites are state: kept ones count even when their event was written long ago,
     # or not at all (under Do-Not-Track).
     owner = (Favourite.user_id == actor.user_id if actor.user_id is not None
              else Favourite.visitor == actor.visitor)
-    for project_id, at in db.session.execute(
-        select(Favourite.project_id, Favourite.created_at)
-        .where(owner, Favourite.fair_id == fair_id)
-    ):
-        interactions.append(ranking.Interaction(key, project_id, Kind.favourite.value,
-                                                as_utc(at), actor.province))
-    signed: set[int] = set()
+    kept = select(Favourite.project_id, Favourite.created_at,
+                  literal(Kind.favourite.value).label("kind")
+                  ).where(owner, Favourite.fair_id == fair_id)
     if actor.user_id is not None:
-        for project_id, at in db.session.execute(
-            select(Intent.project_id, Intent.created_at)
-            .where(Intent.buyer_id == actor.user_id, Intent.fair_id == fair_id,
-                   Intent.status == IntentStatus.active)
-        ):
-            interactions.append(ranking.Interaction(key, project_id, "intent", as_utc(at),
-                                                    actor.province))
+        kept = union_all(kept, select(Intent.project_id, Intent.created_at,
+                                      literal("intent").label("kind"))
+                         .where(Intent.buyer_id == actor.user_id, Intent.fair_id == fair_id,
+                                Intent.status == IntentStatus.active))
+    signed: set[int] = set()
+    for project_id, at, kind in db.session.execute(kept):
+        interactions.append(ranking.Interaction(key, project_id, kind, as_utc(at),
+                                                actor.province))
+        if kind == "intent":
             signed.add(project_id)
     return ranking.Profile(interactions=interactions, searched=searched,
                            province=actor.province, signed=frozenset(signed))
@@ -220,16 +225,67 @@ def rebuild_open_fairs() -> None:
         rebuild(fair_id)
 
 
-@dataclass
-class _Held:
+@dataclass(frozen=True)
+class Card:
+    """A published project as the lists show it, kept in memory beside the model so that a
+    request loads no project: what the strips print, and its API body (ProjectSchema), dumped
+    when the cards are loaded."""
+
+    id: int
+    title: str
+    category: str
+    province: str
+    price_fen: int
+    body: dict[str, Any] = field(repr=False)
+
+
+def load_cards(fair_id: int) -> dict[int, Card]:
+    """The cards of a fair's published projects."""
+    schema = ProjectSchema()
+    projects = db.session.scalars(
+        select(Project).options(selectinload(Project.media))
+        .where(Project.fair_id == fair_id, Project.status == ProjectStatus.published))
+    return {project.id: Card(id=project.id, title=project.title, category=project.category,
+                             province=project.province, price_fen=project.price_fen,
+                             body=schema.dump(project))
+            for project in projects}
+
+
+def published_ids(fair_id: int) -> frozenset[int]:
+    return frozenset(db.session.scalars(select(Project.id).where(
+        Project.fair_id == fair_id, Project.status == ProjectStatus.published)))
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What a request of a fair is answered from: the model, the projects' cards, and which of
+    them are published (read at most RECHECK_SECONDS ago). Replaced whole, never changed."""
+
     version: int
     model: ranking.Model
+    cards: dict[int, Card]
+    published: frozenset[int]
+
+    def shown(self, ids: Sequence[int]) -> list[Card]:
+        """The cards of those projects that are published, in their order."""
+        return [self.cards[item] for item in ids
+                if item in self.published and item in self.cards]
+
+
+@dataclass
+class _Held:
+    serving: Serving
     checked: float
+    cards_at: float
 
 
 class Models:
-    """This process's copies of the stored models. A request reads the copy it finds; a newer
-    one replaces it whole (one assignment), so a rebuild never shows a request half a model."""
+    """This process's copies of the stored models, with the cards of the projects and the ids
+    of the published ones. A request reads the copy it finds; a newer one replaces it whole
+    (one assignment), so a rebuild never shows a request half a model. Once every
+    RECHECK_SECONDS a request asks for the stored version and the published ids (two small
+    queries); newer models and cards are loaded by a thread while requests answer from the
+    copy held."""
 
     def __init__(self) -> None:
         self._held: dict[int, _Held] = {}
@@ -237,11 +293,11 @@ class Models:
         self._queued: set[int] = set()
         self._refreshing: set[int] = set()
 
-    def get(self, fair_id: int) -> ranking.Model | None:
+    def get(self, fair_id: int) -> Serving | None:
         held = self._held.get(fair_id)
-        now = time.monotonic()
+        now = monotonic()
         if held is not None and now - held.checked < RECHECK_SECONDS:
-            return held.model
+            return held.serving
         version = self._version(fair_id)
         if version is None and fair_id not in self._queued:
             # Never built: queue a build and answer from nothing meanwhile, never waiting
@@ -251,28 +307,33 @@ class Models:
             version = self._version(fair_id)
         if version is None:
             return None
-        if held is not None and held.version == version:
-            held.checked = now
-            return held.model
-        if held is not None:
-            # A newer model was stored: this request answers from the one held, and a thread
-            # loads the new one (a second or so of JSON), so that no request waits for it.
-            held.checked = now
+        if held is None:
+            return self._load(fair_id)
+        # The projects withdrawn since: out of every list from now on.
+        serving = Serving(version=held.serving.version, model=held.serving.model,
+                          cards=held.serving.cards, published=published_ids(fair_id))
+        if self._held.get(fair_id) is held:  # unless a thread has just loaded a newer one
+            self._held[fair_id] = _Held(serving=serving, checked=now, cards_at=held.cards_at)
+        if held.serving.version != version or now - held.cards_at >= CARDS_SECONDS:
+            # A newer model was stored, or the cards are due: this request answers from the
+            # copy held, and a thread loads the new one (a second or so), so no request waits.
             self._load_later(fair_id)
-            return held.model
-        return self._load(fair_id)
+        return serving
 
-    def _load(self, fair_id: int) -> ranking.Model | None:
+    def _load(self, fair_id: int) -> Serving | None:
         with self._loading:
+            held = self._held.get(fair_id)
             stored = db.session.scalar(select(StoredModel)
                                        .where(StoredModel.fair_id == fair_id))
             if stored is None:
-                held = self._held.get(fair_id)
-                return held.model if held else None
-            model = ranking.Model.from_payload(json.loads(zlib.decompress(stored.payload)))
-            self._held[fair_id] = _Held(version=stored.version, model=model,
-                                        checked=time.monotonic())
-            return model
+                return held.serving if held else None
+            model = (held.serving.model if held and held.serving.version == stored.version
+                     else ranking.Model.from_payload(json.loads(zlib.decompress(stored.payload))))
+            serving = Serving(version=stored.version, model=model, cards=load_cards(fair_id),
+                              published=published_ids(fair_id))
+            now = monotonic()
+            self._held[fair_id] = _Held(serving=serving, checked=now, cards_at=now)
+            return serving
 
     def _load_later(self, fair_id: int) -> None:
         if fair_id in self._refreshing:
@@ -324,7 +385,7 @@ class Reason:
 
 @dataclass(frozen=True)
 class Recommendation:
-    project: Project
+    project: Card
     score: float
     reasons: list[Reason]
 
@@ -366,75 +427,55 @@ def _locale() -> str:
     return current_locale()
 
 
-def _still_published(fair_id: int, ids: Sequence[int]) -> set[int]:
-    """Those of the projects still published, read now: a withdrawn project leaves every list
-    at once, whatever the model, built minutes ago, still holds."""
-    if not ids:
-        return set()
-    return set(db.session.scalars(select(Project.id).where(
-        Project.id.in_(list(ids)), Project.fair_id == fair_id,
-        Project.status == ProjectStatus.published)))
-
-
-def _load(ids: Sequence[int]) -> dict[int, Project]:
-    if not ids:
-        return {}
-    return {project.id: project for project in db.session.scalars(
-        select(Project).options(selectinload(Project.media)).where(Project.id.in_(list(ids))))}
-
-
-def _published(fair_id: int, ids: Sequence[int]) -> dict[int, Project]:
-    return _load(sorted(_still_published(fair_id, ids)))
-
-
 def recommendations_for(fair_id: int, *, actor: Actor, limit: int = 10,
                         exclude: Sequence[int] = ()) -> list[Recommendation]:
     """猜你喜欢: the projects the actor (a buyer, or a visitor's cookie) may like best, each
-    with its reasons; never one they signed, never one not published."""
+    with its reasons; never one they signed (read now), never one not published (read at
+    most RECHECK_SECONDS ago)."""
     limit = max(1, min(limit, MAX_LIMIT))
-    model = models().get(fair_id)
-    if model is None:
+    serving = models().get(fair_id)
+    if serving is None:
         return []
+    model = serving.model
     profile = profile_of(fair_id, actor=actor)
     # A few more than asked: some may have been withdrawn since the model was built.
     ranked = ranking.rank(model, profile, limit=limit * 2 + 5, exclude=exclude)
-    published = _still_published(fair_id, [model.items[p] for p in ranked.positions])
     positions = [position for position in ranked.positions
-                 if model.items[position] in published][:limit]
-    scored = ranking.explain(model, profile, ranked, positions)
-    projects = _load([item.project_id for item in scored])
-    return [Recommendation(project=projects[item.project_id], score=round(item.score, 4),
+                 if model.items[position] in serving.published
+                 and model.items[position] in serving.cards][:limit]
+    return [Recommendation(project=serving.cards[item.project_id], score=round(item.score, 4),
                            reasons=reasons_of(item, model=model, province=profile.province))
-            for item in scored if item.project_id in projects]
+            for item in ranking.explain(model, profile, ranked, positions)]
 
 
 @dataclass(frozen=True)
 class Also:
     """A project page's "buyers also viewed / also signed", each with how many buyers."""
 
-    viewed: list[tuple[Project, int]]
-    signed: list[tuple[Project, int]]
+    viewed: list[tuple[Card, int]]
+    signed: list[tuple[Card, int]]
 
 
 def also_for(project: Project, *, actor: Actor | None = None) -> Also:
     """采购商还看了 / 还签了: projects that MIN_BUYERS or more of this project's own viewers
     (signers) also viewed (signed); leaving out what the viewer signed."""
-    model = models().get(project.fair_id)
-    if model is None:
+    serving = models().get(project.fair_id)
+    if serving is None:
         return Also(viewed=[], signed=[])
-    viewed = model.also_viewed.get(project.id, [])
-    signed = model.also_signed.get(project.id, [])
-    published = _published(project.fair_id, [item for item, _count in [*viewed, *signed]])
+    viewed = serving.model.also_viewed.get(project.id, [])
+    signed = serving.model.also_signed.get(project.id, [])
     own: set[int] = set()
-    if actor is not None and actor.user_id is not None:
+    if actor is not None and actor.user_id is not None and (viewed or signed):
         own = set(db.session.scalars(select(Intent.project_id).where(
             Intent.buyer_id == actor.user_id, Intent.fair_id == project.fair_id,
             Intent.status == IntentStatus.active)))
-    return Also(
-        viewed=[(published[item], count) for item, count in viewed
-                if item in published and item not in own],
-        signed=[(published[item], count) for item, count in signed
-                if item in published and item not in own])
+
+    def shown(pairs: list[tuple[int, int]]) -> list[tuple[Card, int]]:
+        counts = dict(pairs)
+        return [(card, counts[card.id])
+                for card in serving.shown([item for item, _count in pairs if item not in own])]
+
+    return Also(viewed=shown(viewed), signed=shown(signed))
 
 
 # --- The portrait's line -------------------------------------------------------------------

@@ -58,6 +58,30 @@ def test_the_replay_plan_is_the_reference_event() -> None:
     assert None in {intent.hall_id for intent in planned}
 
 
+def test_the_replay_keeps_the_plans_buyers_amounts_and_halls_and_signs_what_they_like(
+    demo_fair: Fair,
+) -> None:
+    buyers = simulate.simulated_buyers()
+    projects, halls = simulate.published_projects(demo_fair), simulate.halls_of(demo_fair)
+    planned = simulate.replay_plan(demo_fair, projects=projects, halls=halls, buyers=buyers)
+    plain = simulate.plan_intents(
+        count=simulate.REFERENCE_INTENTS, projects=projects, halls=halls,
+        buyer_weights=simulate.buyer_weights(buyers), rng=random.Random(simulate.REPLAY_SEED),
+        total_fen=simulate.REFERENCE_AMOUNT_FEN,
+        key_prefix=f"replay-{simulate.REPLAY_SEED}-fair-{demo_fair.id}")
+    # Who signs, how much, where: the published totals, per province and per hall, as before.
+    assert [(p.buyer, p.amount_fen, p.hall_id, p.key) for p in planned] == [
+        (p.buyer, p.amount_fen, p.hall_id, p.key) for p in plain]
+    assert sum(intent.amount_fen for intent in planned) == simulate.REFERENCE_AMOUNT_FEN
+    # What: the buyer model's choice, the same every time.
+    assert [intent.project_id for intent in planned] == audience_replay.signed_projects(
+        demo_fair, [buyers[intent.buyer] for intent in plain],
+        catalogue=audience_replay.Catalogue.of(demo_fair), seed=simulate.REPLAY_SEED)
+    assert simulate.replay_plan(demo_fair, projects=projects, halls=halls,
+                                buyers=buyers) == planned
+    assert {intent.project_id for intent in planned} <= set(projects)
+
+
 def test_simulate_signs_at_a_rate_as_buyers_of_several_provinces(
     runner: FlaskCliRunner, demo_fair: Fair
 ) -> None:

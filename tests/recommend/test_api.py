@@ -63,10 +63,12 @@ def test_a_visitor_is_served_by_its_cookie(
     service.rebuild(fair.id)
     # The visitor favourites a 非遗 project: its cookie is set, and its list turns to 非遗.
     assert client.put(f"/api/v1/projects/{projects[0].id}/favourite").status_code == 204
-    items = client.get(f"/api/v1/fairs/{fair.id}/recommendations?limit=1").json["items"]
-    assert items[0]["project"]["id"] == projects[1].id
+    items = client.get(f"/api/v1/fairs/{fair.id}/recommendations?limit=2").json["items"]
+    # The favourite itself first (kept, not signed yet), then its 非遗 neighbour.
+    assert [item["project"]["id"] for item in items] == [projects[0].id, projects[1].id]
+    assert {"code": "kept", "text": "您收藏了此项目，尚未签约"} in items[0]["reasons"]
     reason = {"code": "favourited", "text": "因为您收藏了「蜀绣非遗技艺体验课」"}
-    assert reason in items[0]["reasons"]
+    assert reason in items[1]["reasons"]
 
 
 @pytest.mark.parametrize(("query", "status"), [

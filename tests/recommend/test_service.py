@@ -87,8 +87,11 @@ def catalogue(fair: Fair, make_project: Callable[..., Project]) -> dict[str, Pro
 
 def test_never_a_project_the_buyer_signed_nor_one_withdrawn_after_the_build(
     app: Flask, fair: Fair, catalogue: dict[str, Project], make_user: Callable[..., User],
-    sign: Callable[[User, Project], None],
+    sign: Callable[[User, Project], None], later: Callable[[float], None],
+    make_project: Callable[..., Project],
 ) -> None:
+    draft = make_project(fair, title="川剧变脸草稿", category="intangible-heritage",
+                         publish=False)
     buyer = make_user(Role.buyer, province="CN-CQ")
     others = [make_user(Role.buyer, province="CN-CQ") for _ in range(3)]
     for other in others:
@@ -100,11 +103,20 @@ def test_never_a_project_the_buyer_signed_nor_one_withdrawn_after_the_build(
     assert catalogue["bian"].id in before
     assert catalogue["shu"].id not in before
 
+    assert draft.id not in before
+    # Signed just now, before any rebuild: out of the list at once.
+    sign(buyer, catalogue["zhu"])
+    assert catalogue["zhu"].id not in ids(recommended(buyer, fair))
+
     withdraw(catalogue["bian"])
 
+    # Every server process reads which projects are published at least this often.
+    later(service.RECHECK_SECONDS)
+    assert service.RECHECK_SECONDS <= 60
     after = ids(recommended(buyer, fair))
     assert catalogue["bian"].id not in after
     assert catalogue["shu"].id not in after
+    assert catalogue["zhu"].id not in after
     assert set(after) <= {p.id for p in catalogue.values()} - {catalogue["bian"].id}
 
 
@@ -210,13 +222,16 @@ def test_a_cold_project_is_recommended_by_its_content(
     new = make_project(fair, title="蜀绣非遗文创礼盒", category="intangible-heritage",
                        summary="蜀绣非遗图案的文创礼盒。")
     service.rebuild(fair.id)
-    model = service.models().get(fair.id)
-    assert model is not None
+    serving = service.models().get(fair.id)
+    assert serving is not None
+    model = serving.model
     # No one has touched the new project: its neighbours are its content's, led by 蜀绣.
     row = model.similar[model.index[new.id]]
     best = model.items[int(row.indices[row.data.argmax()])]
     assert best == catalogue["shu"].id
-    fan = make_user(Role.buyer)
+    # A fan from another province (the four buyers' province would rank their tourism
+    # projects first): the cold project comes right after its own favourite.
+    fan = make_user(Role.buyer, province="CN-BJ")
     favourite(fan, catalogue["shu"])
     assert new.id in ids(recommended(fan, fair, limit=3))
 

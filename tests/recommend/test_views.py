@@ -12,6 +12,7 @@ from sqlalchemy import select
 from audience import service as audience_service
 from audience.models import Event, Kind
 from deals import service as deal_service
+from exhibitors import service as exhibitor_service
 from exhibitors.models import Project
 from fair.accounts.models import Role, User
 from fair.extensions import db
@@ -118,3 +119,45 @@ def test_the_portrait_counts_recommendations_shown_clicked_and_signed_per_week(
     page = client.get(f"/fairs/{fair.id}/insights")
     assert 'data-testid="recommendations-by-week"' in page.text
     assert "<td>3</td><td>3</td><td>1</td>" in page.text
+
+
+def test_a_withdrawn_project_leaves_the_strips_and_the_also_lists_and_a_draft_is_never_in_one(
+    client: FlaskClient, fair: Fair, make_project: Callable[..., Project],
+    make_user: Callable[..., User], later: Callable[[float], None],
+) -> None:
+    opera = make_project(fair, title="川剧折子戏专场演出")
+    music = make_project(fair, title="民族音乐会")
+    draft = make_project(fair, title="川剧草稿演出", publish=False)
+    for _ in range(3):
+        buyer = make_user(Role.buyer)
+        for project in (opera, music):
+            deal_service.record_intent(project.id, buyer=buyer, amount_fen=100_000,
+                                       idempotency_key=f"page-{next(_keys)}")
+    fan = make_user(Role.buyer)
+    audience_service.favourite_project(opera.id, user=fan,
+                                       actor=audience_service.Actor.of(fan, None))
+    service.rebuild(fair.id)
+    sign_in(client, fan)
+    pages = ("/", "/catalogue", f"/projects/{opera.id}")
+    for path in pages:
+        page = client.get(path)
+        assert f"/recommended/{music.id}" in page.text, path
+        assert f"/recommended/{draft.id}" not in page.text, path
+    assert f"/recommended/{music.id}" in client.get(f"/projects/{opera.id}").text
+
+    owner = db.session.scalar(select(User).where(
+        User.organisation_id == music.exhibitor.organisation_id))
+    exhibitor_service.withdraw_project(music, user=owner)
+    # Within a minute: every process reads the published projects every RECHECK_SECONDS.
+    later(service.RECHECK_SECONDS)
+    assert service.RECHECK_SECONDS <= 60
+
+    for path in pages:
+        page = client.get(path)
+        assert page.status_code == 200
+        assert f"/recommended/{music.id}" not in page.text, path
+        assert f"/recommended/{draft.id}" not in page.text, path
+    body = client.get(f"/api/v1/projects/{opera.id}/also").get_json()
+    assert body == {"viewed": [], "signed": []}
+    listed = client.get(f"/api/v1/fairs/{fair.id}/recommendations?limit=50").get_json()
+    assert {item["project"]["id"] for item in listed["items"]} == {opera.id}
