@@ -9,6 +9,7 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -365,6 +366,7 @@ _EVENTS = Event.__table__
 _EVENT_COLUMNS = ("at", "fair_id", "kind", "project_id", "hall_id", "showcase_id", "user_id",
                   "visitor", "buyer_province", "buyer_organisation_id", "category", "sharer_id",
                   "data")
+_ROW_BUT_DATA = itemgetter(*_EVENT_COLUMNS[:-1])
 _INSERT_EVENTS = (
     f"INSERT INTO audience_events ({', '.join(_EVENT_COLUMNS)})"  # noqa: S608 - names only
     f" VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)})"
@@ -436,10 +438,9 @@ def _insert_events(rows: Sequence[EventRow]) -> None:
             f"COPY audience_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
         ) as copy:
             for row in rows:
-                copy.write_row(tuple(
-                    json.dumps(row[column], ensure_ascii=False)
-                    if column == "data" and row[column] is not None else row[column]
-                    for column in _EVENT_COLUMNS))
+                data = row["data"]
+                copy.write_row((*_ROW_BUT_DATA(row), None if data is None
+                                else json.dumps(data, ensure_ascii=False)))
     else:
         # One executemany on the driver's cursor, the values bound as SQLAlchemy would bind
         # them (its datetime and JSON formats): the ORM's bulk insert, and even Core's, spend

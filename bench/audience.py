@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from servers import ROOT, gunicorn, postgres_database, server_environment
+from servers import ROOT, Server, cpu_seconds, gunicorn, postgres_database, server_environment
 
 sys.path.insert(0, str(ROOT))
 
@@ -105,10 +105,47 @@ def count_events(database_url: str) -> int:
         return int(connection.execute("SELECT count(*) FROM audience_events").fetchone()[0])
 
 
-def beacon_phase(stage: Any, ports: list[int], database_url: str, *, events: int,
+def database_backends(database_url: str) -> list[int]:
+    """The PostgreSQL backends serving the bench's database (not other databases' work)."""
+    with psycopg.connect(database_url) as connection:
+        return [row[0] for row in connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()")]
+
+
+def cpu_now(running: list[Server], database_url: str) -> dict[str, float]:
+    """CPU seconds so far of each gunicorn worker, each of the database's backends (a backend
+    that connects later counts from zero), and this bench."""
+    own = os.times()
+    return {**{f"gunicorn {server.worker_pid}": cpu_seconds(server.worker_pid)
+               for server in running},
+            **{f"postgres {pid}": cpu_seconds(pid) for pid in database_backends(database_url)},
+            "bench": own.user + own.system}
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds between two cpu_now()s: the gunicorn workers, PostgreSQL, the senders."""
+    spent = {"gunicorn workers": 0.0, "PostgreSQL backends": 0.0, "the bench's senders": 0.0}
+    names = {"gunicorn": "gunicorn workers", "postgres": "PostgreSQL backends",
+             "bench": "the bench's senders"}
+    for key, seconds in after.items():
+        spent[names[key.split()[0]]] += seconds - before.get(key, 0.0)
+    return spent
+
+
+def beacon_phase(stage: Any, running: list[Server], database_url: str, *, events: int,
                  senders: int) -> int:
-    sent = Sent()
+    ports = [server.port for server in running]
+    # The servers' connections to the database exist once they have served a request each.
     body = beacon_body(stage.fair_id, stage.projects, 0)
+    warm = Sent()
+    for number, port in enumerate(ports, start=1):
+        sender(port, stage.buyer_tokens[0], body,
+               until=lambda number=number: warm.batches >= 2 * number, pace=0, sent=warm)
+    time.sleep(1.5)  # their buffers written
+    already = count_events(database_url)
+    before = cpu_now(running, database_url)
+    sent = Sent()
     threads = [threading.Thread(target=sender, args=(
         ports[n % len(ports)], stage.buyer_tokens[n % len(stage.buyer_tokens)], body),
         kwargs={"until": lambda: sent.accepted >= events, "pace": 0, "sent": sent})
@@ -120,11 +157,13 @@ def beacon_phase(stage: Any, ports: list[int], database_url: str, *, events: int
         thread.join()
     accepted_in = time.monotonic() - started
     # Every process writes what it holds within a second; wait until the table has it all.
-    while (written := count_events(database_url)) < sent.accepted:
+    while (written := count_events(database_url) - already) < sent.accepted:
         if time.monotonic() - started > accepted_in + 60:
             break
         time.sleep(0.2)
     written_in = time.monotonic() - started
+    # Backends that connected meanwhile did part of the work too: count them from zero.
+    after = cpu_now(running, database_url)
     latencies = sorted(sent.latencies)
     print(f"Beacon alone: {sent.accepted:,} events accepted in {accepted_in:.1f} s = "
           f"{sent.accepted / accepted_in:,.0f} events/s ({sent.batches:,} batches of {BATCH}, "
@@ -132,6 +171,14 @@ def beacon_phase(stage: Any, ports: list[int], database_url: str, *, events: int
           f"p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms); "
           f"{written:,} written in {written_in:.1f} s = {written / written_in:,.0f} events/s; "
           f"refused {sent.refused}, failures {sent.failures or 'none'}")
+    batches = max(1, sent.batches)
+    spent = cpu_spent(before, after)
+    server = spent["gunicorn workers"] + spent["PostgreSQL backends"]
+    print("  CPU per batch of 500: " + ", ".join(
+        f"{name} {1000 * used / batches:.1f} ms" for name, used in spent.items())
+        + f"; server side {1000 * server / batches:.1f} ms = "
+        f"{BATCH * batches / max(1e-9, server):,.0f} events per CPU-second; "
+        f"load average {os.getloadavg()[0]:.1f} at the end.")
     return written
 
 
@@ -292,7 +339,7 @@ def main() -> None:
         print(f"Demo fair {stage.fair_id}: {len(stage.projects)} projects; "
               f"{arguments.servers} gunicorn processes (one gevent worker each).")
         if arguments.events:
-            beacon_phase(stage, ports, database_url, events=arguments.events,
+            beacon_phase(stage, running, database_url, events=arguments.events,
                          senders=arguments.senders)
             disk_per_event(database_url)
         if arguments.deal_seconds:
