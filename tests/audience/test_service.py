@@ -195,3 +195,30 @@ def test_the_replays_visits_follow_the_intents_and_add_up_to_the_reference() -> 
     parts = [replay.visits_before(number, total_intents=3_700) for number in range(1, 3_701)]
     assert sum(parts) == replay.REFERENCE_VISITS == 1_529_069
     assert max(parts) - min(parts) <= 1  # evenly on the intents' curve
+
+
+def test_the_portrait_ranks_searches_and_unmet_searches_over_all_days(
+    app: Flask, fair: Fair, organiser: Any
+) -> None:
+    from audience import insights
+
+    base = dt.datetime(2026, 12, 1, 2, tzinfo=dt.UTC)
+    actor = service.Actor(user_id=None, visitor=VISITOR)
+    rows = []
+    # Word n is searched n times, spread over two days; it found nothing (n % 3) times.
+    for number in range(1, 15):
+        for time in range(number):
+            rows.append(service.event_row(
+                Kind.search, fair_id=fair.id, actor=actor, at=base + dt.timedelta(days=time % 2),
+                data=service.search_data(f"词{number:02d}", {}, 0 if time < number % 3 else 4)))
+    rows.append(service.event_row(Kind.search, fair_id=fair.id, actor=actor, at=base,
+                                  data=service.search_data("", {"category": "food"}, 0)))
+    service.write_events(rows)
+    figures = insights.fair_insights(fair, user=organiser)["searches"]
+    assert figures["top"] == [
+        {"terms": f"词{number:02d}", "searches": number, "zero_results": number % 3}
+        for number in range(14, 4, -1)]
+    # Two found nothing twice, ties in the order of their words; facets alone are no words.
+    assert [(row["terms"], row["zero_results"]) for row in figures["zero_results"]] == [
+        ("词02", 2), ("词05", 2), ("词08", 2), ("词11", 2), ("词14", 2),
+        ("词01", 1), ("词04", 1), ("词07", 1), ("词10", 1), ("词13", 1)]
