@@ -282,6 +282,50 @@ def fill_portrait(database_url: str, fair_id: int, *, events: int) -> None:
           f"(filled in {time.monotonic() - started:.0f} s).")
 
 
+def grow_raw_events(database_url: str, fair_id: int, *, to: int, chunk: int = 2_000_000) -> None:
+    """Raw events up to `to` in the table, the fastest way: INSERT ... SELECT generate_series
+    in chunks (the table's indexes kept up as the beacon's COPY keeps them), a mix of visits,
+    views, impressions, searches and hall visits over 30 days, two in three by anonymous
+    visitors (random ids, the costliest index to grow), the others by 40 buyers. The table's
+    indexes are dropped meanwhile and built again at the end: far faster than keeping them."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        have = count_events(database_url)
+        started = time.monotonic()
+        indexes = connection.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'audience_events'"
+            " AND indexname NOT LIKE 'pk_%%'").fetchall()
+        for name, _ in indexes:
+            connection.execute(f'DROP INDEX "{name}"')
+        while have < to:
+            size = min(chunk, to - have)
+            chunk_started = time.monotonic()
+            connection.execute(
+                "INSERT INTO audience_events (at, fair_id, kind, project_id, hall_id, user_id,"
+                " visitor, buyer_province, category)"
+                " SELECT now() - (n %% 2592000) * interval '1 second', %(fair)s,"
+                " (ARRAY['visit', 'view', 'impression', 'search', 'hall_visit'])[1 + n %% 5],"
+                " CASE WHEN n %% 5 IN (1, 2) THEN p.id END, NULL,"
+                " CASE WHEN n %% 3 = 0 THEN 1 + n %% 40 END,"
+                " CASE WHEN n %% 3 <> 0 THEN md5(n::text) END,"
+                " (ARRAY['CN-SC', 'CN-CQ', 'CN-BJ', 'CN-GD', ''])[1 + n %% 5],"
+                " CASE WHEN n %% 5 IN (1, 2) THEN p.category END"
+                " FROM generate_series(%(start)s, %(end)s) n"
+                " JOIN (SELECT row_number() OVER (ORDER BY id) - 1 AS k, id, category"
+                "       FROM projects WHERE fair_id = %(fair)s) p"
+                " ON p.k = n %% (SELECT count(*) FROM projects WHERE fair_id = %(fair)s)",
+                {"fair": fair_id, "start": have, "end": have + size - 1})
+            have += size
+            print(f"  raw events now {have:,}: {size:,} loaded in "
+                  f"{time.monotonic() - chunk_started:.0f} s")
+        indexed = time.monotonic()
+        connection.execute("SET maintenance_work_mem = '512MB'")
+        for _, definition in indexes:
+            connection.execute(definition)
+        print(f"  the {len(indexes)} indexes built again in {time.monotonic() - indexed:.0f} s")
+        connection.execute("VACUUM ANALYZE audience_events")
+    print(f"Raw events grown to {have:,} in {time.monotonic() - started:.0f} s.")
+
+
 def time_portrait(env: dict[str, str], fair_id: int, *, queries: int) -> None:
     os.environ.update(env)
     from sqlalchemy import select
@@ -325,6 +369,10 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=16)
     parser.add_argument("--portrait-events", type=int, default=41_000_000)
     parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--grow-to", type=int, default=0,
+                        help="then grow the raw events to this many (41000000: the seed's) and "
+                             "measure the beacon (--grow-events) and the portrait again")
+    parser.add_argument("--grow-events", type=int, default=400_000)
     arguments = parser.parse_args()
     deals_bench = _deals_bench()
 
@@ -348,6 +396,13 @@ def main() -> None:
         if arguments.portrait_events:
             fill_portrait(database_url, stage.fair_id, events=arguments.portrait_events)
             time_portrait(env, stage.fair_id, queries=arguments.queries)
+        if arguments.grow_to:
+            grow_raw_events(database_url, stage.fair_id, to=arguments.grow_to)
+            disk_per_event(database_url)
+            beacon_phase(stage, running, database_url, events=arguments.grow_events,
+                         senders=arguments.senders)
+            if arguments.portrait_events:
+                time_portrait(env, stage.fair_id, queries=arguments.queries)
         for number in range(arguments.servers):
             log = (folder / f"gunicorn-{number}.log").read_text(errors="replace")
             if "Traceback" in log:
