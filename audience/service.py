@@ -174,7 +174,7 @@ def _owners(events: Sequence[Mapping[str, Any]]) -> tuple[set[int], _Owners]:
         if _is_id(fair_id):
             fairs.add(fair_id)
         kind, object_id = event.get("object_type"), event.get("object_id")
-        if kind in wanted and _is_id(object_id):
+        if kind in OBJECT_TYPES and _is_id(object_id):  # a tuple: a list or dict is no key
             wanted[kind].add(object_id)
     owners: _Owners = {}
     if wanted["project"]:
