@@ -3,9 +3,12 @@ cells of fewer than three buyers hidden. Read from the rollups only, never the r
 
 from __future__ import annotations
 
+import copy
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Select, distinct, func, select
 
 from audience.models import VISIT_KINDS, Breakdown, Kind, Reach, Rollup, SearchRollup
@@ -26,6 +29,11 @@ TOP = 10
 #: shown as "<3": no figure may single out one buyer (or two who know each other).
 K_ANONYMITY = 3
 HIDDEN = f"<{K_ANONYMITY}"
+#: How long a process keeps a fair's search rankings. They are summed from the daily search
+#: rows (a row per day and words: 150,000 for 30 days of 5,000 words), the one part of the
+#: portrait whose cost grows with the days; the other figures are read fresh each time.
+SEARCHES_FRESH_SECONDS = 10.0
+_SEARCHES_KEPT = "fair.audience.searches"
 
 
 def _sum(kind: str | Sequence[str]) -> Any:
@@ -95,6 +103,17 @@ def fair_insights(fair: Fair, *, user: User | None) -> dict[str, Any]:
 
 
 def _searches(fair_id: int) -> dict[str, list[dict[str, Any]]]:
+    """The fair's search rankings, as summed at most SEARCHES_FRESH_SECONDS ago here."""
+    kept: dict[int, tuple[float, dict[str, list[dict[str, Any]]]]] = (
+        current_app.extensions.setdefault(_SEARCHES_KEPT, {}))
+    now = time.monotonic()
+    found = kept.get(fair_id)
+    if found is None or now - found[0] >= SEARCHES_FRESH_SECONDS:
+        found = kept[fair_id] = (now, _rank_searches(fair_id))
+    return copy.deepcopy(found[1])
+
+
+def _rank_searches(fair_id: int) -> dict[str, list[dict[str, Any]]]:
     """The most searched words and those that found nothing most often: one pass over the
     fair's daily search rows (the largest table the portrait reads), ranked twice."""
     searches = func.sum(SearchRollup.searches).label("searches")

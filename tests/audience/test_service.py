@@ -227,3 +227,31 @@ def test_the_portrait_ranks_searches_and_unmet_searches_over_all_days(
     assert [(row["terms"], row["zero_results"]) for row in figures["zero_results"]] == [
         ("词02", 2), ("词05", 2), ("词08", 2), ("词11", 2), ("词14", 2),
         ("词01", 1), ("词04", 1), ("词07", 1), ("词10", 1), ("词13", 1)]
+
+
+def test_the_search_rankings_are_summed_again_once_they_are_ten_seconds_old(
+    app: Flask, fair: Fair, organiser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audience import insights
+
+    clock = [1_000.0]
+    monkeypatch.setattr(insights.time, "monotonic", lambda: clock[0])
+    actor = service.Actor(user_id=None, visitor=VISITOR)
+
+    def search(terms: str) -> None:
+        service.write_events([service.event_row(
+            Kind.search, fair_id=fair.id, actor=actor,
+            data=service.search_data(terms, {}, 1))])
+
+    def top() -> list[str]:
+        return [row["terms"] for row in
+                insights.fair_insights(fair, user=organiser)["searches"]["top"]]
+
+    search("川剧")
+    assert top() == ["川剧"]
+    search("熊猫")
+    clock[0] += insights.SEARCHES_FRESH_SECONDS - 1
+    assert top() == ["川剧"]  # kept: the daily rows are not summed again for each reader
+    assert insights.fair_insights(fair, user=organiser)["visits"]["total"] == 0  # read fresh
+    clock[0] += 1
+    assert top() == ["川剧", "熊猫"]
