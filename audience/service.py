@@ -46,6 +46,7 @@ MAX_FUTURE = dt.timedelta(minutes=5)
 #: What only the browser sees, and so the only kinds the beacon brings; the server records the
 #: others itself, so that nobody can post intents, favourites or visits that never happened.
 BEACON_KINDS = frozenset({Kind.impression.value, Kind.watch.value, Kind.share.value})
+#: Every kind, to tell a kind only the server records from one that does not exist.
 _KINDS = frozenset(kind.value for kind in Kind)
 #: The kinds whose distinct buyers per project are kept (audience_reach): an exhibitor's
 #: portrait shows their counts only where three or more buyers stand behind them.
