@@ -3,6 +3,7 @@ events a second, the portrait's queries at 41 million events, and disk bytes per
 
     .venv/bin/python bench/audience.py [--events 4100000] [--senders 8] [--servers 2]
         [--deal-seconds 20] [--portrait-events 41000000] [--queries 40]
+        [--grow-to 41000000 --grow-events 400000]
 
 Builds its own PostgreSQL database from the migrations with the demo fair, starts gunicorn
 processes (one gevent worker each) and:
@@ -16,7 +17,12 @@ processes (one gevent worker each) and:
    wrote), then fills the rollups as `--portrait-events` events spread over 30 days would (one
    INSERT ... SELECT: the raw rows of 41 million events are not needed by any portrait query,
    and the bytes per event say what they would take), and times every portrait query: the
-   organiser's (GET /insights) and an exhibitor's, p50 and p95.
+   organiser's (GET /insights) and an exhibitor's, p50 and p95;
+4. with `--grow-to`, grows the raw events to that many (generate_series, the indexes built
+   again after) and measures the beacon and the portrait again, at that size.
+
+Phase 1 also prints the CPU a batch of 500 cost the gunicorn workers, the database's backends
+and the senders: the steadier figure on a shared machine.
 """
 
 from __future__ import annotations
