@@ -3,9 +3,12 @@ cells of fewer than three buyers hidden. Read from the rollups only, never the r
 
 from __future__ import annotations
 
+import copy
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Select, distinct, func, select
 
 from audience.models import VISIT_KINDS, Breakdown, Kind, Reach, Rollup, SearchRollup
@@ -26,20 +29,34 @@ TOP = 10
 #: shown as "<3": no figure may single out one buyer (or two who know each other).
 K_ANONYMITY = 3
 HIDDEN = f"<{K_ANONYMITY}"
+#: How long a process keeps a fair's search rankings. They are summed from the daily search
+#: rows (a row per day and words: 150,000 for 30 days of 5,000 words), the one part of the
+#: portrait whose cost grows with the days; the other figures are read fresh each time.
+SEARCHES_FRESH_SECONDS = 10.0
+_SEARCHES_KEPT = "fair.audience.searches"
 
 
-def _sum(kind: str | Sequence[str]) -> Any:
-    kinds = [kind] if isinstance(kind, str) else list(kind)
-    return func.coalesce(func.sum(Breakdown.count).filter(Breakdown.kind.in_(kinds)), 0)
+#: The breakdowns' dimensions of a few values each (not projects: a fair has hundreds).
+_FEW_VALUED = ("day", "hall", "showcase", "category", "province")
 
 
-def _by(fair_id: int, dimension: str, kinds: Sequence[str]) -> list[Any]:
-    """A fair's breakdown along one dimension: (value, count of each kind) rows by value."""
-    return list(db.session.execute(
-        select(Breakdown.key, *(_sum(kind) for kind in kinds))
-        .where(Breakdown.fair_id == fair_id, Breakdown.dimension == dimension,
-               Breakdown.kind.in_(kinds))
-        .group_by(Breakdown.key).order_by(Breakdown.key)).all())
+class _Breakdowns:
+    """A fair's breakdowns along its few-valued dimensions, read in one query (some hundreds of
+    rows), instead of a round trip per chart."""
+
+    def __init__(self, fair_id: int) -> None:
+        self.counts: dict[tuple[str, str, str], int] = {
+            (dimension, key, kind): int(count)
+            for dimension, key, kind, count in db.session.execute(
+                select(Breakdown.dimension, Breakdown.key, Breakdown.kind, Breakdown.count)
+                .where(Breakdown.fair_id == fair_id, Breakdown.dimension.in_(_FEW_VALUED)))}
+
+    def by(self, dimension: str, kinds: Sequence[str]) -> list[tuple[Any, ...]]:
+        """(value, count of each kind) rows by value, for the values any of the kinds has."""
+        keys = sorted({key for (along, key, kind) in self.counts
+                       if along == dimension and kind in kinds})
+        return [(key, *(self.counts.get((dimension, key, kind), 0) for kind in kinds))
+                for key in keys]
 
 
 def count_visits(fair_id: int) -> int:
@@ -54,8 +71,10 @@ def fair_insights(fair: Fair, *, user: User | None) -> dict[str, Any]:
     """The organiser's portrait of the fair (GET /api/v1/fairs/{id}/insights), read from the
     per-dimension breakdowns: a few rows each, whatever the number of events."""
     permissions.require_organiser(user)
-    by_day = [(day, int(visits)) for day, visits in _by(fair.id, "day", [VISIT_KINDS[0]])]
-    hall_days = dict(_by(fair.id, "day", [VISIT_KINDS[1]]))
+    breakdowns = _Breakdowns(fair.id)
+    _by = breakdowns.by
+    by_day = [(day, int(visits)) for day, visits in _by("day", [VISIT_KINDS[0]])]
+    hall_days = dict(_by("day", [VISIT_KINDS[1]]))
     days = sorted({day for day, _ in by_day} | set(hall_days))
     visits_by_day = {day: 0 for day in days}
     for day, visits in by_day:
@@ -65,9 +84,9 @@ def fair_insights(fair: Fair, *, user: User | None) -> dict[str, Any]:
     halls = dict(db.session.execute(
         select(Hall.id, Hall.name).where(Hall.fair_id == fair.id)).tuples().all())
     by_hall = [(int(key), int(visits), int(intents)) for key, visits, intents in _by(
-        fair.id, "hall", [Kind.hall_visit.value, Kind.intent.value])]
+        "hall", [Kind.hall_visit.value, Kind.intent.value])]
     by_hall.sort()
-    catalogue = sum(int(count) for _, count in _by(fair.id, "hall", [Kind.visit.value]))
+    catalogue = sum(int(count) for _, count in _by("hall", [Kind.visit.value]))
     return {
         "fair_id": fair.id,
         "visits": {
@@ -79,59 +98,84 @@ def fair_insights(fair: Fair, *, user: User | None) -> dict[str, Any]:
                 for hall_id, visits, _ in by_hall if hall_id],
         },
         "searches": _searches(fair.id),
-        "projects": {name: _ranking(fair.id, kind) for name, kind in (
-            ("most_viewed", Kind.view.value), ("most_favourited", Kind.favourite.value),
-            ("most_signed", Kind.intent.value))},
-        "funnel": {"by_category": _funnel(fair.id, "category"),
-                   "by_province": _funnel(fair.id, "province")},
+        "projects": _rankings(fair.id, {"most_viewed": Kind.view.value,
+                                        "most_favourited": Kind.favourite.value,
+                                        "most_signed": Kind.intent.value}),
+        "funnel": {"by_category": _funnel(breakdowns, "category"),
+                   "by_province": _funnel(breakdowns, "province")},
         "intents": {
             "by_hall": [{"hall_id": hall_id or None,
                          "name": halls.get(hall_id, "") if hall_id else "",
                          "visits": visits, "intents": intents}
                         for hall_id, visits, intents in by_hall if visits or intents],
-            "by_showcase": _showcases(fair.id, halls),
+            "by_showcase": _showcases(breakdowns, halls),
         },
     }
 
 
 def _searches(fair_id: int) -> dict[str, list[dict[str, Any]]]:
-    searches = func.sum(SearchRollup.searches)
-    zero = func.sum(SearchRollup.zero_results)
-    base = (select(SearchRollup.terms, searches, zero)
-            .where(SearchRollup.fair_id == fair_id, SearchRollup.terms != "")
-            .group_by(SearchRollup.terms))
-    top = db.session.execute(base.order_by(searches.desc(), SearchRollup.terms).limit(TOP))
-    unmet = db.session.execute(base.having(zero > 0).order_by(zero.desc(), SearchRollup.terms)
-                               .limit(TOP))
-    return {
-        "top": [{"terms": terms, "searches": int(count), "zero_results": int(none)}
-                for terms, count, none in top],
-        "zero_results": [{"terms": terms, "searches": int(count), "zero_results": int(none)}
-                         for terms, count, none in unmet],
-    }
+    """The fair's search rankings, as summed at most SEARCHES_FRESH_SECONDS ago here."""
+    kept: dict[int, tuple[float, dict[str, list[dict[str, Any]]]]] = (
+        current_app.extensions.setdefault(_SEARCHES_KEPT, {}))
+    now = time.monotonic()
+    found = kept.get(fair_id)
+    if found is None or now - found[0] >= SEARCHES_FRESH_SECONDS:
+        found = kept[fair_id] = (now, _rank_searches(fair_id))
+    return copy.deepcopy(found[1])
 
 
-def _ranking(fair_id: int, kind: str) -> list[dict[str, Any]]:
-    rows = db.session.execute(
-        select(Breakdown.key, Breakdown.count)
-        .where(Breakdown.fair_id == fair_id, Breakdown.kind == kind,
-               Breakdown.dimension == "project", Breakdown.key != "0", Breakdown.count > 0)
-        .order_by(Breakdown.count.desc(), Breakdown.key).limit(TOP)).all()
+def _rank_searches(fair_id: int) -> dict[str, list[dict[str, Any]]]:
+    """The most searched words and those that found nothing most often: one pass over the
+    fair's daily search rows (the largest table the portrait reads), ranked twice."""
+    searches = func.sum(SearchRollup.searches).label("searches")
+    zero = func.sum(SearchRollup.zero_results).label("zero")
+    totals = (select(SearchRollup.terms, searches, zero)
+              .where(SearchRollup.fair_id == fair_id, SearchRollup.terms != "")
+              .group_by(SearchRollup.terms).subquery())
+    ranked = select(
+        totals.c.terms, totals.c.searches, totals.c.zero,
+        func.row_number().over(order_by=(totals.c.searches.desc(), totals.c.terms))
+        .label("top"),
+        func.row_number().over(order_by=(totals.c.zero.desc(), totals.c.terms)).label("unmet"),
+    ).subquery()
+    rows = db.session.execute(select(ranked).where(
+        (ranked.c.top <= TOP) | ((ranked.c.unmet <= TOP) & (ranked.c.zero > 0)))).all()
+
+    def listed(rank: int, rows: list[Any]) -> list[dict[str, Any]]:
+        return [{"terms": row.terms, "searches": int(row.searches),
+                 "zero_results": int(row.zero)} for row in sorted(rows, key=lambda row: row[rank])]
+
+    return {"top": listed(3, [row for row in rows if row.top <= TOP]),
+            "zero_results": listed(4, [row for row in rows
+                                       if row.unmet <= TOP and row.zero > 0])}
+
+
+def _rankings(fair_id: int, kinds: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """The TOP projects of each kind (name -> kind), with their titles: two queries."""
+    place = func.row_number().over(partition_by=Breakdown.kind,
+                                   order_by=(Breakdown.count.desc(), Breakdown.key))
+    ranked = (select(Breakdown.kind, Breakdown.key, Breakdown.count, place.label("place"))
+              .where(Breakdown.fair_id == fair_id, Breakdown.kind.in_(list(kinds.values())),
+                     Breakdown.dimension == "project", Breakdown.key != "0",
+                     Breakdown.count > 0).subquery())
+    rows = db.session.execute(select(ranked.c.kind, ranked.c.key, ranked.c.count)
+                              .where(ranked.c.place <= TOP).order_by(ranked.c.place)).all()
     titles = dict(db.session.execute(select(Project.id, Project.title).where(
-        Project.id.in_([int(key) for key, _ in rows]))).tuples().all()) if rows else {}
-    return [{"project_id": int(key), "title": titles.get(int(key), key), "count": int(total)}
-            for key, total in rows]
+        Project.id.in_({int(row.key) for row in rows}))).tuples().all()) if rows else {}
+    return {name: [{"project_id": int(row.key), "title": titles.get(int(row.key), row.key),
+                    "count": int(row.count)} for row in rows if row.kind == kind]
+            for name, kind in kinds.items()}
 
 
-def _funnel(fair_id: int, dimension: str) -> list[dict[str, Any]]:
+def _funnel(breakdowns: _Breakdowns, dimension: str) -> list[dict[str, Any]]:
     return [{"key": key, **{kind: int(count) for kind, count in zip(FUNNEL, counts,
                                                                     strict=True)}}
-            for key, *counts in _by(fair_id, dimension, FUNNEL)]
+            for key, *counts in breakdowns.by(dimension, FUNNEL)]
 
 
-def _showcases(fair_id: int, halls: dict[int, str]) -> list[dict[str, Any]]:
-    rows = [(int(key), int(visits), int(intents)) for key, visits, intents in _by(
-        fair_id, "showcase", [Kind.hall_visit.value, Kind.intent.value]) if key != "0"]
+def _showcases(breakdowns: _Breakdowns, halls: dict[int, str]) -> list[dict[str, Any]]:
+    rows = [(int(key), int(visits), int(intents)) for key, visits, intents in breakdowns.by(
+        "showcase", [Kind.hall_visit.value, Kind.intent.value]) if key != "0"]
     shown = {showcase_id: (hall_id, title) for showcase_id, hall_id, title in db.session.execute(
         select(Showcase.id, Showcase.hall_id, Project.title)
         .join(Project, Project.id == Showcase.project_id)

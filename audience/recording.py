@@ -30,7 +30,7 @@ VISITOR_COOKIE = "fair_visitor"
 VISITOR_MAX_AGE = 365 * 24 * 3600
 EXTENSION_KEY = "fair.audience"
 #: A buffer holding this many events writes them at once, without waiting for the clock.
-FLUSH_AT = 2_000
+FLUSH_AT = 10_000
 
 
 # --- Who is doing it -----------------------------------------------------------------------

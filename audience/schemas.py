@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, utils, validate
 
 from audience.service import MAX_BATCH
 from exhibitors.schemas import ProjectSchema
+
+
+class _Events(fields.List):
+    """A list taken as it came: each event is checked once, by check_beacon (a list that holds
+    anything but objects is malformed there), not once here as a field and again there."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        if not utils.is_collection(value):
+            raise self.make_error("invalid")
+        return list(value)
 
 
 class BeaconSchema(Schema):
@@ -15,9 +27,7 @@ class BeaconSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    # Raw, not Dict: each event is checked once, by check_beacon (a list that holds anything
-    # but objects is malformed there), instead of once here and again there.
-    events = fields.List(
+    events = _Events(
         fields.Raw(), required=True,
         validate=validate.Length(max=MAX_BATCH, error=f"At most {MAX_BATCH} events a batch."),
         metadata={"description": "kind (impression, watch, share), fair_id, object_type "

@@ -9,11 +9,12 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import ARRAY, Integer, any_, bindparam, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from audience.models import (
@@ -45,6 +46,8 @@ MAX_FUTURE = dt.timedelta(minutes=5)
 #: What only the browser sees, and so the only kinds the beacon brings; the server records the
 #: others itself, so that nobody can post intents, favourites or visits that never happened.
 BEACON_KINDS = frozenset({Kind.impression.value, Kind.watch.value, Kind.share.value})
+#: Every kind, to tell a kind only the server records from one that does not exist.
+_KINDS = frozenset(kind.value for kind in Kind)
 #: The kinds whose distinct buyers per project are kept (audience_reach): an exhibitor's
 #: portrait shows their counts only where three or more buyers stand behind them.
 REACH_KINDS = frozenset({Kind.view.value, Kind.favourite.value, Kind.share.value,
@@ -140,11 +143,13 @@ def check_beacon(events: Sequence[Mapping[str, Any]], *, actor: Actor,
                            fields={"events": ["Each event is an object."]})
     now = now or utcnow()
     owners = _owners(events)
+    # Every row is this one with the event's own fields: the actor's are copied, not rebuilt.
+    base = event_row(Kind.impression, fair_id=0, actor=actor, at=now)
     rows: list[EventRow] = []
     refused: list[Refusal] = []
     for index, event in enumerate(events):
         try:
-            rows.append(_beacon_row(event, actor=actor, now=now, owners=owners))
+            rows.append(_beacon_row(event, base=base, now=now, owners=owners))
         except _Refused as refusal:
             refused.append(Refusal(index=index, error=refusal.code))
     return Checked(rows=rows, refused=refused)
@@ -161,60 +166,76 @@ _Owners = dict[tuple[str, int], tuple[int, int | None, int | None, str | None]]
 
 
 def _owners(events: Sequence[Mapping[str, Any]]) -> tuple[set[int], _Owners]:
-    """The fairs that exist and the fair of every object the batch names: one query each."""
+    """The fairs that exist and the fair of every object the batch names: a query per type
+    of object named, and one for fairs only when an event names a fair none of them is of."""
     wanted: dict[str, set[int]] = {kind: set() for kind in OBJECT_TYPES}
     fairs: set[int] = set()
     for event in events:
-        if _is_id(event.get("fair_id")):
-            fairs.add(event["fair_id"])
+        fair_id = event.get("fair_id")
+        if _is_id(fair_id):
+            fairs.add(fair_id)
         kind, object_id = event.get("object_type"), event.get("object_id")
-        if kind in wanted and _is_id(object_id):
+        if kind in OBJECT_TYPES and _is_id(object_id):  # a tuple: a list or dict is no key
             wanted[kind].add(object_id)
     owners: _Owners = {}
     if wanted["project"]:
         for project_id, fair_id, category in db.session.execute(
             select(Project.id, Project.fair_id, Project.category)
-            .where(Project.id.in_(wanted["project"]))
+            .where(_among(Project.id, wanted["project"]))
         ):
             owners["project", project_id] = (fair_id, project_id, None, category)
     if wanted["hall"]:
         for hall_id, fair_id in db.session.execute(
-            select(Hall.id, Hall.fair_id).where(Hall.id.in_(wanted["hall"]))
+            select(Hall.id, Hall.fair_id).where(_among(Hall.id, wanted["hall"]))
         ):
             owners["hall", hall_id] = (fair_id, None, hall_id, None)
     if wanted["showcase"]:
         for showcase_id, hall_id, fair_id in db.session.execute(
             select(Showcase.id, Showcase.hall_id, Hall.fair_id)
-            .join(Hall, Hall.id == Showcase.hall_id).where(Showcase.id.in_(wanted["showcase"]))
+            .join(Hall, Hall.id == Showcase.hall_id)
+            .where(_among(Showcase.id, wanted["showcase"]))
         ):
             owners["showcase", showcase_id] = (fair_id, None, hall_id, None)
-    known = set(db.session.scalars(select(Fair.id).where(Fair.id.in_(fairs)))) if fairs else set()
+    # The fair of an object that exists exists too (a fair is never deleted under its objects).
+    known = {owner[0] for owner in owners.values()} & fairs
+    unsure = fairs - known
+    if unsure:
+        known |= set(db.session.scalars(select(Fair.id).where(_among(Fair.id, unsure))))
     return known, owners
+
+
+def _among(column: Any, ids: set[int]) -> Any:
+    """`column IN ids`; on PostgreSQL as `= ANY(array)`, one parameter instead of hundreds
+    (the statement is prepared once, not parsed again for each count of ids)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", sorted(ids), type_=ARRAY(Integer)))
+    return column.in_(ids)
 
 
 def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
 
 
-def _beacon_row(event: Mapping[str, Any], *, actor: Actor, now: dt.datetime,
+def _beacon_row(event: Mapping[str, Any], *, base: EventRow, now: dt.datetime,
                 owners: tuple[set[int], _Owners]) -> EventRow:
+    """The row of one beacon event (a copy of `base`, the actor's), or _Refused."""
     fairs, objects = owners
     kind = event.get("kind")
-    if kind not in Kind._value2member_map_:
+    if not isinstance(kind, str):
         raise _Refused("unknown_kind")
     if kind not in BEACON_KINDS:
-        raise _Refused("kind_recorded_by_server")
+        raise _Refused("kind_recorded_by_server" if kind in _KINDS else "unknown_kind")
     fair_id = event.get("fair_id")
     if not _is_id(fair_id) or fair_id not in fairs:
         raise _Refused("unknown_fair")
-    at = _beacon_time(event.get("at"), now)
+    at = event.get("at")
+    at = now if at is None else _beacon_time(at, now)
     object_type, object_id = event.get("object_type"), event.get("object_id")
     project_id = hall_id = showcase_id = None
     category = None
     if object_type is not None or object_id is not None:
-        if object_type not in OBJECT_TYPES or not _is_id(object_id):
-            raise _Refused("unknown_object")
-        owner = objects.get((object_type, object_id))
+        owner = objects.get((object_type, object_id)) if (
+            object_type in OBJECT_TYPES and _is_id(object_id)) else None
         if owner is None:
             raise _Refused("unknown_object")
         if owner[0] != fair_id:
@@ -222,20 +243,18 @@ def _beacon_row(event: Mapping[str, Any], *, actor: Actor, now: dt.datetime,
         _, project_id, hall_id, category = owner
         showcase_id = object_id if object_type == "showcase" else None
     data: dict[str, Any] | None = None
-    if kind == Kind.watch.value:
+    if kind == _WATCH:
         seconds = event.get("seconds")
         if not _is_id(seconds) or seconds > MAX_WATCH_SECONDS or hall_id is None:
             raise _Refused("invalid_watch")
         data = {"seconds": seconds}
     elif project_id is None:
         raise _Refused("needs_project")  # impressions and shares are of a project
-    return event_row(Kind(kind), fair_id=fair_id, actor=actor, at=at, project_id=project_id,
-                     hall_id=hall_id, showcase_id=showcase_id, category=category, data=data)
+    return {**base, "at": at, "fair_id": fair_id, "kind": kind, "project_id": project_id,
+            "hall_id": hall_id, "showcase_id": showcase_id, "category": category, "data": data}
 
 
 def _beacon_time(value: object, now: dt.datetime) -> dt.datetime:
-    if value is None:
-        return now
     if not isinstance(value, str):
         raise _Refused("invalid_time")
     try:
@@ -283,22 +302,53 @@ class _Days:
 
 
 _WATCH, _SEARCH, _SHARE_VISIT = Kind.watch.value, Kind.search.value, Kind.share_visit.value
-_ROLLUP_COLUMNS = ("day", "fair_id", "kind", "project_id", "hall_id", "showcase_id", "category",
-                   "province")
-_ADD_TO_ROLLUPS = text(
-    f"INSERT INTO audience_rollups ({', '.join(_ROLLUP_COLUMNS)}, count, seconds)"  # noqa: S608
-    f" VALUES ({', '.join(':' + column for column in _ROLLUP_COLUMNS)}, :count, :seconds)"
-    f" ON CONFLICT ({', '.join(_ROLLUP_COLUMNS)}) DO UPDATE SET"
-    " count = audience_rollups.count + excluded.count,"
-    " seconds = audience_rollups.seconds + excluded.seconds"
-)
-_ADD_TO_BREAKDOWN = text(
-    "INSERT INTO audience_breakdown (fair_id, kind, dimension, key, count, seconds)"
-    " VALUES (:fair_id, :kind, :dimension, :key, :count, :seconds)"
-    " ON CONFLICT (fair_id, kind, dimension, key) DO UPDATE SET"
-    " count = audience_breakdown.count + excluded.count,"
-    " seconds = audience_breakdown.seconds + excluded.seconds"
-)
+@dataclass(frozen=True)
+class _Counters:
+    """A table of counters a batch adds to: one row per key, its counters added to on conflict
+    (none: the row is inserted once). Written as one statement per batch: on PostgreSQL the
+    rows travel as one array per column (`unnest`), elsewhere as an executemany."""
+
+    table: str
+    #: The key's columns, each with its PostgreSQL type.
+    keys: tuple[tuple[str, str], ...]
+    counters: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        return [name for name, _ in self.keys] + list(self.counters)
+
+    def _conflict(self) -> str:
+        if not self.counters:
+            return " ON CONFLICT DO NOTHING"
+        return (f" ON CONFLICT ({', '.join(name for name, _ in self.keys)}) DO UPDATE SET "
+                + ", ".join(f"{name} = {self.table}.{name} + excluded.{name}"
+                            for name in self.counters))
+
+    def rows_statement(self) -> str:
+        return (f"INSERT INTO {self.table} ({', '.join(self.columns)})"  # noqa: S608 - names
+                f" VALUES ({', '.join(':' + name for name in self.columns)})" + self._conflict())
+
+    def arrays_statement(self) -> str:
+        types = [kind for _, kind in self.keys] + ["bigint"] * len(self.counters)
+        return (f"INSERT INTO {self.table} ({', '.join(self.columns)})"  # noqa: S608 - names
+                f" SELECT * FROM unnest({', '.join(f'%s::{kind}[]' for kind in types)})"
+                + self._conflict())
+
+
+_ROLLUPS = _Counters("audience_rollups", (
+    ("day", "date"), ("fair_id", "int"), ("kind", "text"), ("project_id", "int"),
+    ("hall_id", "int"), ("showcase_id", "int"), ("category", "text"), ("province", "text")),
+    ("count", "seconds"))
+_BREAKDOWN = _Counters("audience_breakdown", (
+    ("fair_id", "int"), ("kind", "text"), ("dimension", "text"), ("key", "text")),
+    ("count", "seconds"))
+_SEARCHES = _Counters("audience_searches", (("day", "date"), ("fair_id", "int"),
+                                            ("terms", "text")), ("searches", "zero_results"))
+_REACH = _Counters("audience_reach", (("fair_id", "int"), ("project_id", "int"),
+                                      ("kind", "text"), ("province", "text"), ("actor", "text")))
+_STATEMENTS = {counters.table: (text(counters.rows_statement()), counters.arrays_statement())
+               for counters in (_ROLLUPS, _BREAKDOWN, _SEARCHES, _REACH)}
+
 #: The dimensions of audience_breakdown, and where each is in a rollup key.
 BREAKDOWN_DIMENSIONS = {"day": 0, "project": 3, "hall": 4, "showcase": 5, "category": 6,
                         "province": 7}
@@ -312,22 +362,12 @@ def breakdown_keys(key: tuple[Any, ...]) -> list[tuple[Any, ...]]:
             for dimension, index in BREAKDOWN_DIMENSIONS.items()]
 
 
-_ADD_TO_SEARCHES = text(
-    "INSERT INTO audience_searches (day, fair_id, terms, searches, zero_results)"
-    " VALUES (:day, :fair_id, :terms, :searches, :zero_results)"
-    " ON CONFLICT (day, fair_id, terms) DO UPDATE SET"
-    " searches = audience_searches.searches + excluded.searches,"
-    " zero_results = audience_searches.zero_results + excluded.zero_results"
-)
-_ADD_TO_REACH = text(
-    "INSERT INTO audience_reach (fair_id, project_id, kind, province, actor)"
-    " VALUES (:fair_id, :project_id, :kind, :province, :actor) ON CONFLICT DO NOTHING"
-)
 _EVENTS = Event.__table__
 #: In this order in COPY and INSERT: `at` first and `data` last, as _insert_events binds them.
 _EVENT_COLUMNS = ("at", "fair_id", "kind", "project_id", "hall_id", "showcase_id", "user_id",
                   "visitor", "buyer_province", "buyer_organisation_id", "category", "sharer_id",
                   "data")
+_ROW_BUT_DATA = itemgetter(*_EVENT_COLUMNS[:-1])
 _INSERT_EVENTS = (
     f"INSERT INTO audience_events ({', '.join(_EVENT_COLUMNS)})"  # noqa: S608 - names only
     f" VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)})"
@@ -399,10 +439,9 @@ def _insert_events(rows: Sequence[EventRow]) -> None:
             f"COPY audience_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
         ) as copy:
             for row in rows:
-                copy.write_row(tuple(
-                    json.dumps(row[column], ensure_ascii=False)
-                    if column == "data" and row[column] is not None else row[column]
-                    for column in _EVENT_COLUMNS))
+                data = row["data"]
+                copy.write_row((*_ROW_BUT_DATA(row), None if data is None
+                                else json.dumps(data, ensure_ascii=False)))
     else:
         # One executemany on the driver's cursor, the values bound as SQLAlchemy would bind
         # them (its datetime and JSON formats): the ORM's bulk insert, and even Core's, spend
@@ -417,6 +456,22 @@ def _insert_events(rows: Sequence[EventRow]) -> None:
         dbapi.cursor().executemany(_INSERT_EVENTS, [
             (at(row["at"]), *(row[column] for column in _EVENT_COLUMNS[1:-1]),
              None if row["data"] is None else data(row["data"])) for row in rows])
+
+
+def _add(counters: _Counters, rows: list[tuple[Any, ...]]) -> None:
+    """Add rows (key, then counters) to a table of counters, in one statement."""
+    if not rows:
+        return
+    by_rows, by_arrays = _STATEMENTS[counters.table]
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        db.session.execute(by_rows, [dict(zip(counters.columns, row, strict=True))
+                                     for row in rows])
+        return
+    dbapi = connection.connection.driver_connection
+    assert dbapi is not None  # noqa: S101 - a connection in use has its driver's
+    with dbapi.cursor() as cursor:
+        cursor.execute(by_arrays, [list(column) for column in zip(*rows, strict=True)])
 
 
 def _add_to_rollups(rows: Sequence[EventRow]) -> None:
@@ -448,29 +503,19 @@ def _add_to_rollups(rows: Sequence[EventRow]) -> None:
             if actor:
                 reach.add((row["fair_id"], row["project_id"], kind,
                            row["buyer_province"] or "", actor))
-    # Sorted, so that two batches take the rows they share in one order and never deadlock.
-    db.session.execute(_ADD_TO_ROLLUPS, [
-        {**dict(zip(_ROLLUP_COLUMNS, key, strict=True)), "count": count,
-         "seconds": seconds[key]} for key, count in sorted(counts.items())])
     breakdown: Counter[tuple[Any, ...]] = Counter()
     breakdown_seconds: Counter[tuple[Any, ...]] = Counter()
     for key, count in counts.items():
         for cell in breakdown_keys(key):
             breakdown[cell] += count
             breakdown_seconds[cell] += seconds[key]
-    db.session.execute(_ADD_TO_BREAKDOWN, [
-        {"fair_id": fair_id, "kind": kind, "dimension": dimension, "key": value,
-         "count": count, "seconds": breakdown_seconds[fair_id, kind, dimension, value]}
-        for (fair_id, kind, dimension, value), count in sorted(breakdown.items())])
-    if searches:
-        db.session.execute(_ADD_TO_SEARCHES, [
-            {"day": day, "fair_id": fair_id, "terms": terms, "searches": count,
-             "zero_results": zero[day, fair_id, terms]}
-            for (day, fair_id, terms), count in sorted(searches.items())])
-    if reach:
-        db.session.execute(_ADD_TO_REACH, [
-            dict(zip(("fair_id", "project_id", "kind", "province", "actor"), key, strict=True))
-            for key in sorted(reach)])
+    # Sorted, so that two batches take the rows they share in one order and never deadlock.
+    _add(_ROLLUPS, [(*key, count, seconds[key]) for key, count in sorted(counts.items())])
+    _add(_BREAKDOWN, [(*cell, count, breakdown_seconds[cell])
+                      for cell, count in sorted(breakdown.items())])
+    _add(_SEARCHES, [(*search, count, zero[search])
+                     for search, count in sorted(searches.items())])
+    _add(_REACH, sorted(reach))
     for code, visits in sorted(share_visits.items()):
         db.session.execute(update(Share).where(Share.code == code)
                            .values(visits=Share.visits + visits))

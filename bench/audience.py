@@ -3,6 +3,7 @@ events a second, the portrait's queries at 41 million events, and disk bytes per
 
     .venv/bin/python bench/audience.py [--events 4100000] [--senders 8] [--servers 2]
         [--deal-seconds 20] [--portrait-events 41000000] [--queries 40]
+        [--grow-to 41000000 --grow-events 400000]
 
 Builds its own PostgreSQL database from the migrations with the demo fair, starts gunicorn
 processes (one gevent worker each) and:
@@ -16,7 +17,12 @@ processes (one gevent worker each) and:
    wrote), then fills the rollups as `--portrait-events` events spread over 30 days would (one
    INSERT ... SELECT: the raw rows of 41 million events are not needed by any portrait query,
    and the bytes per event say what they would take), and times every portrait query: the
-   organiser's (GET /insights) and an exhibitor's, p50 and p95.
+   organiser's (GET /insights) and an exhibitor's, p50 and p95;
+4. with `--grow-to`, grows the raw events to that many (generate_series, the indexes built
+   again after) and measures the beacon and the portrait again, at that size.
+
+Phase 1 also prints the CPU a batch of 500 cost the gunicorn workers, the database's backends
+and the senders: the steadier figure on a shared machine.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from servers import ROOT, gunicorn, postgres_database, server_environment
+from servers import ROOT, Server, cpu_seconds, gunicorn, postgres_database, server_environment
 
 sys.path.insert(0, str(ROOT))
 
@@ -105,10 +111,47 @@ def count_events(database_url: str) -> int:
         return int(connection.execute("SELECT count(*) FROM audience_events").fetchone()[0])
 
 
-def beacon_phase(stage: Any, ports: list[int], database_url: str, *, events: int,
+def database_backends(database_url: str) -> list[int]:
+    """The PostgreSQL backends serving the bench's database (not other databases' work)."""
+    with psycopg.connect(database_url) as connection:
+        return [row[0] for row in connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()")]
+
+
+def cpu_now(running: list[Server], database_url: str) -> dict[str, float]:
+    """CPU seconds so far of each gunicorn worker, each of the database's backends (a backend
+    that connects later counts from zero), and this bench."""
+    own = os.times()
+    return {**{f"gunicorn {server.worker_pid}": cpu_seconds(server.worker_pid)
+               for server in running},
+            **{f"postgres {pid}": cpu_seconds(pid) for pid in database_backends(database_url)},
+            "bench": own.user + own.system}
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds between two cpu_now()s: the gunicorn workers, PostgreSQL, the senders."""
+    spent = {"gunicorn workers": 0.0, "PostgreSQL backends": 0.0, "the bench's senders": 0.0}
+    names = {"gunicorn": "gunicorn workers", "postgres": "PostgreSQL backends",
+             "bench": "the bench's senders"}
+    for key, seconds in after.items():
+        spent[names[key.split()[0]]] += seconds - before.get(key, 0.0)
+    return spent
+
+
+def beacon_phase(stage: Any, running: list[Server], database_url: str, *, events: int,
                  senders: int) -> int:
-    sent = Sent()
+    ports = [server.port for server in running]
+    # The servers' connections to the database exist once they have served a request each.
     body = beacon_body(stage.fair_id, stage.projects, 0)
+    warm = Sent()
+    for number, port in enumerate(ports, start=1):
+        sender(port, stage.buyer_tokens[0], body,
+               until=lambda number=number: warm.batches >= 2 * number, pace=0, sent=warm)
+    time.sleep(1.5)  # their buffers written
+    already = count_events(database_url)
+    before = cpu_now(running, database_url)
+    sent = Sent()
     threads = [threading.Thread(target=sender, args=(
         ports[n % len(ports)], stage.buyer_tokens[n % len(stage.buyer_tokens)], body),
         kwargs={"until": lambda: sent.accepted >= events, "pace": 0, "sent": sent})
@@ -120,11 +163,13 @@ def beacon_phase(stage: Any, ports: list[int], database_url: str, *, events: int
         thread.join()
     accepted_in = time.monotonic() - started
     # Every process writes what it holds within a second; wait until the table has it all.
-    while (written := count_events(database_url)) < sent.accepted:
+    while (written := count_events(database_url) - already) < sent.accepted:
         if time.monotonic() - started > accepted_in + 60:
             break
         time.sleep(0.2)
     written_in = time.monotonic() - started
+    # Backends that connected meanwhile did part of the work too: count them from zero.
+    after = cpu_now(running, database_url)
     latencies = sorted(sent.latencies)
     print(f"Beacon alone: {sent.accepted:,} events accepted in {accepted_in:.1f} s = "
           f"{sent.accepted / accepted_in:,.0f} events/s ({sent.batches:,} batches of {BATCH}, "
@@ -132,6 +177,14 @@ def beacon_phase(stage: Any, ports: list[int], database_url: str, *, events: int
           f"p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms); "
           f"{written:,} written in {written_in:.1f} s = {written / written_in:,.0f} events/s; "
           f"refused {sent.refused}, failures {sent.failures or 'none'}")
+    batches = max(1, sent.batches)
+    spent = cpu_spent(before, after)
+    server = spent["gunicorn workers"] + spent["PostgreSQL backends"]
+    print("  CPU per batch of 500: " + ", ".join(
+        f"{name} {1000 * used / batches:.1f} ms" for name, used in spent.items())
+        + f"; server side {1000 * server / batches:.1f} ms = "
+        f"{BATCH * batches / max(1e-9, server):,.0f} events per CPU-second; "
+        f"load average {os.getloadavg()[0]:.1f} at the end.")
     return written
 
 
@@ -235,6 +288,50 @@ def fill_portrait(database_url: str, fair_id: int, *, events: int) -> None:
           f"(filled in {time.monotonic() - started:.0f} s).")
 
 
+def grow_raw_events(database_url: str, fair_id: int, *, to: int, chunk: int = 2_000_000) -> None:
+    """Raw events up to `to` in the table, the fastest way: INSERT ... SELECT generate_series
+    in chunks (the table's indexes kept up as the beacon's COPY keeps them), a mix of visits,
+    views, impressions, searches and hall visits over 30 days, two in three by anonymous
+    visitors (random ids, the costliest index to grow), the others by 40 buyers. The table's
+    indexes are dropped meanwhile and built again at the end: far faster than keeping them."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        have = count_events(database_url)
+        started = time.monotonic()
+        indexes = connection.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'audience_events'"
+            " AND indexname NOT LIKE 'pk_%%'").fetchall()
+        for name, _ in indexes:
+            connection.execute(f'DROP INDEX "{name}"')
+        while have < to:
+            size = min(chunk, to - have)
+            chunk_started = time.monotonic()
+            connection.execute(
+                "INSERT INTO audience_events (at, fair_id, kind, project_id, hall_id, user_id,"
+                " visitor, buyer_province, category)"
+                " SELECT now() - (n %% 2592000) * interval '1 second', %(fair)s,"
+                " (ARRAY['visit', 'view', 'impression', 'search', 'hall_visit'])[1 + n %% 5],"
+                " CASE WHEN n %% 5 IN (1, 2) THEN p.id END, NULL,"
+                " CASE WHEN n %% 3 = 0 THEN 1 + n %% 40 END,"
+                " CASE WHEN n %% 3 <> 0 THEN md5(n::text) END,"
+                " (ARRAY['CN-SC', 'CN-CQ', 'CN-BJ', 'CN-GD', ''])[1 + n %% 5],"
+                " CASE WHEN n %% 5 IN (1, 2) THEN p.category END"
+                " FROM generate_series(%(start)s, %(end)s) n"
+                " JOIN (SELECT row_number() OVER (ORDER BY id) - 1 AS k, id, category"
+                "       FROM projects WHERE fair_id = %(fair)s) p"
+                " ON p.k = n %% (SELECT count(*) FROM projects WHERE fair_id = %(fair)s)",
+                {"fair": fair_id, "start": have, "end": have + size - 1})
+            have += size
+            print(f"  raw events now {have:,}: {size:,} loaded in "
+                  f"{time.monotonic() - chunk_started:.0f} s")
+        indexed = time.monotonic()
+        connection.execute("SET maintenance_work_mem = '512MB'")
+        for _, definition in indexes:
+            connection.execute(definition)
+        print(f"  the {len(indexes)} indexes built again in {time.monotonic() - indexed:.0f} s")
+        connection.execute("VACUUM ANALYZE audience_events")
+    print(f"Raw events grown to {have:,} in {time.monotonic() - started:.0f} s.")
+
+
 def time_portrait(env: dict[str, str], fair_id: int, *, queries: int) -> None:
     os.environ.update(env)
     from sqlalchemy import select
@@ -278,6 +375,10 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=16)
     parser.add_argument("--portrait-events", type=int, default=41_000_000)
     parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--grow-to", type=int, default=0,
+                        help="then grow the raw events to this many (41000000: the seed's) and "
+                             "measure the beacon (--grow-events) and the portrait again")
+    parser.add_argument("--grow-events", type=int, default=400_000)
     arguments = parser.parse_args()
     deals_bench = _deals_bench()
 
@@ -292,7 +393,7 @@ def main() -> None:
         print(f"Demo fair {stage.fair_id}: {len(stage.projects)} projects; "
               f"{arguments.servers} gunicorn processes (one gevent worker each).")
         if arguments.events:
-            beacon_phase(stage, ports, database_url, events=arguments.events,
+            beacon_phase(stage, running, database_url, events=arguments.events,
                          senders=arguments.senders)
             disk_per_event(database_url)
         if arguments.deal_seconds:
@@ -301,6 +402,13 @@ def main() -> None:
         if arguments.portrait_events:
             fill_portrait(database_url, stage.fair_id, events=arguments.portrait_events)
             time_portrait(env, stage.fair_id, queries=arguments.queries)
+        if arguments.grow_to:
+            grow_raw_events(database_url, stage.fair_id, to=arguments.grow_to)
+            disk_per_event(database_url)
+            beacon_phase(stage, running, database_url, events=arguments.grow_events,
+                         senders=arguments.senders)
+            if arguments.portrait_events:
+                time_portrait(env, stage.fair_id, queries=arguments.queries)
         for number in range(arguments.servers):
             log = (folder / f"gunicorn-{number}.log").read_text(errors="replace")
             if "Traceback" in log:

@@ -26,8 +26,9 @@ MAX_ID = 2**31 - 1
 #: U+0000 (PostgreSQL refuses it in text) and lone surrogates (UTF-8 cannot encode them; a
 #: well-formed character outside the BMP is one code point in Python, never a surrogate).
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
-#: JSON strings, skipped when counting brackets (a "[" inside a string opens nothing).
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+#: JSON strings, skipped when counting brackets (a "[" inside a string opens nothing); written
+#: as "unrolled" (runs of plain characters between escapes), twice as fast as an alternation.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -143,8 +144,16 @@ def _guard_json() -> None:
         raise FairError(f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep.",
                         code="too_deep")
     data = request.get_json(silent=True)  # malformed JSON is the schema's 400 to answer
-    if data is not None:
+    if data is not None and _may_hold_bad_text(request.get_data(cache=True)):
         check_text(data)
+
+
+def _may_hold_bad_text(body: bytes) -> bool:
+    """Whether a JSON body may parse into U+0000 or a lone surrogate. Only the character
+    itself, a \\u escape, or bytes outside ASCII (a surrogate in UTF-8, a body in UTF-16) can
+    make one: an ASCII body without NUL and without \\u is clean whatever its size, and its
+    strings need not be walked one by one (a beacon batch holds thousands)."""
+    return not body.isascii() or b"\x00" in body or b"\\u" in body
 
 
 def init_app(app: Flask) -> None:

@@ -79,6 +79,31 @@ def test_the_beacon_writes_good_events_and_refuses_each_bad_one_with_its_reason(
     assert "fair_visitor=" in response.headers["Set-Cookie"]
 
 
+def test_events_of_the_wrong_types_are_each_refused_with_their_reason(
+    client: FlaskClient, fair: Fair, project: Project
+) -> None:
+    batch = [
+        {"kind": ["impression"], "fair_id": fair.id},
+        {"kind": "impression", "fair_id": [fair.id], "object_type": "project",
+         "object_id": project.id},
+        impression(fair.id, project.id, object_type={"a": 1}),
+        impression(fair.id, [project.id]),
+        impression(fair.id, True),
+        impression(fair.id, project.id, at=12),
+        {"kind": "impression", "fair_id": fair.id},
+        impression(fair.id, project.id),
+    ]
+    answer = client.post(EVENTS, json={"events": batch})
+    assert answer.status_code == 202
+    assert answer.json["refused"] == [
+        {"index": 0, "error": "unknown_kind"}, {"index": 1, "error": "unknown_fair"},
+        {"index": 2, "error": "unknown_object"}, {"index": 3, "error": "unknown_object"},
+        {"index": 4, "error": "unknown_object"}, {"index": 5, "error": "invalid_time"},
+        {"index": 6, "error": "needs_project"}]
+    assert answer.json["accepted"] == 1
+    assert count_events() == 1
+
+
 @pytest.mark.parametrize("body", [
     {"events": [impression(1, 1)] * 501},
     {"events": "all of them"},

@@ -148,6 +148,11 @@ def test_the_rollups_equal_the_raw_events_after_any_batches(
     db.session.commit()
     for draws in batches:
         service.write_events(_rows(fair, projects, draws))
+    assert_rollups_equal_the_events()
+
+
+def assert_rollups_equal_the_events() -> None:
+    """Every rollup, breakdown, search and reach row is what the raw events add up to."""
     written = [
         {column: getattr(stored, column) for column in (
             "at", "fair_id", "kind", "project_id", "hall_id", "showcase_id", "category",
@@ -195,3 +200,58 @@ def test_the_replays_visits_follow_the_intents_and_add_up_to_the_reference() -> 
     parts = [replay.visits_before(number, total_intents=3_700) for number in range(1, 3_701)]
     assert sum(parts) == replay.REFERENCE_VISITS == 1_529_069
     assert max(parts) - min(parts) <= 1  # evenly on the intents' curve
+
+
+def test_the_portrait_ranks_searches_and_unmet_searches_over_all_days(
+    app: Flask, fair: Fair, organiser: Any
+) -> None:
+    from audience import insights
+
+    base = dt.datetime(2026, 12, 1, 2, tzinfo=dt.UTC)
+    actor = service.Actor(user_id=None, visitor=VISITOR)
+    rows = []
+    # Word n is searched n times, spread over two days; it found nothing (n % 3) times.
+    for number in range(1, 15):
+        for time in range(number):
+            rows.append(service.event_row(
+                Kind.search, fair_id=fair.id, actor=actor, at=base + dt.timedelta(days=time % 2),
+                data=service.search_data(f"词{number:02d}", {}, 0 if time < number % 3 else 4)))
+    rows.append(service.event_row(Kind.search, fair_id=fair.id, actor=actor, at=base,
+                                  data=service.search_data("", {"category": "food"}, 0)))
+    service.write_events(rows)
+    figures = insights.fair_insights(fair, user=organiser)["searches"]
+    assert figures["top"] == [
+        {"terms": f"词{number:02d}", "searches": number, "zero_results": number % 3}
+        for number in range(14, 4, -1)]
+    # Two found nothing twice, ties in the order of their words; facets alone are no words.
+    assert [(row["terms"], row["zero_results"]) for row in figures["zero_results"]] == [
+        ("词02", 2), ("词05", 2), ("词08", 2), ("词11", 2), ("词14", 2),
+        ("词01", 1), ("词04", 1), ("词07", 1), ("词10", 1), ("词13", 1)]
+
+
+def test_the_search_rankings_are_summed_again_once_they_are_ten_seconds_old(
+    app: Flask, fair: Fair, organiser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audience import insights
+
+    clock = [1_000.0]
+    monkeypatch.setattr(insights.time, "monotonic", lambda: clock[0])
+    actor = service.Actor(user_id=None, visitor=VISITOR)
+
+    def search(terms: str) -> None:
+        service.write_events([service.event_row(
+            Kind.search, fair_id=fair.id, actor=actor,
+            data=service.search_data(terms, {}, 1))])
+
+    def top() -> list[str]:
+        return [row["terms"] for row in
+                insights.fair_insights(fair, user=organiser)["searches"]["top"]]
+
+    search("川剧")
+    assert top() == ["川剧"]
+    search("熊猫")
+    clock[0] += insights.SEARCHES_FRESH_SECONDS - 1
+    assert top() == ["川剧"]  # kept: the daily rows are not summed again for each reader
+    assert insights.fair_insights(fair, user=organiser)["visits"]["total"] == 0  # read fresh
+    clock[0] += 1
+    assert top() == ["川剧", "熊猫"]

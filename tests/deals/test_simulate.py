@@ -12,12 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from audience import insights
 from audience import replay as audience_replay
 from audience.models import Event
 from deals import simulate
 from deals import totals as deal_totals
 from deals.models import Intent
 from fair import demo
+from fair.accounts.models import Role, User
 from fair.extensions import db
 from fair.models import Fair
 from fair.money import format_wan, format_yuan
@@ -114,6 +116,11 @@ def test_the_replay_ends_on_3856_83_wan_and_running_it_again_changes_nothing(
     kinds = dict(db.session.execute(
         select(Event.kind, func.count()).group_by(Event.kind)).tuples().all())
     assert kinds["visit"] + kinds["hall_visit"] == 1_529_069
+    # The buyers' own hall visits on their way to an intent are among them, not added to them
+    # (1,530,872 once, when they were).
+    assert db.session.scalar(select(func.count()).select_from(Event).where(
+        Event.kind == "hall_visit", Event.user_id.is_not(None))) > 1_000
+    assert_portrait_visits(demo_fair, 1_529_069)
     assert kinds["intent"] == 3_700
     assert kinds["search"] == 3_700
     assert kinds["view"] >= 3_700
@@ -125,6 +132,17 @@ def test_the_replay_ends_on_3856_83_wan_and_running_it_again_changes_nothing(
     assert db.session.scalar(select(func.count()).select_from(Intent)) == 3_700
     assert deal_totals.read_totals(demo_fair.id) == totals
     assert db.session.scalar(select(func.count()).select_from(Event)) == events
+    assert_portrait_visits(demo_fair, 1_529_069)
+
+
+def assert_portrait_visits(fair: Fair, visits: int) -> None:
+    """The organiser's portrait and the dashboard's 累计人次 read the same visits."""
+    organiser = db.session.scalar(select(User).where(User.role == Role.organiser))
+    figures = insights.fair_insights(fair, user=organiser)["visits"]
+    assert figures["total"] == visits
+    assert sum(day["visits"] for day in figures["by_day"]) == visits
+    assert sum(hall["visits"] for hall in figures["by_hall"]) == visits
+    assert insights.count_visits(fair.id) == visits
 
 
 def test_a_shortened_replay_signs_the_first_intents_of_the_reference_event(
@@ -149,6 +167,10 @@ def test_a_shortened_replay_signs_the_first_intents_of_the_reference_event(
     assert totals["visits"] == sum(
         audience_replay.visits_before(number, total_intents=simulate.REFERENCE_INTENTS)
         for number in range(1, 9))
+    # Though some buyers joined a hall on their way: those visits are among the curve's.
+    assert db.session.scalar(select(func.count()).select_from(Event).where(
+        Event.kind == "hall_visit", Event.user_id.is_not(None))) > 0
+    assert_portrait_visits(demo_fair, totals["visits"])
 
 
 def test_simulate_needs_an_open_fair(runner: FlaskCliRunner, app: Flask) -> None:

@@ -161,6 +161,23 @@ def test_text_that_cannot_be_stored_is_refused_in_json(
     assert db.session.scalar(select(func.count()).select_from(Fair)) == 0
 
 
+@pytest.mark.parametrize("body", [
+    # A lone surrogate as UTF-8 bytes, no escape: the JSON parser lets it through.
+    '{"name": "川剧'.encode() + b"\xed\xa0\x80" + b'", ',
+    # The whole body in UTF-16, which JSON allows, with an escaped NUL.
+    '{"name": "川剧\\u0000", '.encode("utf-16"),
+])
+def test_bad_text_is_found_in_raw_bytes_and_other_encodings_too(
+    client: FlaskClient, organiser: User, token_for: Headers, body: bytes,
+) -> None:
+    rest = '"starts_at": "2026-12-01T09:00:00+08:00", "ends_at": "2026-12-03T09:00:00+08:00"}'
+    encoding = "utf-16-le" if body.startswith(b"\xff\xfe") else "utf-8"
+    response = client.post("/api/v1/fairs", headers=token_for(organiser),
+                           data=body + rest.encode(encoding), content_type="application/json")
+    assert "name" in assert_error(response, 422, "bad_text")["fields"]
+    assert db.session.scalar(select(func.count()).select_from(Fair)) == 0
+
+
 @pytest.mark.parametrize("text", [NUL, SURROGATE])
 def test_a_lone_surrogate_or_nul_in_a_signing_never_reaches_the_fingerprint(
     client: FlaskClient, fair: Fair, make_project: Callable[..., Project],

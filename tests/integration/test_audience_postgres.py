@@ -8,24 +8,32 @@ import datetime as dt
 import psycopg
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, select
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, event, func, select
 
 from audience import insights, service
-from audience.models import Breakdown, Event, Kind, Rollup
+from audience.models import Breakdown, Event, Kind, Reach, Rollup, SearchRollup
 from fair.extensions import db
 from fair.models import Fair, FairStatus
+from tests.audience.test_service import _DRAW, _rows, assert_rollups_equal_the_events
 
 pytestmark = pytest.mark.integration
 
 
-def test_a_batch_goes_in_with_copy_in_one_transaction(
-    postgres_app: Flask, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _open_fair() -> Fair:
     now = dt.datetime.now(dt.UTC)
     fair = Fair(name="2026 采购大会", starts_at=now, ends_at=now + dt.timedelta(days=3),
                 status=FairStatus.open)
     db.session.add(fair)
     db.session.commit()
+    return fair
+
+
+def test_a_batch_goes_in_with_copy_in_one_transaction(
+    postgres_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fair = _open_fair()
     commits: list[int] = []
     copies: list[str] = []
     copy = psycopg.Cursor.copy
@@ -53,3 +61,19 @@ def test_a_batch_goes_in_with_copy_in_one_transaction(
     assert db.session.scalar(select(func.sum(Breakdown.count)).where(
         Breakdown.dimension == "province", Breakdown.key == "CN-SC")) == 5_000
     assert insights.count_visits(fair.id) == 5_000
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(_DRAW, max_size=12), max_size=5))
+def test_the_rollups_equal_the_raw_events_on_postgresql(
+    postgres_app: Flask, batches: list[list[tuple[object, ...]]]
+) -> None:
+    # The counters go in as one array per column on PostgreSQL (unnest), not row by row.
+    fair = db.session.scalar(select(Fair)) or _open_fair()
+    for table in (Event, Rollup, Breakdown, SearchRollup, Reach):
+        db.session.execute(delete(table))
+    db.session.commit()
+    for draws in batches:
+        service.write_events(_rows(fair, [101, 102], draws))
+    assert_rollups_equal_the_events()
