@@ -62,7 +62,8 @@ class Refused(Exception):
 #: Why signing is refused, in the order checked, and what each means to the buyer. Before
 #: anything is written, the project must exist and the hall be its fair's; after the intent
 #: and its key are written (so that a retry of an earlier request answers that request's intent
-#: instead), the project must be published and the fair open.
+#: instead), the project must be published, the fair open and the amount within the fair's
+#: ceiling (Fair.max_intent_fen), if it set one.
 ANSWERS: dict[str, Callable[[], FairError]] = {
     # A buyer sees only published projects: any other is no project at all to them.
     "no_project": lambda: NotFound("No such project."),
@@ -70,6 +71,10 @@ ANSWERS: dict[str, Callable[[], FairError]] = {
     "project_not_published": lambda: NotFound("No such project."),
     "fair_not_open": lambda: Conflict("Intents can be signed only while the fair is open.",
                                       code="fair_not_open"),
+    "amount_over_ceiling": lambda: InvalidInput(
+        "The amount is above this fair's ceiling for one intent (GET /fairs/{id}: max_intent).",
+        code="amount_over_ceiling",
+        fields={"amount": ["Above this fair's ceiling for one intent."]}),
 }
 REFUSALS = tuple(ANSWERS)
 #: The SQLSTATE of fair_sign_intent's refusals (migration 0006); the message is the reason.
@@ -124,8 +129,11 @@ def _write_step_by_step(signing: Signing) -> Signed:
                                      "fingerprint": signing.fingerprint, "intent": intent_id})
     if project.status is not ProjectStatus.published:
         raise Refused("project_not_published")
-    if db.session.scalar(_FAIR_STATUS, {"fair": project.fair_id}) is not FairStatus.open:
+    fair_status, ceiling = db.session.execute(_FAIR_RULES, {"fair": project.fair_id}).one()
+    if fair_status is not FairStatus.open:
         raise Refused("fair_not_open")
+    if ceiling is not None and signing.amount_fen > ceiling:
+        raise Refused("amount_over_ceiling")
     if counted:
         totals.apply_intent(Intent(**columns))
     return Signed(intent_id, columns, project.title)
@@ -154,7 +162,7 @@ _INSERT_INTENT = insert(Intent.__table__).values(
 _INSERT_KEY = insert(IdempotencyKey.__table__).values(
     buyer_id=bindparam("buyer"), key=bindparam("key"), fingerprint=bindparam("fingerprint"),
     intent_id=bindparam("intent"))
-_FAIR_STATUS = select(Fair.__table__.c.status).where(Fair.__table__.c.id == bindparam("fair"))
+_FAIR_RULES = select(Fair.status, Fair.max_intent_fen).where(Fair.id == bindparam("fair"))
 _PROJECT_FACTS = select(Project.fair_id, Project.exhibitor_id, Project.province,
                         Project.category, Project.title, Project.status
                         ).where(Project.id == bindparam("project"))

@@ -19,7 +19,9 @@ down_revision = '0011'
 branch_labels = None
 depends_on = None
 
-# fair_sign_intent as in revision 0006, and: the buyer's organisation row is read FOR SHARE
+# fair_sign_intent as in revision 0006, and: the amount is refused above the fair's ceiling
+# (fairs.max_intent_fen, when set), after the intent and its key are written as the fair's
+# other refusals are ('amount_over_ceiling'); the buyer's organisation row is read FOR SHARE
 # before the intent is written, so that a verification (which updates that row, then counts
 # the organisation's intents) either finished before and is seen, or waits for this signing and
 # then counts its intent. An intent of an unverified organisation is written with its key, with
@@ -37,6 +39,7 @@ CREATE FUNCTION fair_sign_intent(
 DECLARE
     project_status text;
     fair_status text;
+    ceiling bigint;
     project_intents integer;
     buyer_intents integer;
     dimensions text[] := ARRAY['buyer_province', 'exhibitor_province', 'category', 'exhibitor'];
@@ -68,9 +71,13 @@ BEGIN
     IF project_status IS DISTINCT FROM 'published' THEN
         RAISE EXCEPTION 'project_not_published' USING ERRCODE = 'FA001';
     END IF;
-    SELECT f.status INTO fair_status FROM fairs AS f WHERE f.id = project_fair;
+    SELECT f.status, f.max_intent_fen INTO fair_status, ceiling
+      FROM fairs AS f WHERE f.id = project_fair;
     IF fair_status IS DISTINCT FROM 'open' THEN
         RAISE EXCEPTION 'fair_not_open' USING ERRCODE = 'FA001';
+    END IF;
+    IF p_amount > ceiling THEN
+        RAISE EXCEPTION 'amount_over_ceiling' USING ERRCODE = 'FA001';
     END IF;
     -- Recorded, not counted: its organisation's verification counts it.
     IF NOT intent_counted THEN

@@ -198,13 +198,20 @@ class WithdrawProject:
 
 
 @dataclass(frozen=True)
+class SetCeiling:
+    fair: int
+    #: The most one intent may be worth, in fen; None for no ceiling of the fair's own.
+    max_intent_fen: int | None
+
+
+@dataclass(frozen=True)
 class Verify:
     organisation: int
     #: False takes the verification back.
     verified: bool = True
 
 
-Step = Sign | Withdraw | SetFairStatus | WithdrawProject | Verify
+Step = Sign | Withdraw | SetFairStatus | WithdrawProject | Verify | SetCeiling
 
 
 def run(database: Database, step: Step, number: int, monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -252,6 +259,12 @@ def _take(database: Database, step: Step) -> Any:
         organisation = change(step.organisation, organiser=_organiser())
         return ("organisation", organisation.id,
                 "verified" if organisation.is_verified else "unverified")
+    if isinstance(step, SetCeiling):
+        fair = db.session.get(Fair, step.fair)
+        assert fair is not None
+        fair_service.update_fair(fair, organiser=_organiser(),
+                                 changes={"max_intent_fen": step.max_intent_fen})
+        return ("ceiling", fair.max_intent_fen)
     if isinstance(step, SetFairStatus):
         fair = db.session.get(Fair, step.fair)
         assert fair is not None
@@ -381,6 +394,18 @@ def test_every_refusal_and_retry_answers_and_leaves_alike_on_both_paths(
         (Verify(organisation), "verified"),
         (Verify(stage.organisations[buyer], verified=False), "unverified"),
         (Sign(buyer, published[5], 900, "last"), "active"),
+        # The fair's ceiling for one intent: refused above it, whoever signs; replays answer.
+        (SetCeiling(stage.fair, 850), "850"),
+        (Sign(buyer, published[5], 851, "above-the-ceiling"), "amount_over_ceiling"),
+        (Sign(other_buyer, published[6], 851, "above-the-ceiling"), "amount_over_ceiling"),
+        (Sign(other_buyer, published[6], 850, "at-the-ceiling"), "active"),
+        (Sign(buyer, published[5], 900, "last"), "active"),  # a replay, above the ceiling
+        (Sign(buyer, stage.draft, 851, "draft-above-the-ceiling"), "project_not_published"),
+        (SetFairStatus(stage.fair, FairStatus.closed), "closed"),
+        (Sign(buyer, published[5], 851, "closed-above-the-ceiling"), "fair_not_open"),
+        (SetFairStatus(stage.fair, FairStatus.open), "open"),
+        (SetCeiling(stage.fair, None), "None"),
+        (Sign(buyer, published[5], 851, "above-the-ceiling"), "active"),
     ]
     answers = run_both(databases, [step for step, _ in matrix], monkeypatch)
 
@@ -407,7 +432,7 @@ def test_a_random_run_of_signings_and_withdrawals_leaves_the_same_rows_on_both_p
     kinds = {answer[3] if answer[0] == "refused" else answer[0] for answer in answers}
     # The run met every kind of answer, and withdrew some of what it signed.
     assert {"intent", "fair_not_open", "not_found", "invalid", "idempotency_key_reused",
-            "organisation"} <= kinds
+            "organisation", "amount_over_ceiling"} <= kinds
     assert any(answer[-1] == "withdrawn" for answer in answers)
 
 
@@ -429,7 +454,9 @@ def random_steps(stage: Stage, rng: random.Random, count: int) -> list[Step]:
         elif roll < 0.07:
             project = rng.choice(sorted(stage.projects))
             steps.append(WithdrawProject(project, stage.projects[project]))
-        elif roll < 0.09:
+        elif roll < 0.10:
+            steps.append(SetCeiling(stage.fair, rng.choice([None, 5_000_000_00])))
+        elif roll < 0.12:
             chosen = rng.choice(stage.buyers)
             steps.append(Verify(stage.organisations[chosen], verified=rng.random() < 0.5))
         elif roll < 0.25 and signed:
