@@ -23,6 +23,7 @@ from deals.schemas import (
     PaymentSchema,
 )
 from fair import service as fair_service
+from fair.accounts import limits
 from fair.accounts.models import Organisation
 from fair.accounts.schemas import OrganisationSchema
 from fair.auth import current_user
@@ -33,12 +34,14 @@ blp = Blueprint("deals", __name__, url_prefix="/api/v1",
 
 
 @blp.post("/projects/<int:project_id>/deals")
+@limits.signing_limited(current_user)
 @blp.arguments(IdempotencyHeaderSchema, location="headers")
 @blp.arguments(IntentInputSchema)
 @blp.response(201, DealSchema)
 def sign(headers: dict[str, str], data: dict[str, Any], project_id: int) -> Intent:
     """Sign an intent (buyers). Sending the same Idempotency-Key and body again answers 201
-    with the same intent and changes nothing; the same key with another body is refused."""
+    with the same intent and changes nothing; the same key with another body is refused.
+    A buyer's requests are limited per account (429 with Retry-After)."""
     return service.record_intent(project_id, buyer=current_user(),
                                  idempotency_key=headers["idempotency_key"], **data)
 
