@@ -99,6 +99,8 @@ def server_environment(database_url: str, redis_url: str | None, media: Path) ->
     env = {key: value for key, value in os.environ.items()
            if key not in {"REDIS_URL", "DATABASE_URL", "SOCKETIO_ASYNC_MODE", "FAIR_ACCESS_LOG"}}
     env.update({"DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY, "MEDIA_ROOT": str(media)})
+    # The bench signs hundreds of intents a second with a few buyers' tokens.
+    env.setdefault("SIGNING_ACCOUNT_LIMIT", "1000000 per minute")
     if redis_url:
         env["REDIS_URL"] = redis_url
     return env

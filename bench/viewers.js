@@ -50,8 +50,11 @@ function parse(text, offset) {
 const latencies = [];
 
 class Viewer {
-  constructor(url) {
+  constructor(url, number) {
     this.url = url.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket";
+    // Each viewer is an anonymous visitor of its own (its first-party cookie): the server
+    // counts one viewer per visitor, not per socket.
+    this.cookie = `fair_visitor=${number.toString(16).padStart(32, "0")}`;
     this.seen = new Set();
     this.messages = 0;
     this.lastSeq = -1;
@@ -69,7 +72,9 @@ class Viewer {
           resolve(ok);
         }
       };
-      const socket = new WebSocket(this.url, { perMessageDeflate: false });
+      const socket = new WebSocket(this.url, {
+        perMessageDeflate: false, headers: { Cookie: this.cookie },
+      });
       this.socket = socket;
       socket.on("message", (data) => {
         const text = data.toString();
@@ -128,7 +133,7 @@ function percentile(sorted, fraction) {
 
 async function main() {
   const viewers = [];
-  for (let i = 0; i < count; i += 1) viewers.push(new Viewer(urls[i % urls.length]));
+  for (let i = 0; i < count; i += 1) viewers.push(new Viewer(urls[i % urls.length], i + 1));
   const started = Date.now();
   let next = 0;
   let failed = 0;

@@ -23,6 +23,9 @@ from deals.schemas import (
     PaymentSchema,
 )
 from fair import service as fair_service
+from fair.accounts import limits
+from fair.accounts.models import Organisation
+from fair.accounts.schemas import OrganisationSchema
 from fair.auth import current_user
 from livehalls.schemas import TotalsSchema
 
@@ -31,12 +34,14 @@ blp = Blueprint("deals", __name__, url_prefix="/api/v1",
 
 
 @blp.post("/projects/<int:project_id>/deals")
+@limits.signing_limited(current_user)
 @blp.arguments(IdempotencyHeaderSchema, location="headers")
 @blp.arguments(IntentInputSchema)
 @blp.response(201, DealSchema)
 def sign(headers: dict[str, str], data: dict[str, Any], project_id: int) -> Intent:
     """Sign an intent (buyers). Sending the same Idempotency-Key and body again answers 201
-    with the same intent and changes nothing; the same key with another body is refused."""
+    with the same intent and changes nothing; the same key with another body is refused.
+    A buyer's requests are limited per account (429 with Retry-After)."""
     return service.record_intent(project_id, buyer=current_user(),
                                  idempotency_key=headers["idempotency_key"], **data)
 
@@ -82,6 +87,25 @@ def get_totals(fair_id: int) -> deal_totals.Totals:
     """The fair's running totals over active intents, by province, category, hall, exhibitor;
     the dashboard's `totals` message carries the same."""
     return deal_totals.read_figures(fair_service.access_fair(fair_id).id)
+
+
+# --- Verifying buyers' organisations -----------------------------------------------------------
+
+
+@blp.post("/organisations/<int:organisation_id>/verify")
+@blp.response(200, OrganisationSchema)
+def verify_organisation(organisation_id: int) -> Organisation:
+    """Verify a buyer's organisation (organisers): its intents, those already signed included,
+    count in the public totals from now on. Verifying again changes nothing."""
+    return service.verify_organisation(organisation_id, organiser=current_user())
+
+
+@blp.delete("/organisations/<int:organisation_id>/verify")
+@blp.response(200, OrganisationSchema)
+def unverify_organisation(organisation_id: int) -> Organisation:
+    """Take a verification back (organisers): the organisation's intents leave the public
+    totals and are recorded only, until it is verified again."""
+    return service.unverify_organisation(organisation_id, organiser=current_user())
 
 
 # --- Payments through Stripe (deals.payments) --------------------------------------------------

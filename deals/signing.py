@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from deals import totals
 from deals.models import IdempotencyKey, Intent, IntentStatus
 from exhibitors.models import Project, ProjectStatus
+from fair.accounts.models import Organisation
 from fair.database import execute_as_own_transaction
 from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
@@ -61,7 +62,8 @@ class Refused(Exception):
 #: Why signing is refused, in the order checked, and what each means to the buyer. Before
 #: anything is written, the project must exist and the hall be its fair's; after the intent
 #: and its key are written (so that a retry of an earlier request answers that request's intent
-#: instead), the project must be published and the fair open.
+#: instead), the project must be published, the fair open and the amount within the fair's
+#: ceiling (Fair.max_intent_fen), if it set one.
 ANSWERS: dict[str, Callable[[], FairError]] = {
     # A buyer sees only published projects: any other is no project at all to them.
     "no_project": lambda: NotFound("No such project."),
@@ -69,6 +71,10 @@ ANSWERS: dict[str, Callable[[], FairError]] = {
     "project_not_published": lambda: NotFound("No such project."),
     "fair_not_open": lambda: Conflict("Intents can be signed only while the fair is open.",
                                       code="fair_not_open"),
+    "amount_over_ceiling": lambda: InvalidInput(
+        "The amount is above this fair's ceiling for one intent (GET /fairs/{id}: max_intent).",
+        code="amount_over_ceiling",
+        fields={"amount": ["Above this fair's ceiling for one intent."]}),
 }
 REFUSALS = tuple(ANSWERS)
 #: The SQLSTATE of fair_sign_intent's refusals (migration 0006); the message is the reason.
@@ -76,12 +82,13 @@ REFUSED_SQLSTATE = "FA001"
 
 
 def write_intent(signing: Signing) -> Signed:
-    """Insert an intent and its idempotency key, then add the intent to its fair's totals.
+    """Insert an intent and its idempotency key, then add the intent to its fair's totals if its
+    buyer's organisation is verified (otherwise it is recorded with ``counted`` false).
 
     The key's unique index refuses a second request with the same key (IntegrityError) before
     the project's status and the fair's are checked (Refused). On PostgreSQL the whole write is
-    one call of fair_sign_intent, a PL/pgSQL function (migration 0006), which is its own
-    transaction when the session has read nothing yet (fair.database.
+    one call of fair_sign_intent, a PL/pgSQL function (migration 0013_verify_organisations),
+    which is its own transaction when the session has read nothing yet (fair.database.
     execute_as_own_transaction); it is kept because it is what makes bench/deals.py reach 500
     intents a second. On SQLite the same steps run one statement at a time
     (``_write_step_by_step``). The rules so live twice, and tests/integration/
@@ -97,9 +104,9 @@ def write_intent(signing: Signing) -> Signed:
             raise
         reason = error.orig.diag.message_primary  # type: ignore[union-attr]
         raise Refused(reason) from error
-    intent_id, fair_id, exhibitor_id, exhibitor_province, category, title = row
-    return Signed(intent_id, intent_columns(signing, fair_id, exhibitor_id, exhibitor_province,
-                                            category), title)
+    intent_id, fair_id, exhibitor_id, exhibitor_province, category, title, counted = row
+    columns = intent_columns(signing, fair_id, exhibitor_id, exhibitor_province, category)
+    return Signed(intent_id, {**columns, "counted": counted}, title)
 
 
 def _write_step_by_step(signing: Signing) -> Signed:
@@ -113,14 +120,22 @@ def _write_step_by_step(signing: Signing) -> Signed:
         raise Refused("hall_not_in_fair")
     columns = intent_columns(signing, project.fair_id, project.exhibitor_id, project.province,
                              project.category)
-    intent_id = db.session.execute(_INSERT_INTENT, columns).scalar_one()
+    # Whether the buyer's organisation is verified is read by the INSERT itself, which holds
+    # SQLite's write lock: a verification commits wholly before it or after it (and counts it).
+    intent_id, counted = db.session.execute(
+        _INSERT_INTENT, {**columns, "organisation": signing.buyer_organisation_id}).one()
+    columns["counted"] = counted
     db.session.execute(_INSERT_KEY, {"buyer": signing.buyer_id, "key": signing.idempotency_key,
                                      "fingerprint": signing.fingerprint, "intent": intent_id})
     if project.status is not ProjectStatus.published:
         raise Refused("project_not_published")
-    if db.session.scalar(_FAIR_STATUS, {"fair": project.fair_id}) is not FairStatus.open:
+    fair_status, ceiling = db.session.execute(_FAIR_RULES, {"fair": project.fair_id}).one()
+    if fair_status is not FairStatus.open:
         raise Refused("fair_not_open")
-    totals.apply_intent(Intent(**columns))
+    if ceiling is not None and signing.amount_fen > ceiling:
+        raise Refused("amount_over_ceiling")
+    if counted:
+        totals.apply_intent(Intent(**columns))
     return Signed(intent_id, columns, project.title)
 
 
@@ -140,22 +155,25 @@ def intent_columns(signing: Signing, fair_id: int, exhibitor_id: int, exhibitor_
 
 # Every intent runs these, so they are built once, here, from bound parameters and table
 # columns: SQLAlchemy then takes each compiled form from its cache and skips the ORM.
-_INSERT_INTENT = insert(Intent.__table__).returning(Intent.__table__.c.id)
+_INSERT_INTENT = insert(Intent.__table__).values(
+    counted=select(Organisation.verified_at.is_not(None))
+    .where(Organisation.id == bindparam("organisation")).scalar_subquery(),
+).returning(Intent.__table__.c.id, Intent.__table__.c.counted)
 _INSERT_KEY = insert(IdempotencyKey.__table__).values(
     buyer_id=bindparam("buyer"), key=bindparam("key"), fingerprint=bindparam("fingerprint"),
     intent_id=bindparam("intent"))
-_FAIR_STATUS = select(Fair.__table__.c.status).where(Fair.__table__.c.id == bindparam("fair"))
+_FAIR_RULES = select(Fair.status, Fair.max_intent_fen).where(Fair.id == bindparam("fair"))
 _PROJECT_FACTS = select(Project.fair_id, Project.exhibitor_id, Project.province,
                         Project.category, Project.title, Project.status
                         ).where(Project.id == bindparam("project"))
 _HALL_FAIR = select(Hall.fair_id).where(Hall.id == bindparam("hall"))
 # PostgreSQL: a new intent, its key, its members and the totals in one call. The function is
-# fair_sign_intent in migrations/versions/0006_sign_intents_as_one_statement.py, kept for speed
+# fair_sign_intent in migrations/versions/0013_verify_organisations.py, kept for speed
 # (one round trip instead of six); tests/integration/test_signing_paths.py keeps it and
 # _write_step_by_step in step, and checks that it writes the breakdowns of totals.BREAKDOWN.
 _SIGN_IN_ONE_CALL = text(
     "SELECT intent_id, project_fair, project_exhibitor, project_province, project_category,"
-    " project_title FROM fair_sign_intent(:project_id, :buyer_id, :buyer_organisation_id,"
-    " :buyer_province, :hall_id, :amount_fen, :note, :created_at, :idempotency_key,"
-    " :fingerprint)"
+    " project_title, intent_counted FROM fair_sign_intent(:project_id, :buyer_id,"
+    " :buyer_organisation_id, :buyer_province, :hall_id, :amount_fen, :note, :created_at,"
+    " :idempotency_key, :fingerprint)"
 )

@@ -136,7 +136,7 @@ def withdraw(project_id: int) -> Project:
 
 
 @blp.post("/projects/<int:project_id>/media")
-@guard.large_body(media_files.MAX_UPLOAD_BODY)
+@guard.large_body(media_files.MAX_UPLOAD_BODY, file_stream=media_files.upload_stream)
 @blp.arguments(MediaUploadSchema, location="files")
 @blp.response(201, MediaSchema)
 def upload_media(files: dict[str, FileStorage], project_id: int) -> Media:

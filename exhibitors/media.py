@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 from PIL import Image, ImageOps
+from werkzeug.formparser import default_stream_factory
 
 from exhibitors.models import MediaKind
 from fair.blocking import run_blocking
-from fair.errors import PayloadTooLarge, UnsupportedMedia
+from fair.errors import FairError, PayloadTooLarge, UnsupportedMedia
 
 MIB = 1024 * 1024
 #: The largest upload of each kind, in bytes.
@@ -31,6 +32,11 @@ LIMITS: dict[MediaKind, int] = {
 }
 #: The largest body an upload view reads: the largest kind plus the multipart envelope.
 MAX_UPLOAD_BODY = max(LIMITS.values()) + MIB
+#: What the multipart envelope of one file may add to a body's Content-Length: boundaries, part
+#: headers, the page form's CSRF token.
+ENVELOPE = 64 * 1024
+#: Bytes enough to tell every accepted kind from its first bytes (``sniff``).
+KIND_BYTES = 12
 #: Larger images are refused before they are decoded: a small file can declare a huge canvas
 #: (a decompression bomb). Below Pillow's own warning threshold on purpose.
 MAX_PIXELS = 40_000_000
@@ -92,6 +98,61 @@ def _refusal(head: bytes) -> str:
     if text.startswith(b"<"):
         return f"This file is a web page or other markup, not a picture. Upload {ACCEPTED}."
     return f"This kind of file is not accepted, whatever its name. Upload {ACCEPTED}."
+
+
+class LimitedUpload:
+    """Where an upload's file is written while werkzeug parses the request body, refused as it
+    arrives: as soon as its first bytes show its kind, if the body's Content-Length is larger
+    than that kind's limit (plus ENVELOPE), before the rest is read; and, without a
+    Content-Length, as soon as more than the kind's limit has come in. Reads, seeks and the rest
+    go to the spool werkzeug would have used."""
+
+    def __init__(self, spool: IO[bytes], body_length: int | None) -> None:
+        self._spool = spool
+        self._body_length = body_length
+        self._head = b""
+        self._limit: int | None = None
+        self._size = 0
+
+    def write(self, data: bytes) -> int:
+        self._size += len(data)
+        try:
+            if self._limit is None:
+                self._head += data[:SNIFF_BYTES - len(self._head)]
+                self._decide()
+            if self._limit is not None and self._size > self._limit:
+                raise _too_large(self._limit)
+        except FairError:
+            self._spool.close()  # nobody else holds it yet
+            raise
+        return self._spool.write(data)
+
+    def _decide(self) -> None:
+        if len(self._head) < KIND_BYTES:
+            return
+        try:
+            kind, _ = sniff(self._head)
+        except UnsupportedMedia:
+            if len(self._head) < SNIFF_BYTES:
+                return  # refused once the head is in, so that the refusal can say what it is
+            raise
+        self._limit = LIMITS[kind]
+        if self._body_length is not None and self._body_length > self._limit + ENVELOPE:
+            raise _too_large(self._limit)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._spool, name)
+
+
+def upload_stream(body_length: int | None) -> IO[bytes]:
+    """A LimitedUpload on werkzeug's own spool (fair.guard.large_body's ``file_stream``)."""
+    spool = default_stream_factory(body_length, None, None)
+    return cast(IO[bytes], LimitedUpload(spool, body_length))
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"This file is larger than the {limit // MIB} MB allowed for its kind.",
+                           fields={"file": [f"at most {limit // MIB} MB"]})
 
 
 def display_name(filename: str | None) -> str:
@@ -167,10 +228,7 @@ def _spooled(head: bytes, stream: BinaryIO, *, limit: int, media_root: Path
         while chunk:
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(
-                    f"This file is larger than the {limit // MIB} MB allowed for its kind.",
-                    fields={"file": [f"at most {limit // MIB} MB"]},
-                )
+                raise _too_large(limit)
             spool.write(chunk)
             chunk = stream.read(CHUNK)
         spool.seek(0)

@@ -147,7 +147,7 @@ def _form_data(project: Project) -> dict[str, Any]:
 
 
 @bp.post("/portal/projects/<int:project_id>/media")
-@guard.large_body(media_files.MAX_UPLOAD_BODY)
+@guard.large_body(media_files.MAX_UPLOAD_BODY, file_stream=media_files.upload_stream)
 def portal_upload_media(project_id: int) -> Response:
     user = current_user()
     own = service.access_own_project(project_id, user)

@@ -84,6 +84,8 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
         "SIGN_IN_ACCOUNT_LIMIT": environ.get("SIGN_IN_ACCOUNT_LIMIT") or "10 per 15 minutes",
         "SIGN_IN_ADDRESS_LIMIT": environ.get("SIGN_IN_ADDRESS_LIMIT") or "30 per 15 minutes",
         "REGISTER_ADDRESS_LIMIT": environ.get("REGISTER_ADDRESS_LIMIT") or "20 per hour",
+        # Requests to sign an intent, per account: a buyer cannot flood the big screen.
+        "SIGNING_ACCOUNT_LIMIT": environ.get("SIGNING_ACCOUNT_LIMIT") or "30 per minute",
         "RATELIMIT_HEADERS_ENABLED": True,
         # How many proxies (nginx) stand in front of the fair and set X-Forwarded-For: the
         # client address that rate limits count by is the one they saw.

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app, request
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, Map
@@ -33,6 +33,10 @@ _BRACKETS = re.compile(r"[\[\]{}]")
 
 F = TypeVar("F", bound=Callable[..., Any])
 BODY_LIMIT_ATTRIBUTE = "fair_body_limit"
+FILE_STREAM_ATTRIBUTE = "fair_file_stream"
+#: Where werkzeug writes an uploaded file while it parses the body: called with the body's
+#: Content-Length (None when it streams in without one); may refuse the upload as it arrives.
+FileStream = Callable[[int | None], IO[bytes]]
 
 
 class IdConverter(IntegerConverter):
@@ -53,15 +57,34 @@ class IdConverter(IntegerConverter):
         return number
 
 
-def large_body(max_bytes: int) -> Callable[[F], F]:
+def large_body(max_bytes: int, *, file_stream: FileStream | None = None
+               ) -> Callable[[F], F]:
     """Let this view (an upload) take a body of up to `max_bytes`: refused from Content-Length
-    before it is read, or while it streams in without one."""
+    before it is read, or while it streams in without one. `file_stream`, when given, receives
+    each uploaded file as the body is parsed (exhibitors.media checks each kind's own limit
+    there, from its first bytes)."""
 
     def mark(view: F) -> F:
         setattr(view, BODY_LIMIT_ATTRIBUTE, max_bytes)
+        if file_stream is not None:
+            setattr(view, FILE_STREAM_ATTRIBUTE, file_stream)
         return view
 
     return mark
+
+
+class GuardedRequest(Request):
+    """A request whose uploaded files go where their view says (``large_body``)."""
+
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
+                         filename: str | None = None, content_length: int | None = None
+                         ) -> IO[bytes]:
+        view = current_app.view_functions.get(self.endpoint or "")
+        file_stream: FileStream | None = getattr(view, FILE_STREAM_ATTRIBUTE, None)
+        if file_stream is None:
+            return super()._get_file_stream(total_content_length, content_type, filename,
+                                            content_length)
+        return file_stream(total_content_length)
 
 
 def text_problem(value: str) -> str | None:
@@ -160,6 +183,7 @@ def init_app(app: Flask) -> None:
     """Install the checks; call before any other extension reads a request's body (CSRF does),
     and before any route is added (ids are bounded by the converter)."""
     app.url_map.converters["int"] = IdConverter
+    app.request_class = GuardedRequest
     app.before_request(_guard_request)
 
     @app.errorhandler(DataError)

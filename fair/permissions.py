@@ -113,6 +113,20 @@ def require_buyer(user: User | None) -> User:
     return user
 
 
+def require_verified_buyer(user: User | None) -> User:
+    """A buyer whose organisation an organiser has verified (for what only such buyers do)."""
+    user = require_buyer(user)
+    if user.organisation is None or not user.organisation.is_verified:
+        raise Forbidden("Your organisation has not been verified by the organisers yet.",
+                        code="not_verified")
+    return user
+
+
+def require_organisation_verifier(user: User | None) -> User:
+    """Organisers verify buyers' organisations, as they approve exhibitors."""
+    return require_organiser(user)
+
+
 def can_view_intent(user: User | None, intent: Intent) -> bool:
     """Its buyer, the exhibitor of its project, and organisers."""
     return (

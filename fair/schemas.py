@@ -19,6 +19,9 @@ DEPOSIT_PERCENT = {"metadata": {"description": "a buyer's deposit on an intent, 
 BOOTH_FEE_REQUIRED = {
     "metadata": {"description": "exhibitors must pay the booth fee before publishing"}
 }
+MAX_INTENT = {"data_key": "max_intent", "allow_none": True,
+              "metadata": {"description": "the most one intent may be worth at this fair; "
+                                          "null for the general limit, 100000000.00"}}
 
 
 class UtcDateTime(fields.AwareDateTime):
@@ -39,6 +42,7 @@ class FairSchema(StrictSchema):
                               **BOOTH_FEE)
     deposit_percent = fields.Int(dump_only=True, **DEPOSIT_PERCENT)
     booth_fee_required = fields.Bool(dump_only=True, **BOOTH_FEE_REQUIRED)
+    max_intent_fen = YuanField(dump_only=True, **MAX_INTENT)
 
     @validates_schema
     def check_dates(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -55,3 +59,4 @@ class FairUpdateSchema(StrictSchema):
     deposit_percent = fields.Int(strict=True, validate=validate.Range(min=1, max=100),
                                  **DEPOSIT_PERCENT)
     booth_fee_required = fields.Bool(**BOOTH_FEE_REQUIRED)
+    max_intent_fen = YuanField(**MAX_INTENT)

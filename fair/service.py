@@ -70,7 +70,8 @@ def create_fair(*, organiser: User | None, name: str, starts_at: dt.datetime,
 
 @use_case()
 def update_fair(fair: Fair, *, organiser: User | None, changes: dict[str, Any]) -> Fair:
-    """Rename, reschedule, set the booth fee and deposit, or move a fair to another status."""
+    """Rename, reschedule, set the booth fee, the deposit and the ceiling of one intent, or move
+    a fair to another status."""
     permissions.require_organiser(organiser)
     status = changes.pop("status", None)
     if status is not None and status is not fair.status:
@@ -85,7 +86,7 @@ def update_fair(fair: Fair, *, organiser: User | None, changes: dict[str, Any]) 
     for name in ("starts_at", "ends_at"):
         if name in changes:
             setattr(fair, name, in_utc(changes[name]))
-    for name in ("booth_fee_fen", "deposit_percent", "booth_fee_required"):
+    for name in ("booth_fee_fen", "deposit_percent", "booth_fee_required", "max_intent_fen"):
         if name in changes:
             setattr(fair, name, changes[name])
     if as_utc(fair.ends_at) <= as_utc(fair.starts_at):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,12 @@ VIEWER_KEY = "live_user_id"
 #: ...and the token it proved that with (a bearer token, or the session cookie's own), checked
 #: again before every event: a revoked token or an ended session ends the connection.
 CREDENTIAL_KEY = "live_token"
+#: ...and who it counts as in the viewer figures (livehalls.presence): the user, else the
+#: visitor of the first-party cookie, else the client's address.
+PERSON_KEY = "live_viewer"
+#: The audience's visitor cookie (audience.recording.VISITOR_COOKIE): 32 hex digits.
+VISITOR_COOKIE = "fair_visitor"
+_VISITOR = re.compile(r"[0-9a-f]{32}")
 
 Ack = dict[str, Any]
 
@@ -57,6 +64,18 @@ def connect(credentials: Any = None) -> None:
         raise ConnectionRefused({"code": "error", "message": "Could not connect."}) from error
     session[VIEWER_KEY] = None if user is None else user.id
     session[CREDENTIAL_KEY] = token
+    session[PERSON_KEY] = _person(user)
+
+
+def _person(user: User | None) -> str:
+    """Who a connection counts as among a hall's viewers: one person's tabs and reconnects
+    (and a script's thirty sockets from one client) are one viewer."""
+    if user is not None:
+        return f"user:{user.id}"
+    visitor = request.cookies.get(VISITOR_COOKIE, "")
+    if _VISITOR.fullmatch(visitor):
+        return f"visitor:{visitor}"
+    return f"address:{request.remote_addr}"
 
 
 def join_dashboard(data: Any) -> Ack:
@@ -90,8 +109,8 @@ def join_hall(data: Any) -> Ack:
 
     The connection then hears the hall's `chat`, `chat_hidden`, `on_air` and `viewers`, and its
     fair's `deals`, `secured`, `totals` and `seq`. A client joins again after every reconnect:
-    the acknowledgement is a fresh snapshot, and it counts as a new visit only if the
-    connection is new.
+    the acknowledgement is a fresh snapshot, and it counts as a new visit only if its viewer
+    (the user, or the visitor) was not in the hall within presence.VISIT_WINDOW.
     """
     hall_id = JoinHallSchema().load(data)["hall_id"]
     # Rooms first, snapshot second: whatever changes in between arrives as a newer message.
@@ -103,7 +122,8 @@ def join_hall(data: Any) -> Ack:
         raise
     join_room(rooms.fair_room(snapshot.fair_id))
     audience = presence.current()
-    if audience.join(request.sid, hall_id=hall_id, fair_id=snapshot.fair_id):
+    if audience.join(request.sid, hall_id=hall_id, fair_id=snapshot.fair_id,
+                     viewer=session.get(PERSON_KEY)):
         signals.hall_visited.send(None, fair_id=snapshot.fair_id, hall_id=hall_id,
                                   showcase_id=snapshot.on_air_id)
     hall_figures, fair_figures = audience.figures(hall_id, snapshot.fair_id, recent=True)

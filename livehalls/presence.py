@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 import weakref
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -39,6 +39,9 @@ VIEWERS_PER_SECOND = 1000
 FLUSH = 5.0
 #: Seconds a process's counts stay in Redis after its last heartbeat (one per tick).
 EXPIRY = 15
+#: A viewer back in a hall within this many seconds of being there (a reconnect, a page
+#: reloaded, another tab opened later) makes no new visit.
+VISIT_WINDOW = 30 * 60
 EXTENSION_KEY = "fair.presence"
 
 
@@ -200,9 +203,13 @@ def _process_id() -> str:
 class Presence:
     """This process's viewers, the figures of every hall and fair, and the ticker.
 
-    A viewer is one Socket.IO connection in a hall (a connection in two halls of a fair counts
-    once for the fair); a visit is one join. Each process knows its own connections exactly
-    and keeps them in memory; its ``store`` shares them with the other processes.
+    A viewer is a person in a hall, however many connections (tabs, reconnects) it has there:
+    a signed-in user, an anonymous visitor by its first-party cookie, or by its address when it
+    sent none (the events say who, ``viewer``), so thirty sockets of one client are one viewer
+    (a viewer in two halls of a fair counts once for the fair). A visit is a viewer coming into
+    a hall it was not in within VISIT_WINDOW. Each process knows its own connections exactly
+    and keeps them in memory; its ``store`` shares them with the other processes, which add up:
+    nginx's sticky sessions keep one client on one process.
     """
 
     def __init__(self, app: Flask, store: Store, *, window: float = WINDOW,
@@ -214,8 +221,13 @@ class Presence:
         #: Off, nothing runs in the background; tests call ``tick()`` and ``flush()``.
         self.autotick = True
         self.clock = time.monotonic
-        # Each connection's halls, with the fair of each.
+        # Each connection's halls, with the fair of each, and the viewer it counts for.
         self._halls: dict[str, dict[int, int]] = {}
+        self._viewer_of: dict[str, str] = {}
+        # Per scope and viewer, its connections there: it is one viewer while any is.
+        self._connections: Counter[tuple[str, str]] = Counter()
+        # When each viewer last came into or left each hall, oldest first: VISIT_WINDOW.
+        self._last_seen: OrderedDict[tuple[int, str], float] = OrderedDict()
         # Connections with a dashboard open: no viewers, but they hear every deal and total.
         self._dashboards: set[str] = set()
         #: The fair of every hall this process has seen a viewer of.
@@ -239,25 +251,35 @@ class Presence:
 
     # Changes, from the Socket.IO handlers.
 
-    def join(self, sid: str, *, hall_id: int, fair_id: int) -> bool:
-        """Count a connection into a hall; False when it was there already (no new visit)."""
+    def join(self, sid: str, *, hall_id: int, fair_id: int, viewer: str | None = None) -> bool:
+        """Count a connection into a hall for its viewer (None: the connection is its own
+        viewer); True when that makes a visit, False when the viewer was in the hall (or
+        left it less than VISIT_WINDOW ago) or the connection was there already."""
+        viewer = viewer or f"connection:{sid}"
+        now = self.clock()
         with self._lock:
             halls = self._halls.setdefault(sid, {})
             if hall_id in halls:
                 return False
+            viewer = self._viewer_of.setdefault(sid, viewer)
+            seen = (hall_id, viewer)
+            visit = not self._connections[hall_scope(hall_id), viewer] and (
+                now - self._last_seen.get(seen, now - VISIT_WINDOW) >= VISIT_WINDOW)
             if fair_id not in halls.values():
-                self._viewers[fair_scope(fair_id)] += 1
+                self._enter(fair_scope(fair_id), viewer)
             halls[hall_id] = fair_id
             self._fair_of[hall_id] = fair_id
-            self._viewers[hall_scope(hall_id)] += 1
+            self._enter(hall_scope(hall_id), viewer)
+            self._seen(seen, now)
             for key in (hall_scope(hall_id), fair_scope(fair_id)):
-                self._pending_visits[key] += 1
+                if visit:
+                    self._pending_visits[key] += 1
                 viewers = self._viewers[key] + self._others_seen.get(key, 0)
                 if viewers > self._peaks.get(key, 0):
                     self._peaks[key] = viewers
             self._dirty.add(hall_id)
         self._start()
-        return True
+        return visit
 
     def leave(self, sid: str, *, hall_id: int) -> bool:
         """Take a connection out of a hall; False when it was not there."""
@@ -266,14 +288,41 @@ class Presence:
             fair_id = halls.pop(hall_id, None)
             if fair_id is None:
                 return False
+            viewer = self._viewer_of[sid]
             if not halls:
                 del self._halls[sid]
-            self._viewers[hall_scope(hall_id)] -= 1
+                del self._viewer_of[sid]
+            self._exit(hall_scope(hall_id), viewer)
             if fair_id not in halls.values():
-                self._viewers[fair_scope(fair_id)] -= 1
+                self._exit(fair_scope(fair_id), viewer)
+            self._seen((hall_id, viewer), self.clock())
             self._dirty.add(hall_id)
         self._start()
         return True
+
+    # Under the lock: a viewer is counted while it has a connection in the scope.
+
+    def _enter(self, scope: str, viewer: str) -> None:
+        self._connections[scope, viewer] += 1
+        if self._connections[scope, viewer] == 1:
+            self._viewers[scope] += 1
+
+    def _exit(self, scope: str, viewer: str) -> None:
+        self._connections[scope, viewer] -= 1
+        if not self._connections[scope, viewer]:
+            del self._connections[scope, viewer]
+            self._viewers[scope] -= 1
+
+    def _seen(self, seen: tuple[int, str], now: float) -> None:
+        self._last_seen[seen] = now
+        self._last_seen.move_to_end(seen)
+        # Forget the oldest: those of viewers still in their hall are never asked about (a
+        # viewer there makes no visit), and leaving writes them anew.
+        while self._last_seen:
+            oldest, when = next(iter(self._last_seen.items()))
+            if now - when < VISIT_WINDOW:
+                break
+            del self._last_seen[oldest]
 
     def watch_dashboard(self, sid: str) -> None:
         """Count a connection into this process's audience for a dashboard (not a viewer)."""

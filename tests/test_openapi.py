@@ -79,7 +79,8 @@ def api_server(app: Flask, tmp_path: Path, stage: dict[str, str], localstripe: L
                environment={**localstripe.settings,
                             "SIGN_IN_ACCOUNT_LIMIT": "1000 per minute",
                             "SIGN_IN_ADDRESS_LIMIT": "1000 per minute",
-                            "REGISTER_ADDRESS_LIMIT": "1000 per minute"}) as server:
+                            "REGISTER_ADDRESS_LIMIT": "1000 per minute",
+                            "SIGNING_ACCOUNT_LIMIT": "1000 per minute"}) as server:
         yield server
 
 

@@ -1,5 +1,6 @@
-"""How often sign-in and registration may be tried: per account and per client address, with
-Flask-Limiter (Redis when REDIS_URL is set, so that every process counts alike)."""
+"""How often sign-in and registration may be tried (per account and per client address) and
+how often a buyer may ask to sign intents (per account), with Flask-Limiter (Redis when
+REDIS_URL is set, so that every process counts alike)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, TypeVar
 from flask import current_app, g, request
 from werkzeug.wrappers import Response
 
+from fair.accounts.models import User
 from fair.accounts.service import normalise_email
 from fair.errors import TooManyRequests
 from fair.extensions import limiter
@@ -62,3 +64,23 @@ def registration_limited(view: F) -> F:
     limited = limiter.shared_limit(_setting("REGISTER_ADDRESS_LIMIT"), scope="register",
                                    methods=["POST"], error_message=TooManyRequests.message)
     return limited(view)  # type: ignore[no-any-return]
+
+
+def signing_limited(current_user: Callable[[], User | None]) -> Callable[[F], F]:
+    """Requests to sign an intent, per signed-in account (the view's ``current_user``, passed in
+    because fair.auth stands on this package): past SIGNING_ACCOUNT_LIMIT each is answered 429
+    with Retry-After until the window moves on. Retries and refusals count too: a client that
+    floods the endpoint is slowed whatever it sends. Anonymous requests are refused anyway."""
+
+    def account() -> str:
+        user = current_user()
+        return f"user:{user.id}" if user is not None else ""
+
+    def limit(view: F) -> F:
+        limited = limiter.shared_limit(
+            _setting("SIGNING_ACCOUNT_LIMIT"), scope="signing-account", key_func=account,
+            methods=["POST"], exempt_when=lambda: account() == "",
+            error_message=TooManyRequests.message)
+        return limited(view)  # type: ignore[no-any-return]
+
+    return limit

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -189,6 +190,61 @@ def test_a_closed_fair_refuses_intents(
                            json={"amount": "1.00"})
     assert response.status_code == 409
     assert response.json["error"]["code"] == "fair_not_open"
+
+
+def test_the_organiser_sets_a_ceiling_for_one_intent_and_signing_above_it_is_refused(
+    client: FlaskClient, project: Project, buyer: User, organiser: User, token_for: Headers,
+    fair: Fair,
+) -> None:
+    path = f"/api/v1/fairs/{fair.id}"
+    assert client.get(path).json["max_intent"] is None
+    assert client.patch(path, json={"max_intent": "5000.00"},
+                        headers=token_for(buyer)).status_code == 403
+    for refused in ("0.00", "100000000.01", 5000):
+        answer = client.patch(path, json={"max_intent": refused}, headers=token_for(organiser))
+        assert answer.status_code == 422, refused
+    changed = client.patch(path, json={"max_intent": "5000.00"}, headers=token_for(organiser))
+    assert changed.status_code == 200
+    assert changed.json["max_intent"] == "5000.00"
+    before = state(fair)
+    response = client.post(sign_path(project), headers=keyed(token_for(buyer)),
+                           json={"amount": "5000.01"})
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "amount_over_ceiling"
+    assert "amount" in response.json["error"]["fields"]
+    assert state(fair) == before
+    assert client.post(sign_path(project), headers=keyed(token_for(buyer), "key-2"),
+                       json={"amount": "5000.00"}).status_code == 201
+    lifted = client.patch(path, json={"max_intent": None}, headers=token_for(organiser))
+    assert lifted.json["max_intent"] is None
+    assert client.post(sign_path(project), headers=keyed(token_for(buyer), "key-3"),
+                       json={"amount": "5000.01"}).status_code == 201
+
+
+def test_a_buyers_signing_is_limited_per_account_with_retry_after(
+    app: Flask, project: Project, make_buyer: Callable[..., User], token_for: Headers,
+    fair: Fair,
+) -> None:
+    app.config["SIGNING_ACCOUNT_LIMIT"] = "3 per minute"
+    limited, other = make_buyer(), make_buyer()
+    client = app.test_client()
+    headers = token_for(limited)
+    for number in range(3):
+        assert client.post(sign_path(project), headers=keyed(headers, f"key-{number}"),
+                           json={"amount": "1.00"}).status_code == 201
+    before = state(fair)
+    refused = client.post(sign_path(project), headers=keyed(headers, "key-3"),
+                          json={"amount": "1.00"})
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.json["error"]["code"] == "rate_limited"
+    # A retry of a request already answered is refused too, and nothing is written.
+    assert client.post(sign_path(project), headers=keyed(headers, "key-0"),
+                       json={"amount": "1.00"}).status_code == 429
+    assert state(fair) == before
+    # Per account: another buyer, from the same address, still signs.
+    assert client.post(sign_path(project), headers=keyed(token_for(other), "key-0"),
+                       json={"amount": "1.00"}).status_code == 201
 
 
 def _sign_in(client: FlaskClient, user: User) -> str:

@@ -205,6 +205,30 @@ def test_keys_belong_to_their_buyer(
     assert one.id != other.id
 
 
+def test_an_intent_above_the_fairs_ceiling_is_refused_and_changes_nothing(
+    project: Project, buyer: User, sign: Sign, fair: Fair, organiser: User
+) -> None:
+    fair_service.update_fair(fair, organiser=organiser, changes={"max_intent_fen": 1_000_00})
+    assert sign(project, buyer, 1_000_00).amount_fen == 1_000_00  # at the ceiling
+    before = snapshot()
+    with pytest.raises(InvalidInput) as refused:
+        sign(project, buyer, 1_000_01, key="above")
+    assert (refused.value.status, refused.value.code) == (422, "amount_over_ceiling")
+    assert "amount" in refused.value.fields
+    assert snapshot() == before
+    # The key of the refused request was not kept: once the ceiling is lifted it signs.
+    fair_service.update_fair(fair, organiser=organiser, changes={"max_intent_fen": None})
+    assert sign(project, buyer, 1_000_01, key="above").amount_fen == 1_000_01
+
+
+def test_a_retry_after_the_ceiling_was_lowered_still_answers_with_the_intent(
+    project: Project, buyer: User, sign: Sign, fair: Fair, organiser: User
+) -> None:
+    intent = sign(project, buyer, 5_000_00, key="before-lowering")
+    fair_service.update_fair(fair, organiser=organiser, changes={"max_intent_fen": 100_00})
+    assert sign(project, buyer, 5_000_00, key="before-lowering").id == intent.id
+
+
 def test_a_retry_after_the_fair_closed_still_answers_with_the_intent(
     project: Project, buyer: User, sign: Sign, fair: Fair, organiser: User
 ) -> None:

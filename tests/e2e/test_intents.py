@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from deals.models import Intent, IntentStatus
 from exhibitors.models import Project
+from fair import service as fair_service
 from fair.accounts.models import Role, User
 from fair.extensions import db
 from fair.models import Fair
@@ -106,3 +107,23 @@ def test_a_buyer_withdraws_an_intent_from_my_intents(
     page.get_by_role("button", name="撤回").click()
     expect(page.locator(".flash")).to_contain_text("蜀绣研学体验课")
     assert [intent.status for intent in intents()] == [IntentStatus.withdrawn]
+
+
+def test_an_amount_above_the_fairs_ceiling_is_refused_in_the_pages_words(
+    buyer_page: Page, fair: Fair, make_project: Callable[..., Project], organiser: User,
+    artifacts: Path,
+) -> None:
+    fair_service.update_fair(fair, organiser=organiser, changes={"max_intent_fen": 50_000_00})
+    project = make_project(fair, title="非遗手作体验课")
+    page = buyer_page
+    page.goto(f"/projects/{project.id}")
+    form = page.locator("form.intent-form")
+    form.locator('input[name="amount"]').fill("50000.01")
+    form.locator('button[type="submit"]').click()
+    expect(form.locator(".intent-form-status")).to_have_text("金额超过本届大会单笔签约意向的上限。")
+    page.screenshot(path=str(artifacts / "intent-form-ceiling.png"))
+    assert intents() == []
+    form.locator('input[name="amount"]').fill("50000.00")
+    form.locator('button[type="submit"]').click()
+    expect(form.locator(".intent-form-status")).to_contain_text("50000.00")
+    assert [intent.amount_fen for intent in intents()] == [50_000_00]

@@ -210,6 +210,76 @@ def test_an_image_over_its_limit_is_refused_with_413(
     assert media_rows() == 0
 
 
+class Body(io.RawIOBase):
+    """A request body that counts how much of it the server read."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._data.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._data.tell()
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        count = self._data.readinto(buffer)
+        self.read_bytes += count
+        return count
+
+
+def streamed_upload(client: FlaskClient, project: Project, data: bytes,
+                    headers: dict[str, str], *, content_length: bool) -> tuple[TestResponse, Body]:
+    boundary, encoded = encode_multipart(
+        {"file": FileStorage(io.BytesIO(data), filename="big.jpg")})
+    body = Body(encoded)
+    response = client.post(
+        f"/api/v1/projects/{project.id}/media", headers=headers, input_stream=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+        # Without a Content-Length, a server reads a body that says where it ends (chunked).
+        environ_overrides={} if content_length else {"CONTENT_LENGTH": "",
+                                                     "wsgi.input_terminated": True})
+    return response, body
+
+
+def test_an_images_limit_is_checked_from_content_length_before_the_body_is_read(
+    app: Flask, client: FlaskClient, owned: tuple[Project, User], token_for: Headers
+) -> None:
+    project, user = owned
+    # Over the image limit, well under the largest kind's (video).
+    data = b"\xff\xd8\xff\xe0" + bytes(20 * media.MIB)
+    response, body = streamed_upload(client, project, data, token_for(user),
+                                     content_length=True)
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "too_large"
+    assert "15 MB" in response.json["error"]["message"]
+    assert body.read_bytes < media.MIB
+    assert stored_files(app) == []
+    assert media_rows() == 0
+
+
+def test_without_content_length_an_image_is_refused_once_past_its_limit(
+    app: Flask, client: FlaskClient, owned: tuple[Project, User], token_for: Headers
+) -> None:
+    project, user = owned
+    data = b"\xff\xd8\xff\xe0" + bytes(40 * media.MIB)
+    response, body = streamed_upload(client, project, data, token_for(user),
+                                     content_length=False)
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "too_large"
+    assert media.LIMITS[MediaKind.image] < body.read_bytes < (
+        media.LIMITS[MediaKind.image] + media.MIB)
+    assert stored_files(app) == []
+    assert media_rows() == 0
+
+
 @pytest.mark.parametrize(("kind", "data"), [
     (MediaKind.pdf, PDF + b"%" * 200),
     (MediaKind.video, mp4() + box(b"free", bytes(200))),

@@ -10,6 +10,8 @@ import pytest
 from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from exhibitors.models import (
     Exhibitor,
@@ -22,7 +24,7 @@ from exhibitors.models import (
 from fair.accounts.models import Role, User
 from fair.extensions import db
 from fair.models import Fair
-from tests.pages import post_form, sign_in
+from tests.pages import csrf_token, post_form, sign_in
 
 CARD_TITLE = re.compile(r'<h3 class="card-title">([^<]+)</h3>')
 #: An event handler attribute inside a real tag (escaped text such as &lt;img onerror&gt; is
@@ -422,3 +424,23 @@ def test_exhibitor_cannot_delete_another_exhibitors_file(
 
     assert post_form(client, f"/portal/media/{item.id}/delete").status_code == 403
     assert db.session.scalar(select(Media)) is not None
+
+
+def test_a_file_over_its_kinds_limit_is_refused_from_the_page_before_it_is_read(
+    client: FlaskClient, fair: Fair, make_exhibitor: Callable[..., tuple[Exhibitor, User]],
+    make_project: Callable[..., Project],
+) -> None:
+    _, user = make_exhibitor(fair)
+    project = make_project(fair, user=user, publish=False)
+    sign_in(client, user)
+
+    # Encoded in memory: the test client would spool a large body to a file it never closes.
+    boundary, body = encode_multipart({
+        "file": FileStorage(io.BytesIO(b"\xff\xd8\xff\xe0" + bytes(16 * 2**20)), "a.jpg"),
+        "csrf_token": csrf_token(client)})
+    refused = client.post(f"/portal/projects/{project.id}/media", data=body,
+                          content_type=f"multipart/form-data; boundary={boundary}")
+
+    assert refused.status_code == 413
+    assert "文件过大" in refused.text
+    assert db.session.scalar(select(Media)) is None

@@ -53,14 +53,18 @@ def hall(fair: Fair, organiser: User) -> Hall:
     return service.create_hall(fair, organiser=organiser, name="一号厅")
 
 
+_visitors = itertools.count(1)
+
+
 def watch(server: Server, hall: Hall) -> tuple[SocketClient, Heard, dict[str, Any]]:
+    """A viewer in the hall: an anonymous visitor of its own (its own first-party cookie)."""
     heard: Heard = queue.Queue()
     viewer = SocketClient()
     for event in ("deals", "totals", "viewers"):
         viewer.on(event, lambda payload, event=event: heard.put((event, payload)),
                   namespace=rooms.NAMESPACE)
     viewer.connect(server.url, namespaces=[rooms.NAMESPACE], transports=["websocket"],
-                   wait_timeout=10)
+                   headers={"Cookie": f"fair_visitor={next(_visitors):032x}"}, wait_timeout=10)
     ack = viewer.call("join_hall", {"hall_id": hall.id}, namespace=rooms.NAMESPACE, timeout=10)
     assert ack["ok"] is True, ack
     return viewer, heard, ack

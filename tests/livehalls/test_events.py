@@ -399,14 +399,20 @@ def next_window(audience: presence.Presence) -> None:
     audience.tick()
 
 
-def test_viewer_figures_count_connections_and_joins(
-    live_client: LiveClient, hall: Hall, organiser: User, token_for: Headers, fair: Fair,
-    audience: presence.Presence,
+def visitor(client: FlaskClient, live_client: LiveClient, number: int) -> SocketIOTestClient:
+    """A connection of the anonymous visitor whose first-party cookie is `number`."""
+    client.set_cookie("fair_visitor", f"{number:032x}")
+    return live_client()
+
+
+def test_viewer_figures_count_viewers_and_visits(
+    client: FlaskClient, live_client: LiveClient, hall: Hall, organiser: User,
+    token_for: Headers, fair: Fair, audience: presence.Presence,
 ) -> None:
     dashboard = live_client(token_of(token_for, organiser))
     dashboard_ack = join(dashboard, {"fair_id": fair.id})
     assert dashboard_ack["viewers"][0]["viewers"] == 0
-    first, second = live_client(), live_client()
+    first, second = visitor(client, live_client, 1), visitor(client, live_client, 2)
     enter(first, {"hall_id": hall.id})
     enter(second, {"hall_id": hall.id})
     enter(second, {"hall_id": hall.id})  # joining again on one connection: no new visit
@@ -422,8 +428,38 @@ def test_viewer_figures_count_connections_and_joins(
     first.disconnect(namespace=rooms.NAMESPACE)
     next_window(audience)
     figures = received(second, "viewers")[-1]
-    assert (figures["viewers"], figures["visits"], figures["peak_viewers"]) == (1, 3, 2)
-    assert figures["fair"] == {"viewers": 1, "visits": 3, "peak_viewers": 2}
+    # Back in the hall soon after leaving it: no new visit.
+    assert (figures["viewers"], figures["visits"], figures["peak_viewers"]) == (1, 2, 2)
+    assert figures["fair"] == {"viewers": 1, "visits": 2, "peak_viewers": 2}
+
+
+def test_one_persons_many_sockets_and_reconnects_are_one_viewer_and_one_visit(
+    client: FlaskClient, live_client: LiveClient, hall: Hall, make_user: Callable[..., User],
+    token_for: Headers, fair: Fair, audience: presence.Presence,
+) -> None:
+    # Thirty sockets of one anonymous visitor (its cookie), thirty of one client that sends no
+    # cookie (its address), and a signed-in user's two tabs and a reconnect.
+    crowd = [visitor(client, live_client, 7) for _ in range(30)]
+    client.delete_cookie("fair_visitor")
+    crowd += [live_client() for _ in range(30)]
+    user = make_user(Role.buyer)
+    tabs = [live_client(token_of(token_for, user)) for _ in range(2)]
+    for live in crowd + tabs:
+        enter(live, {"hall_id": hall.id})
+    tabs[0].disconnect(namespace=rooms.NAMESPACE)
+    tabs[1].disconnect(namespace=rooms.NAMESPACE)
+    enter(live_client(token_of(token_for, user)), {"hall_id": hall.id})  # reconnected
+    assert audience.figures(hall.id, fair.id) == (
+        presence.Figures(viewers=3, visits=3, peak_viewers=3),
+        presence.Figures(viewers=3, visits=3, peak_viewers=3))
+    # Long after leaving, coming back is a visit again.
+    for live in crowd[30:]:
+        live.disconnect(namespace=rooms.NAMESPACE)
+    later = audience.clock() + presence.VISIT_WINDOW
+    audience.clock = lambda: later
+    enter(live_client(), {"hall_id": hall.id})
+    assert audience.figures(hall.id, fair.id)[0] == presence.Figures(
+        viewers=3, visits=4, peak_viewers=3)
 
 
 def test_hall_viewers_hear_deals_on_air_and_nothing_after_leaving(
@@ -462,7 +498,7 @@ def test_a_reconnecting_viewer_gets_the_totals_it_missed(
 
     assert snapshot["totals"]["seq"] == first["totals"]["seq"] + 1
     assert snapshot["totals"]["amount"] == "800.00"
-    assert snapshot["hall"]["visits"] == 2
+    assert snapshot["hall"]["visits"] == 1  # the same viewer reconnected: no new visit
 
 
 def test_joiners_share_a_snapshot_that_never_shows_a_stale_card_or_own_chat(

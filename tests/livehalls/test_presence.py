@@ -39,6 +39,28 @@ def test_joining_the_same_hall_twice_counts_once(hall: Hall, audience: Presence)
     assert audience.figures(hall.id, hall.fair_id)[0] == Figures(1, 1, 1)
 
 
+def test_a_viewers_connections_count_once_until_the_last_leaves(
+    fair: Fair, hall: Hall, make_hall: Callable[..., Hall], audience: Presence
+) -> None:
+    other = make_hall(fair, name="二号直播厅")
+    assert audience.join("tab-1", hall_id=hall.id, fair_id=fair.id, viewer="visitor:1")
+    assert not audience.join("tab-2", hall_id=hall.id, fair_id=fair.id, viewer="visitor:1")
+    assert audience.join("tab-2", hall_id=other.id, fair_id=fair.id, viewer="visitor:1")
+    assert audience.join("phone", hall_id=hall.id, fair_id=fair.id, viewer="user:5")
+    assert audience.figures(hall.id, fair.id) == (Figures(2, 2, 2), Figures(2, 3, 2))
+    audience.disconnect("tab-1")
+    assert audience.figures(hall.id, fair.id) == (Figures(2, 2, 2), Figures(2, 3, 2))
+    audience.disconnect("tab-2")
+    assert audience.figures(hall.id, fair.id) == (Figures(1, 2, 2), Figures(1, 3, 2))
+    # Back soon: no new visit; back after VISIT_WINDOW: a visit.
+    assert not audience.join("tab-3", hall_id=hall.id, fair_id=fair.id, viewer="visitor:1")
+    audience.disconnect("tab-3")
+    later = audience.clock() + presence.VISIT_WINDOW
+    audience.clock = lambda: later
+    assert audience.join("tab-4", hall_id=hall.id, fair_id=fair.id, viewer="visitor:1")
+    assert audience.figures(hall.id, fair.id) == (Figures(2, 3, 2), Figures(2, 4, 2))
+
+
 def test_a_connection_in_two_halls_is_one_viewer_of_the_fair(
     fair: Fair, hall: Hall, make_hall: Callable[..., Hall], audience: Presence
 ) -> None:

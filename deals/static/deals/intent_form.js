@@ -10,6 +10,14 @@ import {
   formatYuan, formatYuanGrouped, MAX_DEAL_FEN, MoneyError, parseYuan,
 } from "/static/js/money.js";
 
+// A refusal the form words itself (data-msg-<code>, such as data-msg-amount-over-ceiling), in the
+// page's language; any other in the server's words.
+function refusalText(form, data) {
+  const code = data && data.error && data.error.code;
+  const key = code && `msg${code.replace(/(^|_)([a-z])/g, (_, __, letter) => letter.toUpperCase())}`;
+  return (key && form.dataset[key]) || errorMessage(data);
+}
+
 function bind(form) {
   let key = newKey();
   const button = form.querySelector('button[type="submit"]');
@@ -59,7 +67,7 @@ function bind(form) {
     // Refused: the same key with a corrected amount would be another request, so the next
     // attempt gets a new key. A server error may have recorded it: keep the key.
     if (answer.status < 500) key = newKey();
-    status.textContent = errorMessage(answer.data) || form.dataset.msgFailed;
+    status.textContent = refusalText(form, answer.data) || form.dataset.msgFailed;
     button.disabled = false;
   });
 
