@@ -41,7 +41,7 @@ Ack = dict[str, Any]
 
 def connect(credentials: Any = None) -> None:
     """A client opens /live: `auth: {token}` (a bearer token) or the session cookie says who
-    it is; with neither it watches anonymously.
+    it is; with neither it watches anonymously. A signed-in client hears `unread`.
 
     A token that is unknown or revoked is refused rather than treated as anonymous, so that a
     client never silently loses its rights.
@@ -57,6 +57,10 @@ def connect(credentials: Any = None) -> None:
         raise ConnectionRefused({"code": "error", "message": "Could not connect."}) from error
     session[VIEWER_KEY] = None if user is None else user.id
     session[CREDENTIAL_KEY] = token
+    if user is not None:
+        # A signed-in socket hears its own user's news (the unread count), and no other's: the
+        # room is joined here, from the credentials just checked, never on a client's asking.
+        join_room(rooms.user_room(user.id))
 
 
 def join_dashboard(data: Any) -> Ack:
