@@ -61,7 +61,7 @@ def create_need(fair: Fair, *, buyer: User | None, title: str, category: str, pr
     db.session.add(need)
     if publish:
         _open(need)
-    _index(need)
+    index_need(need)
     return need
 
 
@@ -72,7 +72,7 @@ def update_need(need: Need, *, buyer: User | None, changes: Mapping[str, Any]) -
     if need.status is not NeedStatus.draft:
         raise Conflict("Only a draft need can be edited.", code="need_not_draft")
     _apply(need, {name: value for name, value in changes.items() if name in EDITABLE})
-    _index(need)
+    index_need(need)
     return need
 
 
@@ -177,7 +177,7 @@ def needs_of_buyer(fair: Fair, user: User | None) -> Sequence[Need]:
 # --- Search -----------------------------------------------------------------------------------
 
 
-def _index(need: Need) -> None:
+def index_need(need: Need) -> None:
     """Rewrite the need's search terms (the catalogue's: CJK characters and bigrams, words)."""
     db.session.flush()
     db.session.execute(delete(NeedTerm).where(NeedTerm.need_id == need.id))

@@ -90,7 +90,7 @@ def test_respond_decide_and_sign_in_one_step(
 ) -> None:
     need = client.post(f"/api/v1/fairs/{fair.id}/needs", json=body(),
                        headers=token_for(buyer)).json
-    exhibitor, owner = make_exhibitor(fair)
+    _, owner = make_exhibitor(fair)
     project = make_project(fair, user=owner, title="蜀绣非遗手工课",
                            category="intangible-heritage")
     responded = client.post(f"/api/v1/needs/{need['id']}/responses",
