@@ -88,8 +88,9 @@ class Intent(Base):
     #: A deposit for this intent has been paid.
     secured: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: The procurement need and the response it was signed from (needs.service.sign_response).
-    need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id"), index=True)
-    response_id: Mapped[int | None] = mapped_column(ForeignKey("need_responses.id"), index=True)
+    #: No foreign keys (migration 0014): SQLite could add them only by rebuilding this table.
+    need_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    response_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
     buyer_organisation: Mapped[Organisation] = relationship(lazy="joined", innerjoin=True)

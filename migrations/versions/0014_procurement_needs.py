@@ -185,13 +185,12 @@ def upgrade():
     sa.UniqueConstraint('user_id', 'dedupe_key', name='uq_notifications_user_dedupe_key')
     )
     op.create_index('ix_notifications_user_unread', 'notifications', ['user_id', 'read_at', 'id'], unique=False)
-    with op.batch_alter_table('intents', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('need_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('response_id', sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f('ix_intents_need_id'), ['need_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_intents_response_id'), ['response_id'], unique=False)
-        batch_op.create_foreign_key(batch_op.f('fk_intents_need_id_needs'), 'needs', ['need_id'], ['id'])
-        batch_op.create_foreign_key(batch_op.f('fk_intents_response_id_need_responses'), 'need_responses', ['response_id'], ['id'])
+    # Plain columns, no foreign keys: SQLite adds a foreign key only by rebuilding the table,
+    # and intents is referenced by idempotency keys and payments (needs.service checks the ids).
+    op.add_column('intents', sa.Column('need_id', sa.Integer(), nullable=True))
+    op.add_column('intents', sa.Column('response_id', sa.Integer(), nullable=True))
+    op.create_index(op.f('ix_intents_need_id'), 'intents', ['need_id'], unique=False)
+    op.create_index(op.f('ix_intents_response_id'), 'intents', ['response_id'], unique=False)
     if op.get_bind().dialect.name == 'postgresql':
         op.execute('DROP FUNCTION fair_sign_intent')
         op.execute(SIGN_INTENT_FUNCTION)
@@ -201,13 +200,10 @@ def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
         op.execute('DROP FUNCTION fair_sign_intent')
         op.execute(_previous_sign_intent_function())
-    with op.batch_alter_table('intents', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_intents_response_id_need_responses'), type_='foreignkey')
-        batch_op.drop_constraint(batch_op.f('fk_intents_need_id_needs'), type_='foreignkey')
-        batch_op.drop_index(batch_op.f('ix_intents_response_id'))
-        batch_op.drop_index(batch_op.f('ix_intents_need_id'))
-        batch_op.drop_column('response_id')
-        batch_op.drop_column('need_id')
+    op.drop_index(op.f('ix_intents_response_id'), table_name='intents')
+    op.drop_index(op.f('ix_intents_need_id'), table_name='intents')
+    op.drop_column('intents', 'response_id')
+    op.drop_column('intents', 'need_id')
     op.drop_index('ix_notifications_user_unread', table_name='notifications')
     op.drop_table('notifications')
     op.drop_index('ix_need_matches_exhibitor', table_name='need_matches')
