@@ -454,7 +454,9 @@ def _need_with_response(stage: Stage, buyer_id: int, project_id: int) -> tuple[i
 
     buyer = db.session.get(User, buyer_id)
     project = db.session.get(Project, project_id)
-    assert buyer is not None and project is not None and buyer.organisation_id is not None
+    assert buyer is not None
+    assert project is not None
+    assert buyer.organisation_id is not None
     need = Need(fair_id=stage.fair, buyer_id=buyer.id, organisation_id=buyer.organisation_id,
                 title="非遗进校园", description_source="", description_html="",
                 category="performance", province="CN-SC", city="", budget_min_fen=100,
