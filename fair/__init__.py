@@ -197,13 +197,14 @@ def register_tasks(app: Flask) -> None:
     consumer (`huey_consumer wsgi.huey`) knows them all."""
     import audience.service
     import deals.payments
+    import inbox.service
     import livehalls.streaming
     import needs.service
     import recommend.service
 
     # Imported for their tasks (send_refund, retry_refunds, make_replay, expire_events,
-    # rebuild_task, rebuild_open_fairs, match_need_task, pass_deadlines_task).
-    del audience, deals, livehalls, needs, recommend
+    # rebuild_task, rebuild_open_fairs, send_email_task, match_need_task, pass_deadlines_task).
+    del audience, deals, inbox, livehalls, needs, recommend
     tasks.init_app(app)
 
 

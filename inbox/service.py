@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import smtplib
 from collections.abc import Callable, Mapping, Sequence
+from email.message import EmailMessage
 from typing import Any
 
+from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from fair import permissions
+from fair import permissions, tasks
 from fair.accounts.models import User
-from fair.database import use_case, utcnow
+from fair.database import after_commit, use_case, utcnow
 from fair.extensions import db
 from inbox.models import Notification
 from livehalls import broadcast
@@ -63,6 +68,8 @@ def notify(user_id: int, *, kind: str, data: Mapping[str, Any], link: str,
     if created is None:
         return False
     broadcast.unread_changed(user_id, unread=count_unread(user_id))
+    if current_app.config.get("SMTP_HOST"):
+        after_commit(functools.partial(send_email_task, created))
     return True
 
 
@@ -96,3 +103,45 @@ def mark_read(user: User | None, *, ids: Sequence[int] | None = None) -> int:
     if changed:
         broadcast.unread_changed(user.id, unread=unread)
     return unread
+
+
+@use_case()
+def _claim_email(notification_id: int) -> tuple[str, str, str] | None:
+    """Take a notification to e-mail it: its address, subject and link, or None when another
+    run took it first (each notification is e-mailed once)."""
+    claimed = db.session.execute(
+        update(Notification).where(Notification.id == notification_id,
+                                   Notification.emailed_at.is_(None))
+        .values(emailed_at=utcnow()).execution_options(synchronize_session=False)
+    ).rowcount
+    notification = db.session.get(Notification, notification_id)
+    if not claimed or notification is None:
+        return None
+    user = db.session.get(User, notification.user_id)
+    if user is None:
+        return None
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        return user.email, text_of(notification), notification.link
+
+
+def send_email(notification_id: int) -> bool:
+    """E-mail a notification through the configured SMTP server, once; True when sent now."""
+    claimed = _claim_email(notification_id)
+    if claimed is None:
+        return False
+    address, subject, link = claimed
+    message = EmailMessage()
+    message["From"] = current_app.config["MAIL_FROM"]
+    message["To"] = address
+    message["Subject"] = subject
+    message.set_content(f"{subject}\n\n{link}\n")
+    with smtplib.SMTP(current_app.config["SMTP_HOST"], current_app.config["SMTP_PORT"],
+                      timeout=10) as smtp:
+        smtp.send_message(message)
+    return True
+
+
+@tasks.task()
+def send_email_task(notification_id: int) -> None:
+    """E-mail a notification (queued after the commit that made it)."""
+    send_email(notification_id)
