@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from flask_smorest import Blueprint
 
 from deals.models import Intent
 from deals.schemas import DealSchema, IdempotencyHeaderSchema
 from fair import service as fair_service
 from fair.auth import current_user
-from needs import service
+from needs import exports, service
 from needs.models import Need, NeedResponse
 from needs.schemas import (
     MatchListSchema,
+    NeedExportQuerySchema,
     NeedInputSchema,
     NeedPageSchema,
     NeedQuerySchema,
@@ -45,6 +47,22 @@ def search_needs(query: service.NeedQuery, fair_id: int) -> dict[str, Any]:
     page = service.search_needs(fair_service.access_fair(fair_id), query=query)
     return {"items": page.items, "total": page.total, "facets": page.facets,
             "page": query.page, "per_page": query.per_page}
+
+
+@blp.get("/fairs/<int:fair_id>/needs/export")
+@blp.arguments(NeedExportQuerySchema, location="query")
+@blp.response(200, description="CSV (UTF-8 with BOM) or XLSX")
+@blp.doc(responses={"200": {"content": {
+    content_type: {"schema": {"type": "string", "format": "binary"}}
+    for content_type in (exports.CSV_TYPE, exports.XLSX_TYPE)}}})
+def export_needs(query: dict[str, str], fair_id: int) -> Response:
+    """Needs and their responses, one row per response, as CSV or Excel (organisers)."""
+    fair = fair_service.access_fair(fair_id)
+    export = exports.render(service.export_rows(fair, organiser=current_user()),
+                            file_format=query["format"], title=fair.name)
+    filename = f"needs-fair-{fair.id}.{export.extension}"
+    return Response(export.body, content_type=export.content_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @blp.get("/fairs/<int:fair_id>/needs/matching")

@@ -106,6 +106,13 @@ class NeedQuerySchema(Schema):
         return NeedQuery(**data)
 
 
+class NeedExportQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    format = fields.Str(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
+
+
 class NeedPageSchema(Schema):
     items = fields.List(fields.Nested(NeedSchema))
     total = fields.Int()

@@ -591,3 +591,28 @@ def pass_deadlines_task() -> None:
 def budget_text(need: Need) -> str:
     """"50000.00–80000.00" for lists and exports."""
     return f"{format_yuan(need.budget_min_fen)}–{format_yuan(need.budget_max_fen)}"
+
+
+def export_rows(fair: Fair, *, organiser: User | None) -> list[tuple[Need, NeedResponse | None,
+                                                                     bool]]:
+    """Every need of the fair (drafts too) with each of its responses, and whether the
+    response became an active intent: the organisers' export."""
+    permissions.require_organiser(organiser)
+    needs = db.session.scalars(select(Need).where(Need.fair_id == fair.id)
+                               .order_by(Need.id)).all()
+    responses: dict[int, list[NeedResponse]] = {}
+    for response in db.session.scalars(
+        select(NeedResponse).join(Need, Need.id == NeedResponse.need_id)
+        .where(Need.fair_id == fair.id).order_by(NeedResponse.id)
+    ):
+        responses.setdefault(response.need_id, []).append(response)
+    signed = set(db.session.scalars(select(Intent.response_id).where(
+        Intent.fair_id == fair.id, Intent.response_id.is_not(None),
+        Intent.status == IntentStatus.active)))
+    rows: list[tuple[Need, NeedResponse | None, bool]] = []
+    for need in needs:
+        answered = responses.get(need.id, [])
+        rows.extend((need, response, response.id in signed) for response in answered)
+        if not answered:
+            rows.append((need, None, False))
+    return rows

@@ -173,3 +173,42 @@ def test_an_exhibitor_lists_the_needs_matching_its_projects(
     assert inbox["unread"] == 1
     assert inbox["items"][0]["kind"] == "need_matched"
     assert "非遗手工体验课进校园" in inbox["items"][0]["text"]
+
+
+def test_organisers_export_needs_and_responses_for_chinese_excel(
+    client: FlaskClient, fair: Fair, buyer: User, organiser: User, token_for: Headers,
+    make_project: Callable[..., Project], make_exhibitor: Callable[..., tuple[Exhibitor, User]],
+) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    need = client.post(f"/api/v1/fairs/{fair.id}/needs", json=body(title="=非遗课"),
+                       headers=token_for(buyer)).json
+    client.post(f"/api/v1/fairs/{fair.id}/needs", json=body(title="无人响应的需求"),
+                headers=token_for(buyer))
+    _, owner = make_exhibitor(fair)
+    project = make_project(fair, user=owner, title="蜀绣课")
+    response = client.post(f"/api/v1/needs/{need['id']}/responses",
+                           json={"project_id": project.id, "price": "61000.50"},
+                           headers=token_for(owner)).json
+    client.post(f"/api/v1/responses/{response['id']}/intent",
+                headers=token_for(buyer) | {"Idempotency-Key": "export-1"})
+    assert client.get(f"/api/v1/fairs/{fair.id}/needs/export",
+                      headers=token_for(buyer)).status_code == 403
+    exported = client.get(f"/api/v1/fairs/{fair.id}/needs/export?format=csv",
+                          headers=token_for(organiser))
+    assert exported.status_code == 200
+    assert exported.data.startswith("\ufeff".encode())
+    text = exported.data.decode("utf-8-sig").splitlines()
+    assert text[0].startswith("需求编号,需求,采购机构")
+    assert "'=非遗课" in text[1]  # never a formula
+    assert "61000.50" in text[1]
+    assert text[1].endswith(",是")
+    assert "无人响应的需求" in text[2]
+    workbook = client.get(f"/api/v1/fairs/{fair.id}/needs/export?format=xlsx",
+                          headers=token_for(organiser))
+    sheet = load_workbook(io.BytesIO(workbook.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[1][1] == "=非遗课"
+    assert rows[1][12] == 61000.5
