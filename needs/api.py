@@ -16,6 +16,7 @@ from needs.models import Need, NeedResponse
 from needs.schemas import (
     MatchListSchema,
     NeedExportQuerySchema,
+    NeedInsightsSchema,
     NeedInputSchema,
     NeedPageSchema,
     NeedQuerySchema,
@@ -63,6 +64,16 @@ def export_needs(query: dict[str, str], fair_id: int) -> Response:
     filename = f"needs-fair-{fair.id}.{export.extension}"
     return Response(export.body, content_type=export.content_type,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@blp.get("/fairs/<int:fair_id>/insights/needs")
+@blp.response(200, NeedInsightsSchema)
+def insights(fair_id: int) -> dict[str, Any]:
+    """Needs, responses, match and conversion rates per category and province (organisers)."""
+    fair = fair_service.access_fair(fair_id)
+    user = current_user()
+    return {by: service.need_figures(fair, organiser=user, by=by)
+            for by in ("category", "province")}
 
 
 @blp.get("/fairs/<int:fair_id>/needs/matching")

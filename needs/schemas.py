@@ -163,3 +163,18 @@ class MatchSchema(Schema):
 
 class MatchListSchema(Schema):
     items = fields.List(fields.Nested(MatchSchema))
+
+
+class NeedFiguresSchema(Schema):
+    key = fields.Str(metadata={"description": "a category, or a province code"})
+    needs = fields.Int()
+    responses = fields.Int()
+    matched_needs = fields.Int()
+    signed_responses = fields.Int()
+    match_rate = fields.Int(metadata={"description": "whole percent"})
+    conversion_rate = fields.Int(metadata={"description": "whole percent"})
+
+
+class NeedInsightsSchema(Schema):
+    category = fields.List(fields.Nested(NeedFiguresSchema))
+    province = fields.List(fields.Nested(NeedFiguresSchema))

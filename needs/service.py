@@ -616,3 +616,50 @@ def export_rows(fair: Fair, *, organiser: User | None) -> list[tuple[Need, NeedR
         if not answered:
             rows.append((need, None, False))
     return rows
+
+
+@dataclass(frozen=True)
+class NeedFigures:
+    """One category's or province's needs on the portrait; rates in whole percent."""
+
+    key: str
+    needs: int
+    responses: int
+    matched_needs: int
+    signed_responses: int
+
+    @property
+    def match_rate(self) -> int:
+        """Needs told to at least one exhibitor, of all published needs."""
+        return self.matched_needs * 100 // self.needs if self.needs else 0
+
+    @property
+    def conversion_rate(self) -> int:
+        """Responses that became an active intent, of all responses."""
+        return self.signed_responses * 100 // self.responses if self.responses else 0
+
+
+def need_figures(fair: Fair, *, organiser: User | None, by: str) -> list[NeedFigures]:
+    """Published needs, responses, matches and conversions per category or per province
+    (``by``), most needs first: the organisers' portrait."""
+    permissions.require_organiser(organiser)
+    column = {"category": Need.category, "province": Need.province}[by]
+    published = [Need.fair_id == fair.id, Need.status != NeedStatus.draft,
+                 Need.status != NeedStatus.withdrawn]
+    needs = dict(db.session.execute(
+        select(column, func.count()).where(*published).group_by(column)).tuples().all())
+    responses = dict(db.session.execute(
+        select(column, func.count()).join(NeedResponse, NeedResponse.need_id == Need.id)
+        .where(*published).group_by(column)).tuples().all())
+    matched = dict(db.session.execute(
+        select(column, func.count(func.distinct(Need.id)))
+        .join(NeedMatch, NeedMatch.need_id == Need.id).where(*published).group_by(column)
+    ).tuples().all())
+    signed = dict(db.session.execute(
+        select(column, func.count(func.distinct(Intent.response_id)))
+        .join(Intent, Intent.need_id == Need.id)
+        .where(*published, Intent.status == IntentStatus.active).group_by(column)
+    ).tuples().all())
+    figures = [NeedFigures(key, count, responses.get(key, 0), matched.get(key, 0),
+                           signed.get(key, 0)) for key, count in needs.items()]
+    return sorted(figures, key=lambda figure: (-figure.needs, figure.key))

@@ -19,6 +19,7 @@ from fair.accounts.models import Role
 from fair.auth import current_user
 from fair.errors import FairError, InvalidInput
 from fair.forms import refusal_text
+from fair.i18n import category_label, province_label
 from fair.models import Fair
 from fair.reference import CATEGORIES, PROVINCES
 from needs import service
@@ -179,9 +180,18 @@ def matches_for(fair: Fair) -> list[NeedMatch]:
     return service.matching_needs(fair, user=current_user())
 
 
+def figures_for(fair: Fair, by: str) -> list[list[Any]]:
+    """The portrait's table of needs per category or province (organisers)."""
+    label = category_label if by == "category" else province_label
+    return [[label(figure.key), figure.needs, figure.responses, figure.matched_needs,
+             figure.signed_responses, figure.match_rate, figure.conversion_rate]
+            for figure in service.need_figures(fair, organiser=current_user(), by=by)]
+
+
 def init_app(app: Flask) -> None:
-    """Pages below this package (the exhibitor's portal) reach its matches through this."""
+    """Pages below this package reach it through these: the exhibitor's portal its matches,
+    the organisers' portrait its figures."""
 
     @app.context_processor
     def needs_globals() -> dict[str, Any]:
-        return {"matching_needs_for": matches_for}
+        return {"matching_needs_for": matches_for, "need_figures": figures_for}

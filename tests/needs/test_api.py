@@ -212,3 +212,34 @@ def test_organisers_export_needs_and_responses_for_chinese_excel(
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[1][1] == "=非遗课"
     assert rows[1][12] == 61000.5
+
+
+def test_the_portrait_shows_needs_match_and_conversion_rates(
+    client: FlaskClient, fair: Fair, buyer: User, organiser: User, token_for: Headers,
+    make_project: Callable[..., Project], make_exhibitor: Callable[..., tuple[Exhibitor, User]],
+) -> None:
+    _, owner = make_exhibitor(fair)
+    project = make_project(fair, user=owner, title="蜀绣课", category="intangible-heritage")
+    first = client.post(f"/api/v1/fairs/{fair.id}/needs", json=body(),
+                        headers=token_for(buyer)).json
+    client.post(f"/api/v1/fairs/{fair.id}/needs", json=body(category="tourism"),
+                headers=token_for(buyer))
+    responses = [client.post(f"/api/v1/needs/{first['id']}/responses",
+                             json={"project_id": project.id, "price": "100.00"},
+                             headers=token_for(owner)).json]
+    client.post(f"/api/v1/responses/{responses[0]['id']}/intent",
+                headers=token_for(buyer) | {"Idempotency-Key": "portrait"})
+    assert client.get(f"/api/v1/fairs/{fair.id}/insights/needs",
+                      headers=token_for(buyer)).status_code == 403
+    figures = client.get(f"/api/v1/fairs/{fair.id}/insights/needs",
+                         headers=token_for(organiser)).json
+    by_category = {row["key"]: row for row in figures["category"]}
+    assert by_category["intangible-heritage"] == {
+        "key": "intangible-heritage", "needs": 1, "responses": 1, "matched_needs": 1,
+        "signed_responses": 1, "match_rate": 100, "conversion_rate": 100}
+    assert by_category["tourism"]["match_rate"] == 0
+    assert figures["province"] == [{
+        "key": "CN-CQ", "needs": 2, "responses": 1, "matched_needs": 1, "signed_responses": 1,
+        "match_rate": 50, "conversion_rate": 100}]
+    page = client.get("/organiser/insights", headers=token_for(organiser)).get_data(as_text=True)
+    assert 'data-testid="needs-by-category"' in page
