@@ -16,8 +16,8 @@ from needs.models import Need, NeedResponse
 from needs.schemas import (
     MatchListSchema,
     NeedExportQuerySchema,
-    NeedInsightsSchema,
     NeedInputSchema,
+    NeedInsightsSchema,
     NeedPageSchema,
     NeedQuerySchema,
     NeedSchema,
