@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from deals import service as deal_service
@@ -210,7 +210,11 @@ class NeedPage:
 
 def search_needs(fair: Fair, *, query: NeedQuery) -> NeedPage:
     """Open needs (then closed ones) of the fair matching the query, with facet counts: each
-    facet counts the needs matching the words and every other filter."""
+    facet counts the needs matching the words and every other filter.
+
+    The facets are counted by the database, grouped by category, province, budget range and
+    whether the budget filter passes, so that no need's row is read into Python but the page's.
+    """
     where: list[Any] = [Need.fair_id == fair.id,
                         Need.status.in_((NeedStatus.open, NeedStatus.closed))]
     terms = catalogue.query_terms(query.q)
@@ -219,34 +223,46 @@ def search_needs(fair: Fair, *, query: NeedQuery) -> NeedPage:
     for prefix in sorted(terms.prefixes):
         where.append(Need.id.in_(select(NeedTerm.need_id).where(
             NeedTerm.term >= prefix, NeedTerm.term < catalogue.successor(prefix))))
-    rows = db.session.execute(
-        select(Need.id, Need.category, Need.province, Need.budget_min_fen, Need.budget_max_fen,
-               Need.status, Need.deadline).where(*where)
-    ).all()
-    now = utcnow()
+    in_budget: Any = true()
+    if query.min_budget_fen is not None:
+        in_budget = and_(in_budget, Need.budget_max_fen >= query.min_budget_fen)
+    if query.max_budget_fen is not None:
+        in_budget = and_(in_budget, Need.budget_min_fen <= query.max_budget_fen)
+    bucket = case(*[(Need.budget_max_fen >= bound, index)
+                    for index, bound in reversed(list(enumerate(catalogue.PRICE_BOUNDS)))
+                    if index > 0], else_=0)
+    passes = case((in_budget, 1), else_=0)
+    groups = db.session.execute(
+        select(Need.category, Need.province, bucket, passes, func.count()).where(*where)
+        .group_by(Need.category, Need.province, bucket, passes)
+    ).tuples().all()
     categories: Counter[str] = Counter()
     provinces: Counter[str] = Counter()
     prices: Counter[int] = Counter()
-    chosen = []
-    for row in rows:
-        in_budget = _overlaps(row.budget_min_fen, row.budget_max_fen, query)
-        in_category = query.category in (None, row.category)
-        in_province = query.province in (None, row.province)
-        if in_budget and in_province:
-            categories[row.category] += 1
-        if in_budget and in_category:
-            provinces[row.province] += 1
+    total = 0
+    for category, province, price_range, budget_passes, count in groups:
+        in_category = query.category in (None, category)
+        in_province = query.province in (None, province)
+        if budget_passes and in_province:
+            categories[category] += count
+        if budget_passes and in_category:
+            provinces[province] += count
         if in_category and in_province:
-            prices[catalogue.price_bucket(row.budget_max_fen)] += 1
-        if in_budget and in_category and in_province:
-            chosen.append(row)
+            prices[price_range] += count
+        if budget_passes and in_category and in_province:
+            total += count
+    if query.category is not None:
+        where.append(Need.category == query.category)
+    if query.province is not None:
+        where.append(Need.province == query.province)
     # Open ones first, nearest deadline first; then the closed, newest first.
-    chosen.sort(key=lambda row: (
-        (0, as_utc(row.deadline).timestamp(), row.id)
-        if row.status is NeedStatus.open and as_utc(row.deadline) > now
-        else (1, -row.id, row.id)))
-    start = (query.page - 1) * query.per_page
-    ids = [row.id for row in chosen[start : start + query.per_page]]
+    taking = and_(Need.status == NeedStatus.open, Need.deadline > utcnow())
+    ids = db.session.scalars(
+        select(Need.id).where(*where, in_budget)
+        .order_by(case((taking, 0), else_=1), case((taking, Need.deadline), else_=None),
+                  Need.id.desc())
+        .limit(query.per_page).offset((query.page - 1) * query.per_page)
+    ).all()
     found = {need.id: need for need in db.session.scalars(select(Need).where(Need.id.in_(ids)))}
     shown = {code for code, count in provinces.items() if count}
     if query.province is not None:
@@ -258,13 +274,7 @@ def search_needs(fair: Fair, *, query: NeedQuery) -> NeedPage:
         price=catalogue.price_ranges(prices),
     )
     return NeedPage(items=[found[need_id] for need_id in ids if need_id in found],
-                    total=len(chosen), facets=facets)
-
-
-def _overlaps(low: int, high: int, query: NeedQuery) -> bool:
-    """The need's budget range meets the range asked for."""
-    return ((query.min_budget_fen is None or high >= query.min_budget_fen)
-            and (query.max_budget_fen is None or low <= query.max_budget_fen))
+                    total=total, facets=facets)
 
 
 # --- Responses ------------------------------------------------------------------------------
