@@ -22,7 +22,7 @@ from sqlalchemy import insert
 
 from exhibitors import catalogue
 from fair import create_app
-from fair.accounts.models import Organisation, Role, User
+from fair.accounts.models import Organisation, User
 from fair.database import utcnow
 from fair.extensions import db
 from fair.models import Fair, FairStatus
