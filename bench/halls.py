@@ -87,6 +87,7 @@ def build(database_url: str, folder: Path) -> Fixture:
     """Migrate the database and make a fair, a hall, projects and buyers with tokens."""
     from flask_migrate import upgrade
 
+    from deals import service as deal_service
     from exhibitors import service as exhibitor_service
     from fair import create_app
     from fair import service as fair_service
@@ -125,6 +126,8 @@ def build(database_url: str, folder: Path) -> Fixture:
                 email=f"buyer{number}@bench.example", password=PASSWORD,
                 name=f"采购方 {number}", role=Role.buyer, organisation_name=f"文化馆 {number}",
                 province=["CN-SC", "CN-CQ", "CN-BJ", "CN-XZ"][number % 4])
+            # Verified, so that their intents count and reach the viewers.
+            deal_service.verify_organisation(buyer.organisation_id, organiser=organiser)
             tokens.append(account_service.issue_token(buyer))
         fixture = Fixture(database_url, fair.id, hall.id, projects, tokens)
         db.engine.dispose()

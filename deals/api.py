@@ -23,6 +23,8 @@ from deals.schemas import (
     PaymentSchema,
 )
 from fair import service as fair_service
+from fair.accounts.models import Organisation
+from fair.accounts.schemas import OrganisationSchema
 from fair.auth import current_user
 from livehalls.schemas import TotalsSchema
 
@@ -82,6 +84,25 @@ def get_totals(fair_id: int) -> deal_totals.Totals:
     """The fair's running totals over active intents, by province, category, hall, exhibitor;
     the dashboard's `totals` message carries the same."""
     return deal_totals.read_figures(fair_service.access_fair(fair_id).id)
+
+
+# --- Verifying buyers' organisations -----------------------------------------------------------
+
+
+@blp.post("/organisations/<int:organisation_id>/verify")
+@blp.response(200, OrganisationSchema)
+def verify_organisation(organisation_id: int) -> Organisation:
+    """Verify a buyer's organisation (organisers): its intents, those already signed included,
+    count in the public totals from now on. Verifying again changes nothing."""
+    return service.verify_organisation(organisation_id, organiser=current_user())
+
+
+@blp.delete("/organisations/<int:organisation_id>/verify")
+@blp.response(200, OrganisationSchema)
+def unverify_organisation(organisation_id: int) -> Organisation:
+    """Take a verification back (organisers): the organisation's intents leave the public
+    totals and are recorded only, until it is verified again."""
+    return service.unverify_organisation(organisation_id, organiser=current_user())
 
 
 # --- Payments through Stripe (deals.payments) --------------------------------------------------

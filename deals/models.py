@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -58,6 +59,7 @@ class Intent(Base):
         CheckConstraint(f"amount_fen <= {MAX_DEAL_FEN}", "amount_within_limit"),
         Index("ix_intents_fair_buyer", "fair_id", "buyer_id"),
         Index("ix_intents_fair_exhibitor", "fair_id", "exhibitor_id"),
+        Index("ix_intents_buyer_organisation_id", "buyer_organisation_id"),
     )
 
     id: Mapped[IntPK]
@@ -87,6 +89,9 @@ class Intent(Base):
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     #: A deposit for this intent has been paid.
     secured: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: In the fair's totals while active: its buyer's organisation was verified when it was
+    #: signed, or since. An intent of an unverified organisation is recorded, not counted.
+    counted: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     #: The procurement need and the response it was signed from (needs.service.sign_response).
     #: No foreign keys (migration 0014): SQLite could add them only by rebuilding this table.
     need_id: Mapped[int | None] = mapped_column(Integer, index=True)

@@ -526,8 +526,11 @@ def _advance(payment: Payment, status: PaymentStatus) -> bool:
 def _settle_deposit(payment: Payment) -> None:
     """An intent is secured while one of its deposits stands paid; a surplus is refunded.
 
-    The fair's secured figures count the active intents that are secured, and move with them.
+    The fair's secured figures count the active intents that are counted and secured, and move
+    with them. The intent's row is locked before it is read, so that whether it is counted
+    cannot change under this (deals.service.verify_organisation locks it too).
     """
+    db.session.execute(select(Intent.id).where(Intent.id == payment.intent_id).with_for_update())
     intent = db.session.get(Intent, payment.intent_id, populate_existing=True)
     assert intent is not None  # noqa: S101 - a foreign key
     paid = _paid(Payment.intent_id == intent.id)
@@ -535,9 +538,9 @@ def _settle_deposit(payment: Payment) -> None:
         # Paid for an intent withdrawn meanwhile, or paid twice through two requests.
         request_refund(payment)
         paid.remove(payment)
-    counted = intent.is_active and intent.secured
+    was_secured = intent.is_active and intent.secured
     intent.secured = bool(paid)
-    if intent.is_active and intent.secured != counted:
+    if intent.is_active and intent.counted and intent.secured != was_secured:
         db.session.flush()
         deal_totals.move_secured(intent, +1 if intent.secured else -1)
         if intent.secured:

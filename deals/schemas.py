@@ -78,6 +78,9 @@ class DealSchema(Schema):
     amount = YuanField(attribute="amount_fen")
     status = fields.Enum(IntentStatus, by_value=True)
     secured = fields.Bool()
+    counted = fields.Bool(metadata={
+        "description": "In the public totals while active: false while the buyer's "
+                       "organisation is not verified (the intent is recorded, not counted)"})
     hall_id = fields.Int(allow_none=True)
     note = fields.Str()
     category = fields.Str()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Select, false, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import lazyload, make_transient_to_detached
 
 from audience import recording as audience
 from deals import payments
@@ -20,7 +20,7 @@ from deals.models import IdempotencyKey, Intent, IntentStatus
 from exhibitors import service as exhibitor_service
 from exhibitors.models import Project
 from fair import permissions
-from fair.accounts.models import Role, User
+from fair.accounts.models import Organisation, Role, User
 from fair.database import use_case, utcnow
 from fair.errors import Conflict, InvalidInput, NotFound
 from fair.extensions import db
@@ -103,7 +103,9 @@ def record_intent(
                     **signed.columns)
     make_transient_to_detached(stored)
     intent = db.session.merge(stored, load=False)
-    broadcast.deal_recorded(intent.fair_id, deal=_DEAL_EVENT.dump(intent))
+    if intent.counted:
+        # An intent not counted (its organisation is not verified) stays out of the ticker too.
+        broadcast.deal_recorded(intent.fair_id, deal=_DEAL_EVENT.dump(intent))
     audience.record_intent(fair_id=intent.fair_id, buyer=buyer, project_id=project_id,
                            category=signed.columns.get("category"), hall_id=hall_id)
     return intent
@@ -165,13 +167,14 @@ def withdraw_intent(intent: Intent, *, buyer: User | None) -> Intent:
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.refresh(intent)
-    if withdrawn:
+    if withdrawn and intent.counted:
         deal_totals.revert_intent(intent)
         if intent.secured:
             # It leaves the secured figures too, in the same change of the totals; its
             # deposit goes back below, and the refund's webhook unsecures it.
             deal_totals.move_secured(intent, -1, own_change=False)
         broadcast.totals_changed(intent.fair_id)
+    if withdrawn:
         # Decided here, sent to Stripe once this commits (see deals.payments).
         payments.refund_deposits(intent)
     return intent
@@ -237,3 +240,106 @@ def _visible_intents(fair: Fair, user: User | None) -> Select[tuple[Intent]]:
     if exhibitor is None:
         return query.where(false())
     return query.where(Intent.exhibitor_id == exhibitor.id)
+
+
+# --- Verifying buyers' organisations ---------------------------------------------------------
+
+
+# Retried: it takes the totals rows of several fairs, one fair after another, in fair order.
+@use_case(retry=True)
+def verify_organisation(organisation_id: int, *, organiser: User | None) -> Organisation:
+    """An organiser verifies a buyer's organisation: its intents count in the totals from now
+    on, those already signed included (each moves the totals, seq included). Verifying again
+    changes nothing."""
+    organiser = permissions.require_organisation_verifier(organiser)
+    organisation = _lock_buyer_organisation(organisation_id)
+    if organisation.is_verified:
+        return organisation
+    organisation.verified_at = utcnow()
+    organisation.verified_by = organiser.id
+    _count_intents_of(organisation, counted=True)
+    return organisation
+
+
+@use_case(retry=True)
+def unverify_organisation(organisation_id: int, *, organiser: User | None) -> Organisation:
+    """An organiser takes a verification back: the organisation's intents leave the totals and
+    are recorded only, as before it was verified."""
+    permissions.require_organisation_verifier(organiser)
+    organisation = _lock_buyer_organisation(organisation_id)
+    if not organisation.is_verified:
+        return organisation
+    organisation.verified_at = None
+    organisation.verified_by = None
+    _count_intents_of(organisation, counted=False)
+    return organisation
+
+
+def _lock_buyer_organisation(organisation_id: int) -> Organisation:
+    """The organisation of a buyer, its row locked: signing reads it FOR SHARE (deals.signing),
+    so an intent signed meanwhile is either seen below or sees the new verification."""
+    buyer = select(User.id).where(User.organisation_id == Organisation.id,
+                                  User.role == Role.buyer).exists()
+    organisation = db.session.scalars(
+        select(Organisation).where(Organisation.id == organisation_id, buyer)
+        .with_for_update(of=Organisation).execution_options(populate_existing=True)
+    ).first()
+    if organisation is None:
+        raise NotFound("No such buyer organisation.")
+    return organisation
+
+
+def _count_intents_of(organisation: Organisation, *, counted: bool) -> None:
+    """Move the organisation's intents into the totals (or out), locked in the order signing
+    takes them: each intent, then its fair's totals, a fair at a time."""
+    db.session.flush()
+    intents = db.session.scalars(
+        select(Intent).options(lazyload("*"))
+        .where(Intent.buyer_organisation_id == organisation.id, Intent.counted != counted)
+        .order_by(Intent.fair_id, Intent.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    moved: set[int] = set()
+    for intent in intents:
+        intent.counted = counted
+        if not intent.is_active:
+            continue
+        db.session.flush()
+        if counted:
+            deal_totals.apply_intent(intent)
+        else:
+            deal_totals.revert_intent(intent)
+        if intent.secured:
+            deal_totals.move_secured(intent, +1 if counted else -1, own_change=False)
+        moved.add(intent.fair_id)
+    for fair_id in sorted(moved):
+        broadcast.totals_changed(fair_id)
+
+
+@dataclass(frozen=True)
+class BuyerOrganisation:
+    """A buyer's organisation as the verification page lists it."""
+
+    organisation: Organisation
+    #: Active intents of its buyers (at any fair): counted, or waiting for verification.
+    active_intents: int
+    active_amount_fen: int
+
+
+def list_buyer_organisations(*, organiser: User | None, verified: bool,
+                             limit: int = 200) -> list[BuyerOrganisation]:
+    """Buyers' organisations, verified or not, newest first, with their active intents."""
+    permissions.require_organisation_verifier(organiser)
+    buyer = select(User.id).where(User.organisation_id == Organisation.id,
+                                  User.role == Role.buyer).exists()
+    state = (Organisation.verified_at.is_not(None) if verified
+             else Organisation.verified_at.is_(None))
+    rows = db.session.execute(
+        select(Organisation, func.count(Intent.id),
+               func.coalesce(func.sum(Intent.amount_fen), 0))
+        .outerjoin(Intent, (Intent.buyer_organisation_id == Organisation.id)
+                   & (Intent.status == IntentStatus.active))
+        .where(buyer, state).group_by(Organisation.id)
+        .order_by(Organisation.id.desc()).limit(limit)
+    ).all()
+    return [BuyerOrganisation(organisation, count, amount) for organisation, count, amount in rows]

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from deals import totals
 from deals.models import IdempotencyKey, Intent, IntentStatus
 from exhibitors.models import Project, ProjectStatus
+from fair.accounts.models import Organisation
 from fair.database import execute_as_own_transaction
 from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
@@ -79,12 +80,13 @@ REFUSED_SQLSTATE = "FA001"
 
 
 def write_intent(signing: Signing) -> Signed:
-    """Insert an intent and its idempotency key, then add the intent to its fair's totals.
+    """Insert an intent and its idempotency key, then add the intent to its fair's totals if its
+    buyer's organisation is verified (otherwise it is recorded with ``counted`` false).
 
     The key's unique index refuses a second request with the same key (IntegrityError) before
     the project's status and the fair's are checked (Refused). On PostgreSQL the whole write is
-    one call of fair_sign_intent, a PL/pgSQL function (migrations 0006 and 0014), which is its own
-    transaction when the session has read nothing yet (fair.database.
+    one call of fair_sign_intent, a PL/pgSQL function (migration 0014_procurement_needs),
+    which is its own transaction when the session has read nothing yet (fair.database.
     execute_as_own_transaction); it is kept because it is what makes bench/deals.py reach 500
     intents a second. On SQLite the same steps run one statement at a time
     (``_write_step_by_step``). The rules so live twice, and tests/integration/
@@ -100,9 +102,9 @@ def write_intent(signing: Signing) -> Signed:
             raise
         reason = error.orig.diag.message_primary  # type: ignore[union-attr]
         raise Refused(reason) from error
-    intent_id, fair_id, exhibitor_id, exhibitor_province, category, title = row
-    return Signed(intent_id, intent_columns(signing, fair_id, exhibitor_id, exhibitor_province,
-                                            category), title)
+    intent_id, fair_id, exhibitor_id, exhibitor_province, category, title, counted = row
+    columns = intent_columns(signing, fair_id, exhibitor_id, exhibitor_province, category)
+    return Signed(intent_id, {**columns, "counted": counted}, title)
 
 
 def _write_step_by_step(signing: Signing) -> Signed:
@@ -116,14 +118,19 @@ def _write_step_by_step(signing: Signing) -> Signed:
         raise Refused("hall_not_in_fair")
     columns = intent_columns(signing, project.fair_id, project.exhibitor_id, project.province,
                              project.category)
-    intent_id = db.session.execute(_INSERT_INTENT, columns).scalar_one()
+    # Whether the buyer's organisation is verified is read by the INSERT itself, which holds
+    # SQLite's write lock: a verification commits wholly before it or after it (and counts it).
+    intent_id, counted = db.session.execute(
+        _INSERT_INTENT, {**columns, "organisation": signing.buyer_organisation_id}).one()
+    columns["counted"] = counted
     db.session.execute(_INSERT_KEY, {"buyer": signing.buyer_id, "key": signing.idempotency_key,
                                      "fingerprint": signing.fingerprint, "intent": intent_id})
     if project.status is not ProjectStatus.published:
         raise Refused("project_not_published")
     if db.session.scalar(_FAIR_STATUS, {"fair": project.fair_id}) is not FairStatus.open:
         raise Refused("fair_not_open")
-    totals.apply_intent(Intent(**columns))
+    if counted:
+        totals.apply_intent(Intent(**columns))
     return Signed(intent_id, columns, project.title)
 
 
@@ -143,7 +150,10 @@ def intent_columns(signing: Signing, fair_id: int, exhibitor_id: int, exhibitor_
 
 # Every intent runs these, so they are built once, here, from bound parameters and table
 # columns: SQLAlchemy then takes each compiled form from its cache and skips the ORM.
-_INSERT_INTENT = insert(Intent.__table__).returning(Intent.__table__.c.id)
+_INSERT_INTENT = insert(Intent.__table__).values(
+    counted=select(Organisation.verified_at.is_not(None))
+    .where(Organisation.id == bindparam("organisation")).scalar_subquery(),
+).returning(Intent.__table__.c.id, Intent.__table__.c.counted)
 _INSERT_KEY = insert(IdempotencyKey.__table__).values(
     buyer_id=bindparam("buyer"), key=bindparam("key"), fingerprint=bindparam("fingerprint"),
     intent_id=bindparam("intent"))
@@ -153,12 +163,12 @@ _PROJECT_FACTS = select(Project.fair_id, Project.exhibitor_id, Project.province,
                         ).where(Project.id == bindparam("project"))
 _HALL_FAIR = select(Hall.fair_id).where(Hall.id == bindparam("hall"))
 # PostgreSQL: a new intent, its key, its members and the totals in one call. The function is
-# fair_sign_intent in migrations/versions/0014_procurement_needs.py (after 0006), kept for speed
+# fair_sign_intent in migrations/versions/0014_procurement_needs.py, kept for speed
 # (one round trip instead of six); tests/integration/test_signing_paths.py keeps it and
 # _write_step_by_step in step, and checks that it writes the breakdowns of totals.BREAKDOWN.
 _SIGN_IN_ONE_CALL = text(
     "SELECT intent_id, project_fair, project_exhibitor, project_province, project_category,"
-    " project_title FROM fair_sign_intent(:project_id, :buyer_id, :buyer_organisation_id,"
-    " :buyer_province, :hall_id, :amount_fen, :note, :created_at, :idempotency_key,"
-    " :fingerprint, :need_id, :response_id)"
+    " project_title, intent_counted FROM fair_sign_intent(:project_id, :buyer_id,"
+    " :buyer_organisation_id, :buyer_province, :hall_id, :amount_fen, :note, :created_at,"
+    " :idempotency_key, :fingerprint, :need_id, :response_id)"
 )

@@ -17,12 +17,13 @@ _ACTIVE = (
     select(Intent.id, Intent.hall_id, Intent.buyer_province, Intent.amount_fen,
            Intent.created_at, Intent.secured, Project.id.label("project_id"), Project.title)
     .join(Project, Project.id == Intent.project_id)
-    .where(Intent.status == IntentStatus.active)
+    .where(Intent.status == IntentStatus.active, Intent.counted)
 )
 
 
 def read_deals(fair_id: int, *, after: int | None, limit: int) -> list[Deal]:
-    """The fair's active intents, oldest first: the `limit` newest (`after` None), or the `limit`
+    """The fair's active intents that count (their buyers' organisations are verified), oldest
+    first: the `limit` newest (`after` None), or the `limit`
     oldest with an id above `after`."""
     query = _ACTIVE.where(Intent.fair_id == fair_id)
     if after is None:

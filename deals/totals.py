@@ -16,8 +16,9 @@ from livehalls.schemas import TotalsSchema
 
 #: The breakdowns of the totals, the one list of them in Python: each dimension, and the
 #: intent's column whose value (an id written as text) keys its rows. The totals payload names
-#: each ``by_<dimension>``. On PostgreSQL fair_sign_intent (migration 0006) writes the rows of a
-#: new intent itself; tests/integration/test_signing_paths.py checks that they are these.
+#: each ``by_<dimension>``. On PostgreSQL fair_sign_intent (migration 0013_verify_organisations)
+#: writes the rows of a new intent itself; tests/integration/test_signing_paths.py checks that
+#: they are these.
 BREAKDOWN: dict[Dimension, str] = {
     Dimension.buyer_province: "buyer_province",
     Dimension.exhibitor_province: "exhibitor_province",

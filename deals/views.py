@@ -59,3 +59,28 @@ def _intents_page(template: str, **words: str) -> str:
         page_count=max(1, -(-page.total // PER_PAGE)),
         summary=service.summarise_intents(fair, user=user), **words,
     )
+
+
+# --- The organiser's page of buyers' organisations ----------------------------------------
+
+
+@bp.get("/organiser/buyers")
+def buyers() -> str:
+    """Buyers' organisations to verify (or verified), with what they have signed."""
+    verified = request.args.get("status") == "verified"
+    organisations = service.list_buyer_organisations(organiser=current_user(), verified=verified)
+    return render_template("deals/buyers.html", organisations=organisations, verified=verified)
+
+
+@bp.post("/organiser/buyers/<int:organisation_id>/verify")
+def verify_buyer(organisation_id: int) -> Response:
+    organisation = service.verify_organisation(organisation_id, organiser=current_user())
+    flash(_("已核验 %(name)s，其签约意向计入总额。", name=organisation.name), "success")
+    return redirect(url_for("deal_pages.buyers"))
+
+
+@bp.post("/organiser/buyers/<int:organisation_id>/unverify")
+def unverify_buyer(organisation_id: int) -> Response:
+    organisation = service.unverify_organisation(organisation_id, organiser=current_user())
+    flash(_("已取消 %(name)s 的核验，其签约意向不再计入总额。", name=organisation.name), "success")
+    return redirect(url_for("deal_pages.buyers", status="verified"))

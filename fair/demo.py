@@ -341,8 +341,10 @@ def _add_logins(*, exhibiting: Organisation) -> None:
         (ORGANISER_EMAIL, ORGANISER_PASSWORD, "大会主办方", Role.organiser, None),
         (EXHIBITOR_EMAIL, EXHIBITOR_PASSWORD, "成都市文化馆 参展联系人", Role.exhibitor,
          exhibiting),
+        # The demo buyer's organisation is verified, so that its intents show in the totals.
         (BUYER_EMAIL, BUYER_PASSWORD, "重庆市渝中区 采购联系人", Role.buyer,
-         Organisation(name="重庆市渝中区文化和旅游发展委员会", province="CN-CQ")),
+         Organisation(name="重庆市渝中区文化和旅游发展委员会", province="CN-CQ",
+                      verified_at=utcnow())),
     )
     for email, password, name, role, organisation in logins:
         if account_service.find_user(email) is None:

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Integer, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fair.database import Base, CreatedAt, IntPK, enum_column
-from fair.money import MAX_CHARGE_FEN
+from fair.money import MAX_CHARGE_FEN, MAX_DEAL_FEN
 
 
 class FairStatus(enum.Enum):
@@ -25,6 +25,8 @@ class Fair(Base):
         CheckConstraint(f"booth_fee_fen >= 0 AND booth_fee_fen <= {MAX_CHARGE_FEN}",
                         "booth_fee_range"),
         CheckConstraint("deposit_percent BETWEEN 1 AND 100", "deposit_percent_range"),
+        CheckConstraint(f"max_intent_fen > 0 AND max_intent_fen <= {MAX_DEAL_FEN}",
+                        "max_intent_range"),
     )
 
     id: Mapped[IntPK]
@@ -42,6 +44,9 @@ class Fair(Base):
                                                      server_default=false())
     #: The deposit (意向金) a buyer may pay on an intent, as a whole percent of its amount.
     deposit_percent: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    #: The most one intent may be worth at this fair, in fen; None for the general limit
+    #: (fair.money.MAX_DEAL_FEN).
+    max_intent_fen: Mapped[int | None] = mapped_column(BigInteger)
 
     @property
     def is_open(self) -> bool:

@@ -113,6 +113,20 @@ def require_buyer(user: User | None) -> User:
     return user
 
 
+def require_verified_buyer(user: User | None) -> User:
+    """A buyer whose organisation an organiser has verified (for what only such buyers do)."""
+    user = require_buyer(user)
+    if user.organisation is None or not user.organisation.is_verified:
+        raise Forbidden("Your organisation has not been verified by the organisers yet.",
+                        code="not_verified")
+    return user
+
+
+def require_organisation_verifier(user: User | None) -> User:
+    """Organisers verify buyers' organisations, as they approve exhibitors."""
+    return require_organiser(user)
+
+
 def can_view_intent(user: User | None, intent: Intent) -> bool:
     """Its buyer, the exhibitor of its project, and organisers."""
     return (
@@ -202,19 +216,9 @@ class NeedResponse(Protocol):
 
 
 def is_verified_buyer(user: User | None) -> bool:
-    """A buyer whose organisation the organiser verified."""
-    organisation = None if user is None else user.organisation
-    return (user is not None and user.role is Role.buyer and organisation is not None
-            and getattr(organisation, "verified_at", None) is not None)
-
-
-def require_verified_buyer(user: User | None) -> User:
-    """Only a buyer of a verified organisation publishes procurement needs."""
-    user = require_role(user, Role.buyer)
-    if not is_verified_buyer(user):
-        raise Forbidden("Only a buyer whose organisation the organiser has verified may "
-                        "publish needs.", code="not_verified")
-    return user
+    """A buyer whose organisation the organiser verified (require_verified_buyer lets it by)."""
+    return (user is not None and user.role is Role.buyer and user.organisation is not None
+            and user.organisation.is_verified)
 
 
 def can_view_need(user: User | None, need: Need) -> bool:

@@ -23,6 +23,7 @@ from fair import create_app
 from fair import service as fair_service
 from fair.accounts import service as account_service
 from fair.accounts.models import Role, User
+from fair.database import utcnow
 from fair.extensions import db, socketio
 from fair.models import Fair, FairStatus
 from livehalls import broadcast, rooms
@@ -96,13 +97,15 @@ _counter = itertools.count(1)
 @pytest.fixture
 def make_user(app: Flask) -> Callable[..., User]:
     def make(role: Role = Role.buyer, *, province: str = "CN-SC", email: str | None = None,
-             organisation: str | None = None) -> User:
+             organisation: str | None = None, verified: bool = True) -> User:
+        """A user; a buyer's organisation is verified unless told otherwise, as the organisers
+        would have done (tests/deals/test_verification.py goes through their API)."""
         number = next(_counter)
         if role is Role.organiser:
             return account_service.create_organiser(
                 email=email or f"organiser{number}@example.com", password=PASSWORD
             )
-        return account_service.register_user(
+        user = account_service.register_user(
             email=email or f"{role.value}{number}@example.com",
             password=PASSWORD,
             name=f"{role.value} {number}",
@@ -110,6 +113,11 @@ def make_user(app: Flask) -> Callable[..., User]:
             organisation_name=organisation or f"成都文化馆{number}",
             province=province,
         )
+        if role is Role.buyer and verified:
+            assert user.organisation is not None
+            user.organisation.verified_at = utcnow()
+            db.session.commit()
+        return user
 
     return make
 

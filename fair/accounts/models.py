@@ -25,6 +25,17 @@ class Organisation(Base):
     #: ISO 3166-2:CN code, one of fair.reference.PROVINCES.
     province: Mapped[str] = mapped_column(String(5), index=True)
     created_at: Mapped[CreatedAt]
+    #: When an organiser verified this (buyer's) organisation: from then on its intents count
+    #: in the public totals. None while unverified.
+    verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The organiser who verified it; None for organisations verified by the migration that
+    #: brought verification in, whose intents already counted.
+    verified_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL", use_alter=True))
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
 
     def __repr__(self) -> str:
         return f"<Organisation {self.id} {self.name!r} {self.province}>"
@@ -44,7 +55,8 @@ class User(Base):
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     created_at: Mapped[CreatedAt]
 
-    organisation: Mapped[Organisation | None] = relationship(lazy="joined")
+    organisation: Mapped[Organisation | None] = relationship(lazy="joined",
+                                                             foreign_keys=[organisation_id])
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role.value}>"

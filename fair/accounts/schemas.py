@@ -56,6 +56,12 @@ class OrganisationSchema(StrictSchema):
         validate=validate.OneOf(list(PROVINCES), error="Unknown province code."),
         metadata={"description": "ISO 3166-2:CN code, such as CN-SC"},
     )
+    verified = fields.Boolean(
+        dump_only=True, attribute="is_verified",
+        metadata={"description": "A buyer's organisation verified by the organisers: its "
+                                 "intents count in the public totals"},
+    )
+    verified_at = fields.DateTime(dump_only=True, allow_none=True)
 
 
 class RegisterSchema(StrictSchema):

@@ -2,7 +2,7 @@
 intents carry the need and response they were signed from, on both signing paths.
 
 Revision ID: 0014_procurement_needs
-Revises: 0011
+Revises: 0013_verify_organisations
 Create Date: 2026-12-02 19:00:00
 
 """
@@ -15,13 +15,13 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0014_procurement_needs'
-down_revision = '0011'
+down_revision = '0013_verify_organisations'
 branch_labels = None
 depends_on = None
 
 ENUM = dict(native_enum=False, create_constraint=True, length=20)
 
-# Revision 0006's fair_sign_intent with two more arguments, the need and the response an intent
+# Revision 0013's fair_sign_intent with two more arguments, the need and the response an intent
 # is signed from, stored in the intent (deals.signing.intent_columns does the same on SQLite).
 SIGN_INTENT_FUNCTION = """
 CREATE FUNCTION fair_sign_intent(
@@ -29,7 +29,8 @@ CREATE FUNCTION fair_sign_intent(
     p_hall integer, p_amount bigint, p_note text, p_created_at timestamptz, p_key text,
     p_fingerprint text, p_need integer, p_response integer,
     OUT intent_id integer, OUT project_fair integer, OUT project_exhibitor integer,
-    OUT project_province text, OUT project_category text, OUT project_title text
+    OUT project_province text, OUT project_category text, OUT project_title text,
+    OUT intent_counted boolean
 ) LANGUAGE plpgsql AS $$
 DECLARE
     project_status text;
@@ -51,12 +52,15 @@ BEGIN
     ) THEN
         RAISE EXCEPTION 'hall_not_in_fair' USING ERRCODE = 'FA001';
     END IF;
+    SELECT o.verified_at IS NOT NULL INTO intent_counted
+      FROM organisations AS o WHERE o.id = p_buyer_organisation FOR SHARE;
     INSERT INTO intents (fair_id, project_id, buyer_id, buyer_organisation_id, buyer_province,
                          exhibitor_id, exhibitor_province, category, hall_id, amount_fen, note,
-                         status, created_at, secured, need_id, response_id)
+                         status, created_at, secured, counted, need_id,
+                         response_id)
     VALUES (project_fair, p_project, p_buyer, p_buyer_organisation, p_buyer_province,
             project_exhibitor, project_province, project_category, p_hall, p_amount, p_note,
-            'active', p_created_at, false, p_need, p_response)
+            'active', p_created_at, false, intent_counted, p_need, p_response)
     RETURNING id INTO intent_id;
     INSERT INTO idempotency_keys (buyer_id, key, fingerprint, intent_id)
     VALUES (p_buyer, p_key, p_fingerprint, intent_id);
@@ -66,6 +70,10 @@ BEGIN
     SELECT f.status INTO fair_status FROM fairs AS f WHERE f.id = project_fair;
     IF fair_status IS DISTINCT FROM 'open' THEN
         RAISE EXCEPTION 'fair_not_open' USING ERRCODE = 'FA001';
+    END IF;
+    -- Recorded, not counted: its organisation's verification counts it.
+    IF NOT intent_counted THEN
+        RETURN;
     END IF;
     WITH counted AS (
         INSERT INTO fair_totals_members AS m (fair_id, member, member_id, intent_count)
@@ -90,9 +98,9 @@ $$
 
 
 def _previous_sign_intent_function():
-    """The fair_sign_intent this revision replaces (revision 0006's), read from that revision."""
-    path = Path(__file__).with_name('0006_sign_intents_as_one_statement.py')
-    spec = importlib.util.spec_from_file_location('revision_0006', path)
+    """The fair_sign_intent this revision replaces (revision 0013's), read from that revision."""
+    path = Path(__file__).with_name('0013_verify_organisations.py')
+    spec = importlib.util.spec_from_file_location('revision_0013', path)
     previous = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(previous)
     return previous.SIGN_INTENT_FUNCTION

@@ -36,11 +36,11 @@ def page_for(browser: Browser, server: Server, signed_in: SignIn, user: User) ->
 
 def test_a_need_meets_a_response_that_becomes_an_intent_on_the_dashboard(
     browser: Browser, live_server: Server, signed_in: SignIn, fair: Fair, organiser: User,
-    make_user: Callable[..., User], verify_buyer: Callable[[User], User],
+    make_user: Callable[..., User],
     make_exhibitor: Callable[..., tuple[Exhibitor, User]],
     make_project: Callable[..., Project], artifacts: Path,
 ) -> None:
-    buyer = verify_buyer(make_user(Role.buyer, province="CN-CQ"))
+    buyer = make_user(Role.buyer, province="CN-CQ")  # verified, as make_user makes buyers
     _, owner = make_exhibitor(fair, province="CN-SC")
     make_project(fair, user=owner, title="蜀绣非遗手工体验课", category="intangible-heritage",
                  price_fen=6_000_000)

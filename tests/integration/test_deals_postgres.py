@@ -60,6 +60,7 @@ class Request:
 @dataclass(frozen=True)
 class Stage:
     fair_id: int
+    #: Their organisations are verified: their intents count.
     buyers: list[int]
     projects: list[int]
     halls: list[int]
@@ -110,6 +111,8 @@ def stage(apps: list[Flask]) -> Stage:
         buyers = [_user(Role.buyer, province, f"buyer{number}").id for number, province
                   in enumerate(("CN-SC", "CN-SC", "CN-GD", "CN-HN", "CN-SH", "CN-XZ", "CN-YN",
                                 "CN-GZ"))]
+        for buyer in buyers:
+            deal_service.verify_organisation(_organisation_of(buyer), organiser=organiser)
         halls = [Hall(fair_id=fair.id, name=f"{number}号厅") for number in (1, 2, 3)]
         db.session.add_all(halls)
         db.session.commit()
@@ -120,6 +123,13 @@ def _user(role: Role, province: str, name: str) -> User:
     return account_service.register_user(
         email=f"{name}@example.com", password=PASSWORD, name=name, role=role,
         organisation_name=f"{name} 机构", province=province)
+
+
+def _organisation_of(buyer_id: int) -> int:
+    buyer = db.session.get(User, buyer_id)
+    assert buyer is not None
+    assert buyer.organisation_id is not None
+    return buyer.organisation_id
 
 
 def _requests(stage: Stage, rng: random.Random) -> list[Request]:
@@ -249,23 +259,75 @@ def test_many_threads_signing_with_repeated_keys_keep_exact_totals(
 
 
 def _assert_sums(postgres_url: str, fair_id: int, totals: dict[str, Any]) -> None:
-    """Every total and breakdown equals SUM/COUNT over the active intents, in SQL."""
+    """Every total and breakdown equals SUM/COUNT over the active intents that count, in SQL."""
     columns = {f"by_{dimension.value}": f"CAST({column} AS TEXT)"
                for dimension, column in deal_totals.BREAKDOWN.items()}
     with psycopg.connect(postgres_url) as connection:
         amount, count = connection.execute(
             "SELECT COALESCE(SUM(amount_fen), 0)::bigint, COUNT(*) FROM intents "
-            "WHERE fair_id = %s AND status = 'active'", (fair_id,)).fetchone() or (0, 0)
+            "WHERE fair_id = %s AND status = 'active' AND counted",
+            (fair_id,)).fetchone() or (0, 0)
         assert (totals["amount"], totals["deal_count"]) == (format_yuan(amount), count)
         for name, column in columns.items():
             rows = connection.execute(
                 f"SELECT {column}, SUM(amount_fen)::bigint, COUNT(*) FROM intents "  # noqa: S608
-                f"WHERE fair_id = %s AND status = 'active' AND {column} IS NOT NULL "
+                f"WHERE fair_id = %s AND status = 'active' AND counted AND {column} IS NOT NULL "
                 f"GROUP BY {column}", (fair_id,)).fetchall()
             assert totals[name] == {
                 key: {"amount": format_yuan(fen), "deal_count": deals}
                 for key, fen, deals in sorted(rows)
             }, name
+
+
+def test_verifying_while_its_buyers_sign_and_withdraw_keeps_exact_totals(
+    apps: list[Flask], stage: Stage, postgres_url: str
+) -> None:
+    # Two buyers' organisations are verified and unverified over and over while their buyers
+    # sign and withdraw: every intent must end counted exactly when its organisation is
+    # verified, and the totals must equal the sums over what counts, whatever the order.
+    rng = random.Random(9)
+    moving = stage.buyers[-2:]
+    with apps[0].app_context():
+        organiser = account_service.find_user("organiser@example.com")
+        assert organiser is not None
+        organisations = [_organisation_of(buyer) for buyer in moving]
+        for organisation in organisations:
+            deal_service.unverify_organisation(organisation, organiser=organiser)
+        organiser_id = organiser.id
+    requests = [Request(buyer=rng.choice(moving), project=rng.choice(stage.projects),
+                        amount_fen=rng.randint(1, 20_000_000_00), hall=rng.choice(
+                            [None, *stage.halls]), key=f"moving-{number}")
+                for number in range(120)]
+    signers = THREADS - len(organisations)
+    work: list[list[Any]] = [requests[number::signers] for number in range(signers)]
+    # 9 changes for the first organisation (it ends verified), 10 for the second (it does not).
+    work += [[(organisation, number % 2 == 0) for number in range(changes)]
+             for organisation, changes in zip(organisations, (9, 10), strict=True)]
+
+    def act(item: Any) -> None:
+        if isinstance(item, Request):
+            intent_id = _sign(item)
+            if int(item.key.removeprefix("moving-")) % 3 == 0:  # a third are withdrawn
+                intent = db.session.get(Intent, intent_id)
+                assert intent is not None
+                deal_service.withdraw_intent(intent, buyer=db.session.get(User, item.buyer))
+            return
+        organisation, verify = item
+        change = (deal_service.verify_organisation if verify
+                  else deal_service.unverify_organisation)
+        change(organisation, organiser=db.session.get(User, organiser_id))
+
+    assert _run_threads(apps, work, act) == []
+    with apps[0].app_context():
+        counted = {organisation: (every, some) for organisation, every, some in db.session.execute(
+            select(Intent.buyer_organisation_id, func.bool_and(Intent.counted),
+                   func.bool_or(Intent.counted))
+            .where(Intent.buyer_organisation_id.in_(organisations))
+            .group_by(Intent.buyer_organisation_id))}
+        totals = deal_totals.read_totals(stage.fair_id)
+    assert counted == {organisations[0]: (True, True), organisations[1]: (False, False)}
+    assert totals["deal_count"] > 0
+    _assert_sums(postgres_url, stage.fair_id, totals)
 
 
 def test_two_requests_with_one_key_at_the_same_moment_make_one_intent(

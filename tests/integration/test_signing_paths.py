@@ -4,8 +4,10 @@ deals.totals' statements) and PostgreSQL's one call (fair_sign_intent, migration
 The rules of signing live in Python and, for speed, again in PL/pgSQL; these tests keep the two
 in step. The same requests run through deals.service on a SQLite database and on a PostgreSQL
 one, built alike, with real commits; after every step both must have answered alike (the same
-refusal, for the same reason) and hold the same rows: intents, idempotency keys, fair totals,
-breakdowns and member counts, all but the ids and times that the databases pick themselves.
+refusal, for the same reason) and hold the same rows: intents (counted or not), idempotency keys,
+fair totals, breakdowns, member counts and which organisations are verified, all but the ids and
+times that the databases pick themselves. Buyers of verified and of unverified organisations
+sign, and organisations are verified and unverified along the way.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from exhibitors.models import Project
 from fair import create_app
 from fair import service as fair_service
 from fair.accounts import service as account_service
-from fair.accounts.models import Role, User
+from fair.accounts.models import Organisation, Role, User
 from fair.database import as_utc
 from fair.errors import FairError
 from fair.extensions import db
@@ -65,7 +67,10 @@ class Stage:
     #: Published projects, each with the user who may withdraw it.
     projects: dict[int, int]
     draft: int
+    #: The first three buyers' organisations are verified; the last one's is not.
     buyers: list[int]
+    #: Each buyer's organisation.
+    organisations: dict[int, int]
 
 
 @dataclass
@@ -127,14 +132,18 @@ def build_stage() -> Stage:
             projects[project.id] = owner.id
         draft = exhibitor_service.create_project(fair, user=owner, title=f"草稿{number}",
                                                  category="digital", price_fen=100).id
-    buyers = [register(Role.buyer, province, f"buyer{number}").id
-              for number, province in enumerate(("CN-SC", "CN-GD", "CN-HN", "CN-SC"))]
+    registered = [register(Role.buyer, province, f"buyer{number}")
+                  for number, province in enumerate(("CN-SC", "CN-GD", "CN-HN", "CN-SC"))]
+    organisations = {buyer.id: buyer.organisation_id for buyer in registered}
+    buyers = list(organisations)
+    for buyer in buyers[:3]:
+        deal_service.verify_organisation(organisations[buyer], organiser=organiser)
     halls = [Hall(fair_id=fair.id, name=f"{number}号厅") for number in (1, 2)]
     elsewhere = Hall(fair_id=other.id, name="别处的厅")
     db.session.add_all([*halls, elsewhere])
     db.session.commit()
     return Stage(fair=fair.id, other_fair_hall=elsewhere.id, halls=[hall.id for hall in halls],
-                 projects=projects, draft=draft, buyers=buyers)
+                 projects=projects, draft=draft, buyers=buyers, organisations=organisations)
 
 
 def register(role: Role, province: str, name: str) -> User:
@@ -191,7 +200,14 @@ class WithdrawProject:
     owner: int
 
 
-Step = Sign | Withdraw | SetFairStatus | WithdrawProject
+@dataclass(frozen=True)
+class Verify:
+    organisation: int
+    #: False takes the verification back.
+    verified: bool = True
+
+
+Step = Sign | Withdraw | SetFairStatus | WithdrawProject | Verify
 
 
 def run(database: Database, step: Step, number: int, monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -233,6 +249,12 @@ def _take(database: Database, step: Step) -> Any:
         assert intent is not None
         withdrawn = deal_service.withdraw_intent(intent, buyer=db.session.get(User, step.buyer))
         return ("intent", step.owner, step.key, withdrawn.status.value)
+    if isinstance(step, Verify):
+        change = (deal_service.verify_organisation if step.verified
+                  else deal_service.unverify_organisation)
+        organisation = change(step.organisation, organiser=_organiser())
+        return ("organisation", organisation.id,
+                "verified" if organisation.is_verified else "unverified")
     if isinstance(step, SetFairStatus):
         fair = db.session.get(Fair, step.fair)
         assert fair is not None
@@ -280,6 +302,8 @@ def rows() -> dict[str, list[tuple[Any, ...]]]:
         "fair_totals": _table(*FairTotals.__table__.c),
         "fair_totals_breakdown": _table(*FairTotalsBreakdown.__table__.c),
         "fair_totals_members": _table(*FairTotalsMember.__table__.c),
+        "organisations": _table(Organisation.id, Organisation.verified_at.is_not(None),
+                                Organisation.verified_by),
     }
 
 
@@ -313,6 +337,9 @@ def test_every_refusal_and_retry_answers_and_leaves_alike_on_both_paths(
     first = Sign(buyer, published[0], 1_000_00, "first", hall=stage.halls[0], note=" 加急 ")
     closed_fair = Sign(buyer, published[2], 100, "while-closed")
     elsewhere = stage.other_fair_hall
+    unverified = stage.buyers[3]
+    organisation = stage.organisations[unverified]
+    pending = Sign(unverified, published[3], 5_000_00, "unverified", hall=stage.halls[1])
     # Each step, and how it ends: an intent's status, or why it was refused.
     matrix: list[tuple[Step, str]] = [
         (first, "active"),
@@ -341,12 +368,31 @@ def test_every_refusal_and_retry_answers_and_leaves_alike_on_both_paths(
         (WithdrawProject(published[2], stage.projects[published[2]]), "withdrawn"),
         (Sign(buyer, published[2], 300, "withdrawn-project"), "project_not_published"),
         (closed_fair, "active"),  # its intent stands: a replay
+        # A buyer of an unverified organisation: recorded, not counted, until verified.
+        (pending, "active"),
+        (Sign(unverified, published[4], 600, "unverified-withdrawn"), "active"),
+        (Withdraw(unverified, "unverified-withdrawn", buyer=unverified), "withdrawn"),
+        (Sign(unverified, stage.draft, 100, "unverified-draft"), "project_not_published"),
+        (pending, "active"),  # a replay
+        (Verify(organisation), "verified"),
+        (Verify(organisation), "verified"),  # again: changes nothing
+        (Sign(unverified, published[3], 700, "after-verifying"), "active"),
+        (Withdraw(unverified, "after-verifying", buyer=unverified), "withdrawn"),
+        (Verify(organisation, verified=False), "unverified"),
+        (Sign(unverified, published[5], 800, "after-unverifying"), "active"),
+        (Withdraw(unverified, "unverified", buyer=unverified), "withdrawn"),
+        (Verify(organisation), "verified"),
+        (Verify(stage.organisations[buyer], verified=False), "unverified"),
+        (Sign(buyer, published[5], 900, "last"), "active"),
     ]
     answers = run_both(databases, [step for step, _ in matrix], monkeypatch)
 
     assert [_outcome(answer) for answer in answers] == [outcome for _, outcome in matrix]
     reasons = {answer[4] for answer in answers if answer[0] == "refused"}
     assert reasons - {None} == set(deal_signing.REFUSALS)
+    with databases[0].app.app_context():
+        # Both kinds of intent are left: the comparison above covered each.
+        assert set(db.session.scalars(select(Intent.counted))) == {True, False}
 
 
 def _outcome(answer: Any) -> str:
@@ -363,13 +409,15 @@ def test_a_random_run_of_signings_and_withdrawals_leaves_the_same_rows_on_both_p
     answers = run_both(databases, random_steps(stage, random.Random(seed), 150), monkeypatch)
     kinds = {answer[3] if answer[0] == "refused" else answer[0] for answer in answers}
     # The run met every kind of answer, and withdrew some of what it signed.
-    assert {"intent", "fair_not_open", "not_found", "invalid", "idempotency_key_reused"} <= kinds
+    assert {"intent", "fair_not_open", "not_found", "invalid", "idempotency_key_reused",
+            "organisation"} <= kinds
     assert any(answer[-1] == "withdrawn" for answer in answers)
 
 
 def random_steps(stage: Stage, rng: random.Random, count: int) -> list[Step]:
     """Mostly new signings, some retries and reused keys, withdrawals, the odd refusal; the
-    fair closes and opens again, and a project or two leave the catalogue."""
+    fair closes and opens again, a project or two leave the catalogue, and buyers'
+    organisations are verified and unverified."""
     projects = [*sorted(stage.projects), stage.draft, NO_SUCH_ID]
     halls = [None, None, *stage.halls, stage.other_fair_hall]
     signed: list[Sign] = []
@@ -384,6 +432,9 @@ def random_steps(stage: Stage, rng: random.Random, count: int) -> list[Step]:
         elif roll < 0.07:
             project = rng.choice(sorted(stage.projects))
             steps.append(WithdrawProject(project, stage.projects[project]))
+        elif roll < 0.09:
+            chosen = rng.choice(stage.buyers)
+            steps.append(Verify(stage.organisations[chosen], verified=rng.random() < 0.5))
         elif roll < 0.25 and signed:
             earlier = rng.choice(signed)
             owner = rng.random() < 0.9

@@ -8,28 +8,22 @@ from typing import Any
 
 import pytest
 
-from fair import permissions
 from fair.accounts.models import Role, User
 from fair.database import utcnow
+from fair.extensions import db
 from fair.models import Fair
 from needs import service
 from needs.models import Need
 
 
 @pytest.fixture
-def verify(monkeypatch: pytest.MonkeyPatch) -> Callable[[User], User]:
-    """Verify a buyer's organisation (as the organiser would)."""
-    verified: set[int] = set()
-
-    def is_verified(user: User | None) -> bool:
-        return (user is not None and user.role is Role.buyer
-                and user.organisation_id in verified)
-
-    monkeypatch.setattr(permissions, "is_verified_buyer", is_verified)
+def verify() -> Callable[[User], User]:
+    """Verify a buyer's organisation, as the organiser does."""
 
     def mark(user: User) -> User:
-        assert user.organisation_id is not None
-        verified.add(user.organisation_id)
+        assert user.organisation is not None
+        user.organisation.verified_at = utcnow()
+        db.session.commit()
         return user
 
     return mark

@@ -76,7 +76,7 @@ def test_unverified_buyers_and_exhibitors_cannot_publish(
     client: FlaskClient, fair: Fair, make_user: Callable[..., User], token_for: Headers,
     verify: Callable[[User], User],
 ) -> None:
-    for user in (make_user(Role.buyer), make_user(Role.exhibitor)):
+    for user in (make_user(Role.buyer, verified=False), make_user(Role.exhibitor)):
         refused = client.post(f"/api/v1/fairs/{fair.id}/needs", json=body(),
                               headers=token_for(user))
         assert refused.status_code == 403

@@ -46,7 +46,7 @@ def test_a_verified_buyer_publishes_a_sanitised_need(make_need: Callable[..., Ne
 def test_an_unverified_buyer_cannot_publish(fair: Fair, make_user: Callable[..., User],
                                             verify: Callable[[User], User]) -> None:
     with pytest.raises(Forbidden) as refused:
-        service.create_need(fair, buyer=make_user(Role.buyer), **need_fields())
+        service.create_need(fair, buyer=make_user(Role.buyer, verified=False), **need_fields())
     assert refused.value.code == "not_verified"
     assert count(Need) == 0
 

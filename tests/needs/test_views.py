@@ -78,7 +78,7 @@ def test_a_bad_form_is_shown_again_with_its_errors_and_stores_nothing(
 def test_an_unverified_buyer_gets_no_form(client: FlaskClient, fair: Fair,
                                           make_user: Callable[..., User],
                                           verify: Callable[[User], User]) -> None:
-    cookie_session(client, make_user(Role.buyer))
+    cookie_session(client, make_user(Role.buyer, verified=False))
     assert "/needs/new" not in client.get("/needs").text
     assert client.get("/needs/new").status_code == 403
 

@@ -37,7 +37,7 @@ def test_register_makes_a_buyer_with_organisation(client: FlaskClient) -> None:
     assert response.json["role"] == "buyer"
     assert response.json["organisation"] == {
         "id": response.json["organisation"]["id"], "name": "重庆市文化旅游委员会",
-        "province": "CN-CQ",
+        "province": "CN-CQ", "verified": False, "verified_at": None,
     }
     assert "password" not in response.json
     user = db.session.get(User, response.json["id"])
