@@ -4,10 +4,11 @@ into an intent that the organiser's dashboard shows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
@@ -17,11 +18,19 @@ from fair.accounts.models import Role, User
 from fair.extensions import db
 from fair.models import Fair
 from needs.models import Need
-from tests.serving import Server
+from tests.serving import Server, consume
 
 pytestmark = pytest.mark.e2e
 
 SignIn = Callable[[BrowserContext, User], None]
+
+
+@pytest.fixture
+def consumer(app: Flask, live_server: Server, tmp_path: Path) -> Iterator[None]:
+    """A task consumer beside the server, as deployed: matching runs on the queue."""
+    database_file = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+    with consume(database_file, log=tmp_path / "consumer.log"):
+        yield
 
 
 def page_for(browser: Browser, server: Server, signed_in: SignIn, user: User) -> Page:
@@ -38,7 +47,7 @@ def test_a_need_meets_a_response_that_becomes_an_intent_on_the_dashboard(
     browser: Browser, live_server: Server, signed_in: SignIn, fair: Fair, organiser: User,
     make_user: Callable[..., User],
     make_exhibitor: Callable[..., tuple[Exhibitor, User]],
-    make_project: Callable[..., Project], artifacts: Path,
+    make_project: Callable[..., Project], artifacts: Path, consumer: None,
 ) -> None:
     buyer = make_user(Role.buyer, province="CN-CQ")  # verified, as make_user makes buyers
     _, owner = make_exhibitor(fair, province="CN-SC")
@@ -56,15 +65,24 @@ def test_a_need_meets_a_response_that_becomes_an_intent_on_the_dashboard(
     buying.locator('input[name="deadline"]').fill("2099-06-01T18:00")
     buying.locator('input[name="max_responses"]').fill("5")
     buying.locator('textarea[name="description"]').fill("为 **200** 名小学生开设手工课")
+    buying.screenshot(path=str(artifacts / "needs-form.png"), full_page=True)
     buying.get_by_role("button", name="发布需求").click()
     expect(buying.locator("h1")).to_contain_text("非遗手工体验课进校园")
     need = db.session.scalars(select(Need)).one()
     unread = buying.get_by_test_id("unread")
     expect(unread).to_be_hidden()
 
+    buying.goto("/needs?q=非遗")
+    expect(buying.get_by_test_id("needs")).to_contain_text("非遗手工体验课进校园")
+    buying.screenshot(path=str(artifacts / "needs-list.png"))
+
     selling = page_for(browser, live_server, signed_in, owner)
-    selling.goto("/portal")
     matches = selling.get_by_test_id("matching-needs")
+    for _ in range(40):  # the consumer matches the need once it is committed
+        selling.goto("/portal")
+        if "非遗手工体验课进校园" in matches.inner_text():
+            break
+        selling.wait_for_timeout(250)
     expect(matches).to_contain_text("非遗手工体验课进校园")
     selling.screenshot(path=str(artifacts / "needs-portal-matches.png"))
     matches.get_by_role("link", name="非遗手工体验课进校园").click()
