@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import and_, case, delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
@@ -546,8 +547,6 @@ def match_need(need_id: int, *, limit: int = MATCH_LIMIT) -> list[NeedMatch]:
 @tasks.task(retries=3, retry_delay=10)
 def match_need_task(need_id: int) -> None:
     """Match a need that opened (queued after its commit)."""
-    from flask import current_app
-
     match_need(need_id, limit=int(current_app.config.get("NEEDS_MATCH_LIMIT", MATCH_LIMIT)))
 
 

@@ -73,12 +73,11 @@ def need(need_id: int) -> str:
     projects = [project for project in exhibitor_service.projects_of(exhibitor)
                 if project.is_published and project.id not in answered] \
         if exhibitor is not None and exhibitor.is_approved else []
+    intents = service.signed_intents(shown, user=user)
     return render_template(
         "needs/need.html", need=shown, responses=responses, projects=projects,
-        is_buyer=user is not None and user.id == shown.buyer_id,
-        intents=service.signed_intents(shown, user=user),
-        signed={intent.response_id for intent in service.signed_intents(shown, user=user)
-                if intent.is_active},
+        is_buyer=user is not None and user.id == shown.buyer_id, intents=intents,
+        signed={intent.response_id for intent in intents if intent.is_active},
         # One key per page view: a resent form signs once (deals.service.record_intent).
         sign_key=uuid.uuid4().hex)
 
