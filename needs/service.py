@@ -80,6 +80,8 @@ def update_need(need: Need, *, buyer: User | None, changes: Mapping[str, Any]) -
 def _apply(need: Need, values: Mapping[str, Any]) -> None:
     """Check and set a need's fields; a refusal names every field at fault."""
     merged = {name: getattr(need, name, None) for name in EDITABLE if name != "description"}
+    if merged["deadline"] is not None:
+        merged["deadline"] = as_utc(merged["deadline"])  # SQLite hands it back naive
     merged.update(values)
     errors: dict[str, list[str]] = {}
     if not 2 <= len((merged["title"] or "").strip()) <= 200:
@@ -96,7 +98,12 @@ def _apply(need: Need, values: Mapping[str, Any]) -> None:
     elif not isinstance(high, int) or high < low:
         errors["budget_max"] = ["Must be at least budget_min."]
     deadline = merged["deadline"]
-    if not isinstance(deadline, dt.datetime) or deadline.tzinfo is None:
+    try:
+        # In UTC, as stored; a moment at the edge of the calendar has no UTC equivalent.
+        deadline = deadline.astimezone(dt.UTC) if deadline.tzinfo is not None else None
+    except (AttributeError, OverflowError):
+        deadline = None
+    if not isinstance(deadline, dt.datetime):
         errors["deadline"] = ["A date and time with its offset."]
     elif deadline <= utcnow():
         errors["deadline"] = ["Must be in the future."]
@@ -111,7 +118,7 @@ def _apply(need: Need, values: Mapping[str, Any]) -> None:
     need.category, need.province = merged["category"], merged["province"]
     need.city = (merged["city"] or "").strip()
     need.budget_min_fen, need.budget_max_fen = low, high
-    need.deadline = deadline.astimezone(dt.UTC)
+    need.deadline = deadline
     need.max_responses = limit
     if "description" in values:
         need.description_source = values["description"] or ""

@@ -319,3 +319,24 @@ def test_needs_close_at_their_deadline_and_buyers_are_warned_a_day_before(
     assert service.pass_deadlines(utcnow() + dt.timedelta(days=1)) == (1, 0)
     assert db.session.get(Need, soon.id).status is NeedStatus.closed
     assert db.session.get(Need, later.id).status is NeedStatus.open
+
+
+def test_a_deadline_at_the_edge_of_the_calendar_is_refused(fair: Fair, buyer: User) -> None:
+    edge = dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    with pytest.raises(InvalidInput) as refused:
+        service.create_need(fair, buyer=buyer, **need_fields(deadline=edge))
+    assert "deadline" in refused.value.fields
+
+
+def test_a_draft_is_edited_field_by_field_and_reindexed(
+    fair: Fair, buyer: User, make_need: Callable[..., Need]
+) -> None:
+    draft = make_need(publish=False)
+    db.session.expire_all()
+    service.update_need(db.session.get(Need, draft.id), buyer=buyer,
+                        changes={"title": "川剧进社区演出"})
+    service.open_need(db.session.get(Need, draft.id), buyer=buyer)
+    assert service.search_needs(fair, query=service.NeedQuery(q="川剧")).total == 1
+    with pytest.raises(Conflict):
+        service.update_need(db.session.get(Need, draft.id), buyer=buyer,
+                            changes={"title": "再改"})
