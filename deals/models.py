@@ -92,6 +92,10 @@ class Intent(Base):
     #: In the fair's totals while active: its buyer's organisation was verified when it was
     #: signed, or since. An intent of an unverified organisation is recorded, not counted.
     counted: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    #: The procurement need and the response it was signed from (needs.service.sign_response).
+    #: No foreign keys (migration 0014): SQLite could add them only by rebuilding this table.
+    need_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    response_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
     buyer_organisation: Mapped[Organisation] = relationship(lazy="joined", innerjoin=True)

@@ -90,6 +90,9 @@ class DealSchema(Schema):
     exhibitor_province = fields.Str()
     created_at = UtcDateTime()
     withdrawn_at = UtcDateTime(allow_none=True)
+    #: The procurement need and response it was signed from, if any.
+    need_id = fields.Int(allow_none=True)
+    response_id = fields.Int(allow_none=True)
 
 
 class DealListSchema(Schema):

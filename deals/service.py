@@ -46,6 +46,8 @@ def record_intent(
     idempotency_key: str,
     hall_id: int | None = None,
     note: str = "",
+    need_id: int | None = None,
+    response_id: int | None = None,
 ) -> Intent:
     """Record a buyer's intent to sign for a published project of an open fair.
 
@@ -59,6 +61,9 @@ def record_intent(
 
     The project is read while signing (deals.signing.write_intent), not loaded first: what it
     copies into the intent and whether it is published are read in the same statement.
+
+    ``need_id`` and ``response_id`` name the procurement need and response signed from; only
+    needs.service.sign_response passes them, after checking them.
     """
     buyer = permissions.require_buyer(buyer)
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
@@ -71,12 +76,12 @@ def record_intent(
     _check_request(amount_fen=amount_fen, note=note)
     organisation = buyer.organisation
     assert organisation is not None  # noqa: S101 - buyers always register with one
-    fingerprint = _fingerprint(project_id, amount_fen, hall_id, note)
+    fingerprint = _fingerprint(project_id, amount_fen, hall_id, note, response_id)
     signing = deal_signing.Signing(
         project_id=project_id, buyer_id=buyer.id, buyer_organisation_id=organisation.id,
         buyer_province=organisation.province, hall_id=hall_id, amount_fen=amount_fen,
         note=note, created_at=utcnow(), idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
+        fingerprint=fingerprint, need_id=need_id, response_id=response_id,
     )
     try:
         signed = deal_signing.write_intent(signing)
@@ -116,9 +121,13 @@ def _check_request(*, amount_fen: int, note: str) -> None:
         raise InvalidInput(fields={"note": [f"At most {MAX_NOTE_LENGTH} characters."]})
 
 
-def _fingerprint(project_id: int, amount_fen: int, hall_id: int | None, note: str) -> str:
+def _fingerprint(project_id: int, amount_fen: int, hall_id: int | None, note: str,
+                 response_id: int | None = None) -> str:
     """What a request means, so that a retry can be told from a different request."""
-    canonical = json.dumps([project_id, amount_fen, hall_id, note], ensure_ascii=False)
+    meaning: list[object] = [project_id, amount_fen, hall_id, note]
+    if response_id is not None:  # earlier fingerprints stay as they were
+        meaning.append(response_id)
+    canonical = json.dumps(meaning, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -35,6 +35,9 @@ class Signing:
     created_at: dt.datetime
     idempotency_key: str
     fingerprint: str
+    #: The need and the response signed from, for an intent made from a response.
+    need_id: int | None = None
+    response_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ ANSWERS: dict[str, Callable[[], FairError]] = {
         fields={"amount": ["Above this fair's ceiling for one intent."]}),
 }
 REFUSALS = tuple(ANSWERS)
-#: The SQLSTATE of fair_sign_intent's refusals (migration 0006); the message is the reason.
+#: The SQLSTATE of fair_sign_intent's refusals (migrations 0006, 0014); the message is the reason.
 REFUSED_SQLSTATE = "FA001"
 
 
@@ -87,7 +90,7 @@ def write_intent(signing: Signing) -> Signed:
 
     The key's unique index refuses a second request with the same key (IntegrityError) before
     the project's status and the fair's are checked (Refused). On PostgreSQL the whole write is
-    one call of fair_sign_intent, a PL/pgSQL function (migration 0013_verify_organisations),
+    one call of fair_sign_intent, a PL/pgSQL function (migration 0014_procurement_needs),
     which is its own transaction when the session has read nothing yet (fair.database.
     execute_as_own_transaction); it is kept because it is what makes bench/deals.py reach 500
     intents a second. On SQLite the same steps run one statement at a time
@@ -149,7 +152,7 @@ def intent_columns(signing: Signing, fair_id: int, exhibitor_id: int, exhibitor_
         "exhibitor_province": exhibitor_province, "category": category,
         "hall_id": signing.hall_id, "amount_fen": signing.amount_fen, "note": signing.note,
         "status": IntentStatus.active, "created_at": signing.created_at, "secured": False,
-        "withdrawn_at": None,
+        "withdrawn_at": None, "need_id": signing.need_id, "response_id": signing.response_id,
     }
 
 
@@ -168,12 +171,12 @@ _PROJECT_FACTS = select(Project.fair_id, Project.exhibitor_id, Project.province,
                         ).where(Project.id == bindparam("project"))
 _HALL_FAIR = select(Hall.fair_id).where(Hall.id == bindparam("hall"))
 # PostgreSQL: a new intent, its key, its members and the totals in one call. The function is
-# fair_sign_intent in migrations/versions/0013_verify_organisations.py, kept for speed
+# fair_sign_intent in migrations/versions/0014_procurement_needs.py, kept for speed
 # (one round trip instead of six); tests/integration/test_signing_paths.py keeps it and
 # _write_step_by_step in step, and checks that it writes the breakdowns of totals.BREAKDOWN.
 _SIGN_IN_ONE_CALL = text(
     "SELECT intent_id, project_fair, project_exhibitor, project_province, project_category,"
     " project_title, intent_counted FROM fair_sign_intent(:project_id, :buyer_id,"
     " :buyer_organisation_id, :buyer_province, :hall_id, :amount_fen, :note, :created_at,"
-    " :idempotency_key, :fingerprint)"
+    " :idempotency_key, :fingerprint, :need_id, :response_id)"
 )

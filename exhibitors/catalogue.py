@@ -112,6 +112,11 @@ def price_bucket(price_fen: int) -> int:
 _TAG = re.compile(r"<[^>]+>")
 
 
+def strip_tags(html: str) -> str:
+    """The text of sanitised HTML, for the index (procurement needs index theirs alike)."""
+    return _TAG.sub(" ", html)
+
+
 # --- The write side ------------------------------------------------------------------------
 # Speed at 89,000 projects comes from two tables that index_projects keeps in step with the
 # projects, in the transaction that changes them:
@@ -405,7 +410,7 @@ def _plan(fair: Fair, terms: QueryTerms) -> _Plan:
         found = db.session.scalars(
             select(CatalogueCount.term)
             .where(CatalogueCount.fair_id == fair.id, CatalogueCount.term >= prefix,
-                   CatalogueCount.term < _successor(prefix), CatalogueCount.projects > 0)
+                   CatalogueCount.term < successor(prefix), CatalogueCount.projects > 0)
             .group_by(CatalogueCount.term)
             .limit(2)
         ).all()
@@ -501,7 +506,7 @@ def _matches(fair: Fair, plan: _Plan, visible: Visible) -> Subquery:
                    func.min(ProjectTerm.price_fen).label("price_fen"),
                    func.min(ProjectTerm.published_at).label("published_at"),
                    func.max(cast(ProjectTerm.in_title, Integer)).label("in_title"))
-            .where(ProjectTerm.term >= first, ProjectTerm.term < _successor(first),
+            .where(ProjectTerm.term >= first, ProjectTerm.term < successor(first),
                    ProjectTerm.fair_id == fair.id, visible(ProjectTerm))
             .group_by(ProjectTerm.project_id)
             .subquery()
@@ -514,7 +519,7 @@ def _matches(fair: Fair, plan: _Plan, visible: Visible) -> Subquery:
         best = (
             select(func.max(cast(other.in_title, Integer)))
             .where(other.project_id == driver.project_id, other.term >= prefix,
-                   other.term < _successor(prefix))
+                   other.term < successor(prefix))
             .scalar_subquery()
         )
         conditions.append(best.is_not(None))
@@ -617,11 +622,11 @@ def _add_up(tally: _Tally, query: CatalogueQuery) -> tuple[int, Facets]:
         category={code: categories.get(code, 0) for code in CATEGORIES},
         province={code: provinces.get(code, 0)
                   for code in sorted(shown, key=lambda code: (-provinces.get(code, 0), code))},
-        price=_price_ranges(prices),
+        price=price_ranges(prices),
     )
 
 
-def _price_ranges(counts: Counter[int]) -> list[PriceRange]:
+def price_ranges(counts: Counter[int]) -> list[PriceRange]:
     ranges: list[PriceRange] = []
     for index, bound in enumerate(PRICE_BOUNDS):
         upper = PRICE_BOUNDS[index + 1] if index + 1 < len(PRICE_BOUNDS) else None
@@ -659,6 +664,6 @@ def _number(value: int) -> ColumnElement[int]:
     return literal_column(str(int(value)), Integer)
 
 
-def _successor(prefix: str) -> str:
+def successor(prefix: str) -> str:
     """The smallest string above every string starting with the prefix (code point order)."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)

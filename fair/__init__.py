@@ -46,11 +46,13 @@ def register_models() -> None:
     import exhibitors.models
     import fair.accounts.models
     import fair.models
+    import inbox.models
     import livehalls.models
+    import needs.models
     import recommend.models
 
     # Imported for their side effect on Base.metadata.
-    del audience, deals, exhibitors, fair, livehalls, recommend
+    del audience, deals, exhibitors, fair, inbox, livehalls, needs, recommend
 
 
 def register_extensions(app: Flask) -> None:
@@ -138,11 +140,14 @@ def register_blueprints(app: Flask) -> None:
     from exhibitors import api as exhibitors_api
     from fair import api as fair_api
     from fair.accounts import api as accounts_api
+    from inbox import api as inbox_api
     from livehalls import api as livehalls_api
+    from needs import api as needs_api
     from recommend import api as recommend_api
 
     for blp in (accounts_api.blp, fair_api.blp, exhibitors_api.blp, exhibitors_api.media_blp,
-                deals_api.blp, livehalls_api.blp, audience_api.blp, recommend_api.blp):
+                deals_api.blp, livehalls_api.blp, audience_api.blp, recommend_api.blp,
+                needs_api.blp, inbox_api.blp):
         extensions.csrf.exempt(blp)  # fair.auth checks CSRF for cookie-authenticated API calls
         extensions.api.register_blueprint(blp)
 
@@ -153,13 +158,18 @@ def register_blueprints(app: Flask) -> None:
     from exhibitors import views as exhibitors_views
     from fair import views as fair_views
     from fair.accounts import views as accounts_views
+    from inbox import views as inbox_views
     from livehalls import service as hall_service
     from livehalls import views as livehalls_views
+    from needs import views as needs_views
     from recommend import views as recommend_views
 
     for bp in (fair_views.bp, accounts_views.bp, exhibitors_views.bp, deals_views.bp,
-               livehalls_views.bp, audience_views.bp, recommend_views.bp):
+               livehalls_views.bp, audience_views.bp, recommend_views.bp, needs_views.bp,
+               inbox_views.bp):
         app.register_blueprint(bp)
+    needs_views.init_app(app)  # the portal's "needs that match your projects"
+    inbox_views.init_app(app)  # the unread count in every page's header
     recording.init_app(app)  # the visitor cookie, the event buffer, the packages' signals
     recommend_views.init_app(app)  # the strips' template globals for the pages below it
     fair_views.init_app(app, readers=fair_views.Readers(
@@ -187,12 +197,14 @@ def register_tasks(app: Flask) -> None:
     consumer (`huey_consumer wsgi.huey`) knows them all."""
     import audience.service
     import deals.payments
+    import inbox.service
     import livehalls.streaming
+    import needs.service
     import recommend.service
 
     # Imported for their tasks (send_refund, retry_refunds, make_replay, expire_events,
-    # rebuild_task, rebuild_open_fairs).
-    del audience, deals, livehalls, recommend
+    # rebuild_task, rebuild_open_fairs, send_email_task, match_need_task, pass_deadlines_task).
+    del audience, deals, inbox, livehalls, needs, recommend
     tasks.init_app(app)
 
 

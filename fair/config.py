@@ -99,6 +99,12 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
         "AUDIENCE_FLUSH_SECONDS": _number(environ.get("AUDIENCE_FLUSH_SECONDS"), 1.0),
         # Raw events older than this are deleted every night; their rollups stay.
         "AUDIENCE_RETENTION_DAYS": int(_number(environ.get("AUDIENCE_RETENTION_DAYS"), 180)),
+        # Notifications go by e-mail too when SMTP_HOST is set (inbox.service), from MAIL_FROM.
+        "SMTP_HOST": environ.get("SMTP_HOST") or None,
+        "SMTP_PORT": int(_number(environ.get("SMTP_PORT"), 25)),
+        "MAIL_FROM": environ.get("MAIL_FROM") or "fair@localhost",
+        # Exhibitors told of a need when it opens, best matches first (needs.service).
+        "NEEDS_MATCH_LIMIT": int(_number(environ.get("NEEDS_MATCH_LIMIT"), 20)),
     }
 
 

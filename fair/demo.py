@@ -38,6 +38,8 @@ from fair.models import Fair, FairStatus
 from fair.money import parse_yuan
 from livehalls import service as hall_service
 from livehalls.models import Hall, Showcase
+from needs import service as need_service
+from needs.models import Need, NeedMatch, NeedResponse, NeedStatus, ResponseStatus
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +261,50 @@ def _build(*, exhibitors: int, projects: int, posters: int, seed: int, media_roo
                           posters=_posters(rng, posters, media_root))
     halls = db.session.scalars(select(Hall).where(Hall.fair_id == fair.id).order_by(Hall.id))
     _schedule_showcases(rng, fair, list(halls), shown, now, media_root=media_root)
+    _add_needs(rng, fair, shown, now)
     return fair
+
+
+#: The demo buyers' procurement needs (供需对接): title, category, region, city, budget in yuan.
+NEEDS = (
+    ("非遗手工体验课进校园（200名小学生）", "intangible-heritage", "CN-CQ", "渝中区",
+     "50000.00", "80000.00"),
+    ("春节期间社区文艺演出6场", "performance", "CN-CQ", "江北区", "120000.00", "200000.00"),
+    ("公共文化场馆数字化展陈方案", "digital", "CN-SC", "成都市", "300000.00", "500000.00"),
+    ("中小学生研学旅游线路采购", "tourism", "CN-SC", "都江堰市", "80000.00", "150000.00"),
+    ("文创产品定制（馆藏元素）", "creative-goods", "CN-CQ", "", "20000.00", "60000.00"),
+)
+
+
+def _add_needs(rng: random.Random, fair: Fair, shown: Sequence[Project],
+               now: dt.datetime) -> None:
+    """The demo buyer's open needs, each with the matching exhibitors told and a few responses
+    from them."""
+    buyer = account_service.find_user(BUYER_EMAIL)
+    if buyer is None or buyer.organisation_id is None:
+        return
+    by_id = {project.id: project for project in shown}
+    for title, category, province, city, low, high in NEEDS:
+        need = Need(fair_id=fair.id, buyer_id=buyer.id, organisation_id=buyer.organisation_id,
+                    title=title, description_source="", description_html="",
+                    category=category, province=province, city=city,
+                    budget_min_fen=parse_yuan(low), budget_max_fen=parse_yuan(high),
+                    deadline=now + dt.timedelta(days=rng.randint(2, 6)), max_responses=10,
+                    response_count=0, status=NeedStatus.open, opened_at=now)
+        db.session.add(need)
+        db.session.flush()
+        need_service.index_need(need)
+        found = need_service.match_candidates(need, limit=need_service.MATCH_LIMIT)
+        db.session.add_all(NeedMatch(need_id=need.id, exhibitor_id=match.exhibitor_id,
+                                     project_id=match.project_id, score=match.score)
+                           for match in found)
+        for match in found[:3]:
+            project = by_id[match.project_id]
+            db.session.add(NeedResponse(
+                need_id=need.id, project_id=project.id, exhibitor_id=project.exhibitor_id,
+                price_fen=min(max(project.price_fen, need.budget_min_fen), need.budget_max_fen),
+                note="可按需调整内容与场次。", status=ResponseStatus.submitted))
+            need.response_count += 1
 
 
 def _organisations(rng: random.Random, count: int) -> list[Organisation]:

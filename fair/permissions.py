@@ -196,3 +196,55 @@ def require_chatter(user: User | None) -> User:
 def require_chat_moderator(user: User | None) -> User:
     """Organisers hide chat lines."""
     return require_organiser(user)
+
+
+# --- Procurement needs (needs/) ------------------------------------------------------------
+
+
+class Need(Protocol):
+    @property
+    def buyer_id(self) -> int: ...
+    @property
+    def is_public(self) -> bool: ...
+
+
+class NeedResponse(Protocol):
+    @property
+    def need(self) -> Need: ...
+    @property
+    def exhibitor(self) -> Exhibitor: ...
+
+
+def is_verified_buyer(user: User | None) -> bool:
+    """A buyer whose organisation the organiser verified (require_verified_buyer lets it by)."""
+    return (user is not None and user.role is Role.buyer and user.organisation is not None
+            and user.organisation.is_verified)
+
+
+def can_view_need(user: User | None, need: Need) -> bool:
+    """Open and closed needs are public; drafts and withdrawn ones only to their buyer and
+    organisers."""
+    return need.is_public or is_organiser(user) or (user is not None and user.id == need.buyer_id)
+
+
+def require_need_buyer(user: User | None, need: Need) -> User:
+    """Only the buyer who published a need changes it and decides on its responses."""
+    user = require_user(user)
+    if user.id != need.buyer_id:
+        raise Forbidden("Only the need's own buyer may do that.", code="not_yours")
+    return user
+
+
+def can_view_response(user: User | None, response: NeedResponse) -> bool:
+    """A response is seen by the need's buyer, the responding exhibitor and organisers."""
+    return (is_organiser(user) or (user is not None and user.id == response.need.buyer_id)
+            or owns_exhibitor(user, response.exhibitor))
+
+
+def require_responder(user: User | None, response: NeedResponse) -> User:
+    """Only the responding exhibitor edits its response."""
+    user = require_user(user)
+    if not owns_exhibitor(user, response.exhibitor):
+        raise Forbidden("Only the responding exhibitor may change this response.",
+                        code="not_yours")
+    return user

@@ -129,6 +129,15 @@ def chat_hidden(hall_id: int, *, message_id: int) -> None:
     _queue_hall("chat_hidden", hall_id, {"hall_id": hall_id, "id": message_id})
 
 
+def unread_changed(user_id: int, *, unread: int) -> None:
+    """A user's unread notifications changed: its own sockets hear the count, after commit."""
+    after_commit(functools.partial(_emit_to_user, user_id, {"unread": unread}))
+
+
+def _emit_to_user(user_id: int, payload: Mapping[str, Any]) -> None:
+    socketio.emit("unread", payload, to=rooms.user_room(user_id), namespace=rooms.NAMESPACE)
+
+
 def viewers_changed(figures: ViewersPayload) -> None:
     """A hall's viewer figures moved: tell the hall and the fair's dashboards now.
 

@@ -48,7 +48,7 @@ Ack = dict[str, Any]
 
 def connect(credentials: Any = None) -> None:
     """A client opens /live: `auth: {token}` (a bearer token) or the session cookie says who
-    it is; with neither it watches anonymously.
+    it is; with neither it watches anonymously. A signed-in client hears `unread`.
 
     A token that is unknown or revoked is refused rather than treated as anonymous, so that a
     client never silently loses its rights.
@@ -65,6 +65,10 @@ def connect(credentials: Any = None) -> None:
     session[VIEWER_KEY] = None if user is None else user.id
     session[CREDENTIAL_KEY] = token
     session[PERSON_KEY] = _person(user)
+    if user is not None:
+        # A signed-in socket hears its own user's news (the unread count), and no other's: the
+        # room is joined here, from the credentials just checked, never on a client's asking.
+        join_room(rooms.user_room(user.id))
 
 
 def _person(user: User | None) -> str:

@@ -27,6 +27,11 @@ def dashboard_room(fair_id: int) -> str:
     return f"dashboard:{fair_id}"
 
 
+def user_room(user_id: int) -> str:
+    """Every socket of one signed-in user, and only its: its unread notifications."""
+    return f"user:{user_id}"
+
+
 def fairs_of(room_names: Iterable[str]) -> set[int]:
     """The fairs whose fair or dashboard room is among these rooms."""
     prefixes = (fair_room(0)[:-1], dashboard_room(0)[:-1])

@@ -377,6 +377,12 @@ class ChatHiddenMessageSchema(Schema):
     id = fields.Integer(required=True, strict=True)
 
 
+class UnreadMessageSchema(Schema):
+    """The `unread` event, to one user's sockets: how many of its notifications are unread."""
+
+    unread = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+
+
 class OnAirMessageSchema(Schema):
     """The `on_air` event: the hall's showcase now, or null."""
 
@@ -443,6 +449,7 @@ MESSAGE_SCHEMAS: Mapping[str, type[Schema]] = {
     "on_air": OnAirMessageSchema,
     "chat": ChatMessageEventSchema,
     "chat_hidden": ChatHiddenMessageSchema,
+    "unread": UnreadMessageSchema,
 }
 #: What a hall room's viewers get: the same, but `totals` without HALL_TOTALS_OMIT.
 HALL_MESSAGE_SCHEMAS: Mapping[str, type[Schema]] = {**MESSAGE_SCHEMAS, "totals": HallTotalsSchema}

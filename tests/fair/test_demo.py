@@ -147,3 +147,16 @@ def test_demo_keeps_an_organiser_who_already_exists(media_root: Path) -> None:
     account_service.create_organiser(email=demo.ORGANISER_EMAIL, password="another-password")
     demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=2, projects=2)
     assert account_service.authenticate(demo.ORGANISER_EMAIL, "another-password")
+
+
+def test_demo_has_open_needs_with_matches_and_responses(media_root: Path) -> None:
+    from needs import service as need_service
+    from needs.models import Need, NeedMatch, NeedResponse, NeedStatus
+
+    built = demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=24, projects=60)
+    assert count(Need) == len(demo.NEEDS)
+    assert set(db.session.scalars(select(Need.status))) == {NeedStatus.open}
+    assert count(NeedMatch) > 0
+    assert count(NeedResponse) > 0
+    found = need_service.search_needs(built.fair, query=need_service.NeedQuery(q="非遗"))
+    assert [need.title for need in found.items] == ["非遗手工体验课进校园（200名小学生）"]

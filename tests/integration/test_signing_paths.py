@@ -174,6 +174,9 @@ class Sign:
     note: str = ""
     #: Close the session first, so that on PostgreSQL the call is a transaction of its own.
     fresh: bool = True
+    #: The procurement need and response it is signed from (needs.service.sign_response).
+    need: int | None = None
+    response: int | None = None
 
 
 @dataclass(frozen=True)
@@ -239,7 +242,7 @@ def _take(database: Database, step: Step) -> Any:
             db.session.close()
         intent = deal_service.record_intent(
             step.project, buyer=buyer, amount_fen=step.amount_fen, idempotency_key=step.key,
-            hall_id=step.hall, note=step.note)
+            hall_id=step.hall, note=step.note, need_id=step.need, response_id=step.response)
         buyer_id, key = db.session.execute(select(IdempotencyKey.buyer_id, IdempotencyKey.key)
                                            .where(IdempotencyKey.intent_id == intent.id)).one()
         database.intents.setdefault((buyer_id, key), intent.id)
@@ -497,3 +500,50 @@ def test_the_function_writes_the_breakdowns_python_lists(
             .where(FairTotalsBreakdown.fair_id == stage.fair)).tuples())
     assert written == set(deal_totals.breakdown_keys(intent).items())
     assert {dimension for dimension, _ in written} == set(deal_totals.BREAKDOWN) == set(Dimension)
+
+
+def test_intents_signed_from_a_response_carry_it_alike_on_both_paths(
+    databases: list[Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage = staged(databases)
+    published = sorted(stage.projects)
+    buyer = stage.buyers[0]
+    made = []
+    for database in databases:
+        with database.app.app_context():
+            made.append(_need_with_response(stage, buyer, published[0]))
+            db.session.remove()
+    assert made[0] == made[1]
+    need, response = made[0]
+    steps: list[Step] = [
+        Sign(buyer, published[0], 50_000_00, "from-response", need=need, response=response),
+        Sign(buyer, published[0], 50_000_00, "from-response", need=need, response=response),
+        # The same key for the same project and amount without the response means another
+        # request: refused on both paths.
+        Sign(buyer, published[0], 50_000_00, "from-response"),
+    ]
+    answers = run_both(databases, steps, monkeypatch)
+    assert [_outcome(answer) for answer in answers] == [
+        "active", "active", "idempotency_key_reused"]
+
+
+def _need_with_response(stage: Stage, buyer_id: int, project_id: int) -> tuple[int, int]:
+    from needs.models import Need, NeedResponse, NeedStatus
+
+    buyer = db.session.get(User, buyer_id)
+    project = db.session.get(Project, project_id)
+    assert buyer is not None
+    assert project is not None
+    assert buyer.organisation_id is not None
+    need = Need(fair_id=stage.fair, buyer_id=buyer.id, organisation_id=buyer.organisation_id,
+                title="非遗进校园", description_source="", description_html="",
+                category="performance", province="CN-SC", city="", budget_min_fen=100,
+                budget_max_fen=100_000_00, deadline=START + dt.timedelta(days=30),
+                max_responses=3, response_count=1, status=NeedStatus.open)
+    db.session.add(need)
+    db.session.flush()
+    response = NeedResponse(need_id=need.id, project_id=project.id,
+                            exhibitor_id=project.exhibitor_id, price_fen=50_000_00, note="")
+    db.session.add(response)
+    db.session.commit()
+    return need.id, response.id

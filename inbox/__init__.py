@@ -1,0 +1,1 @@
+"""Every user's inbox: notifications, the unread count live over /live, e-mail when configured."""

@@ -1,0 +1,1 @@
+"""供需对接: buyers' procurement needs, exhibitors' responses, matching."""
