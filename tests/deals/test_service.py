@@ -521,4 +521,5 @@ def test_every_refusal_of_the_database_has_an_answer() -> None:
         "hall_not_in_fair": (422, "invalid"),
         "project_not_published": (404, "not_found"),
         "fair_not_open": (409, "fair_not_open"),
+        "amount_over_ceiling": (422, "amount_over_ceiling"),
     }
