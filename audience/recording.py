@@ -204,6 +204,13 @@ def _catalogue_searched(sender: object, *, fair_id: int, terms: str,
     record_many(rows)
 
 
+def _hall_opened(sender: object, **_: object) -> None:
+    # The hall's socket tells viewers apart by this cookie: without it, two visitors behind
+    # one address (an office, a school) would count as one.
+    if not tracking_refused():
+        use_visitor()
+
+
 def _hall_visited(sender: object, *, fair_id: int, hall_id: int, showcase_id: int | None,
                   **_: object) -> None:
     actor = recording_actor()
@@ -237,5 +244,6 @@ def init_app(app: Flask) -> None:
         atexit.register(lambda: buffer(app).stop())
     signals.project_viewed.connect(_project_viewed)
     signals.catalogue_searched.connect(_catalogue_searched)
+    signals.hall_opened.connect(_hall_opened)
     signals.hall_visited.connect(_hall_visited)
     signals.signed_in.connect(_signed_in)

@@ -16,6 +16,9 @@ project_viewed = _signals.signal("project-viewed")
 #: The catalogue was searched: ``fair_id``, ``terms`` (the words), ``facets`` (a dict of the
 #: filters given), ``results`` (how many projects matched), ``page`` (a page opened: a visit).
 catalogue_searched = _signals.signal("catalogue-searched")
+#: A live hall's page was opened: ``fair_id``, ``hall_id``. Its socket connects next, and counts
+#: its viewer by the visitor cookie this page's answer sets (else by the client's address).
+hall_opened = _signals.signal("hall-opened")
 #: A live hall was joined: ``fair_id``, ``hall_id``, ``showcase_id`` (on air, or None).
 hall_visited = _signals.signal("hall-visited")
 #: A user signed in (a page or a token): ``user`` (fair.accounts.models.User).

@@ -19,7 +19,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from exhibitors.models import Project
-from fair import i18n, permissions
+from fair import i18n, permissions, signals
 from fair import service as fair_service
 from fair.auth import current_user
 from fair.database import as_utc, utcnow
@@ -62,6 +62,7 @@ def hall(hall_id: int) -> str:
         "project_url": url_for("exhibitor_pages.project", project_id=0),
         "provinces": {code: i18n.province_label(code) for code in PROVINCES},
     }
+    signals.hall_opened.send(None, fair_id=fair.id, hall_id=found.id)
     return render_template("livehalls/hall.html", fair=fair, hall=found, view=view,
                            showcases=showcases, config=config, user=user)
 

@@ -22,7 +22,7 @@ from exhibitors.models import Project
 from fair import create_app
 from fair import service as fair_service
 from fair.accounts.models import Role, User
-from fair.extensions import db
+from fair.extensions import db, socketio
 from fair.models import Fair, FairStatus
 from livehalls import broadcast, presence, rooms, service
 from livehalls.models import Hall, Showcase
@@ -431,6 +431,25 @@ def test_viewer_figures_count_viewers_and_visits(
     # Back in the hall soon after leaving it: no new visit.
     assert (figures["viewers"], figures["visits"], figures["peak_viewers"]) == (1, 2, 2)
     assert figures["fair"] == {"viewers": 1, "visits": 2, "peak_viewers": 2}
+
+
+def test_two_browsers_behind_one_address_that_opened_the_hall_page_are_two_viewers(
+    app: Flask, hall: Hall, fair: Fair, audience: presence.Presence,
+) -> None:
+    # An office's or a school's visitors share an address; the hall page gives each browser
+    # its visitor cookie before its socket connects.
+    sockets = []
+    for browser in [app.test_client() for _ in range(2)]:
+        assert "fair_visitor=" in browser.get(f"/halls/{hall.id}").headers["Set-Cookie"]
+        sockets.append(socketio.test_client(app, namespace=rooms.NAMESPACE,
+                                            flask_test_client=browser))
+        enter(sockets[-1], {"hall_id": hall.id})
+    assert audience.figures(hall.id, fair.id)[0].viewers == 2
+    for live in sockets:
+        live.disconnect(namespace=rooms.NAMESPACE)
+    refusing = app.test_client()
+    response = refusing.get(f"/halls/{hall.id}", headers={"DNT": "1"})
+    assert "fair_visitor=" not in response.headers.get("Set-Cookie", "")
 
 
 def test_one_persons_many_sockets_and_reconnects_are_one_viewer_and_one_visit(
