@@ -110,7 +110,7 @@ bench_deals = _load_bench_deals()
 @dataclass
 class Writes:
     answered_at: list[float] = field(default_factory=list)
-    failures: dict[int, int] = field(default_factory=dict)
+    failures: dict[int | str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -120,26 +120,40 @@ def sign_at_rate(stage: Any, ports: list[int], *, count: int, seconds: float) ->
     local = threading.local()
     tokens = stage.buyer_tokens
 
-    def sign(number: int) -> None:
+    def post(number: int, body: str, headers: dict[str, str]) -> int:
         if not hasattr(local, "connection"):
             local.connection = http.client.HTTPConnection(
                 "127.0.0.1", ports[threading.get_ident() % len(ports)], timeout=30)
+        local.connection.request(
+            "POST", f"/api/v1/projects/{stage.projects[number % len(stage.projects)]}/deals",
+            body=body, headers=headers)
+        response = local.connection.getresponse()
+        response.read()
+        return response.status
+
+    def sign(number: int) -> None:
         body: dict[str, object] = {"amount": f"{1_000 + number % 200_000}.{number % 100:02d}"}
         if number % 3:
             body["hall_id"] = stage.halls[number % len(stage.halls)]
-        local.connection.request(
-            "POST", f"/api/v1/projects/{stage.projects[number % len(stage.projects)]}/deals",
-            body=json.dumps(body), headers={
-                "Authorization": f"Bearer {tokens[number % len(tokens)]}",
-                "Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"})
-        response = local.connection.getresponse()
-        response.read()
+        headers = {"Authorization": f"Bearer {tokens[number % len(tokens)]}",
+                   "Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
+        try:
+            try:
+                status: int | str = post(number, json.dumps(body), headers)
+            except (http.client.RemoteDisconnected, ConnectionError):
+                # The server closed a keep-alive connection left idle between two intents (at
+                # low rates): send again on a new one, under the same key, so never twice.
+                local.__dict__.pop("connection").close()
+                status = post(number, json.dumps(body), headers)
+        except Exception as error:  # counted, as a refusal is, and the connection renewed
+            local.__dict__.pop("connection", None)
+            status = type(error).__name__
         answered = time.time()
         with writes.lock:
-            if response.status == 201:
+            if status == 201:
                 writes.answered_at.append(answered)
             else:
-                writes.failures[response.status] = writes.failures.get(response.status, 0) + 1
+                writes.failures[status] = writes.failures.get(status, 0) + 1
 
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=24) as pool:
