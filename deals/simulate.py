@@ -28,6 +28,8 @@ from fair.models import Fair
 from fair.money import format_wan, format_yuan, format_yuan_grouped, parse_yuan
 from fair.reference import province_name
 from livehalls.models import Hall
+from needs import replay as needs_replay
+from needs import service as need_service
 
 #: The reference event's published figures (DESIGN.md).
 REFERENCE_INTENTS = 3_700
@@ -47,6 +49,9 @@ SIZE_STEPS = (1, 2, 5, 10, 20, 50, 100)
 SIZE_WEIGHTS = (30, 25, 20, 12, 8, 4, 1)
 #: One intent in this many is signed outside a live hall.
 OUTSIDE_HALL_ONE_IN = 3
+#: Of the replay's intents signed outside a hall, one in this many is signed from a response to
+#: its buyer's need (供需对接): the first time the buyer signs for that project that way.
+FROM_NEED_ONE_IN = 2
 #: How many intents a simulation signs unless told.
 DEFAULT_COUNT = 100
 
@@ -58,6 +63,8 @@ class PlannedIntent:
     amount_fen: int
     hall_id: int | None
     key: str
+    #: Signed from a response to the buyer's need, not from the project's page.
+    from_need: bool = False
 
 
 def _size(rng: random.Random) -> int:
@@ -116,8 +123,32 @@ def replay_plan(fair: Fair, *, projects: Sequence[int], halls: Sequence[int],
     chosen = audience_replay.signed_projects(
         fair, [buyers[intent.buyer] for intent in planned],
         catalogue=audience_replay.Catalogue.of(fair), seed=REPLAY_SEED)
-    return [replace(intent, project_id=project)
-            for intent, project in zip(planned, chosen, strict=True)]
+    return from_needs([replace(intent, project_id=project)
+                       for intent, project in zip(planned, chosen, strict=True)])
+
+
+def from_needs(planned: Sequence[PlannedIntent]) -> list[PlannedIntent]:
+    """Mark the intents signed from responses: outside the halls, one in FROM_NEED_ONE_IN, and
+    once per buyer and project (a need takes one response per project, a response one
+    intent). Their amounts, buyers and projects stay the plan's."""
+    taken: set[tuple[int, int]] = set()
+    marked = []
+    for number, intent in enumerate(planned, start=1):
+        pair = (intent.buyer, intent.project_id)
+        if intent.hall_id is None and number % FROM_NEED_ONE_IN == 0 and pair not in taken:
+            taken.add(pair)
+            intent = replace(intent, from_need=True)
+        marked.append(intent)
+    return marked
+
+
+def needs_of(fair: Fair, planned: Sequence[PlannedIntent], buyers: Sequence[User]
+             ) -> needs_replay.NeedsReplay:
+    """The needs and responses the plan's intents from needs are signed from."""
+    return needs_replay.NeedsReplay(fair, [
+        needs_replay.Sourced(key=intent.key, buyer=buyers[intent.buyer],
+                             project_id=intent.project_id, amount_fen=intent.amount_fen)
+        for intent in planned if intent.from_need])
 
 
 def find_fair(fair_id: int | None) -> Fair:
@@ -180,8 +211,10 @@ def buyer_weights(buyers: Sequence[User]) -> list[int]:
 Signer = Callable[[PlannedIntent], None]
 
 
-def sign_in_process(buyers: Sequence[User]) -> Signer:
-    """Record each intent through the service, in this process.
+def sign_in_process(buyers: Sequence[User], needs: needs_replay.NeedsReplay | None = None
+                    ) -> Signer:
+    """Record each intent through the service, in this process; an intent from a need, from
+    its response (the need and the response are published first when new).
 
     A running server's viewers see them live either way: with REDIS_URL set, their news crosses
     the message queue; on the embedded default, the server finds them in the database it shares
@@ -189,15 +222,23 @@ def sign_in_process(buyers: Sequence[User]) -> Signer:
     """
 
     def sign(planned: PlannedIntent) -> None:
-        service.record_intent(planned.project_id, buyer=buyers[planned.buyer],
-                              amount_fen=planned.amount_fen, idempotency_key=planned.key,
-                              hall_id=planned.hall_id)
+        buyer = buyers[planned.buyer]
+        if needs is not None and planned.key in needs:
+            response = need_service.access_response(needs.response_for(planned.key), buyer)
+            need_service.sign_response(response, buyer=buyer, idempotency_key=planned.key)
+            needs.signed(planned.key)
+            return
+        service.record_intent(planned.project_id, buyer=buyer, amount_fen=planned.amount_fen,
+                              idempotency_key=planned.key, hall_id=planned.hall_id)
 
     return sign
 
 
-def sign_over_http(api: str, buyers: Sequence[User]) -> Signer:
-    """Post each intent to a running server with its buyer's bearer token."""
+def sign_over_http(api: str, buyers: Sequence[User],
+                   needs: needs_replay.NeedsReplay | None = None) -> Signer:
+    """Post each intent to a running server with its buyer's bearer token. An intent from a
+    need is posted as its response turned into an intent; the need and the response are
+    published from this process, in the database the server shares."""
     http = requests.Session()
     tokens: dict[int, str] = {}
 
@@ -205,11 +246,14 @@ def sign_over_http(api: str, buyers: Sequence[User]) -> Signer:
         if planned.buyer not in tokens:
             tokens[planned.buyer] = account_service.issue_token(buyers[planned.buyer])
         body: dict[str, object] = {"amount": format_yuan(planned.amount_fen)}
-        if planned.hall_id is not None:
+        path = f"/api/v1/projects/{planned.project_id}/deals"
+        if needs is not None and planned.key in needs:
+            body, path = {}, f"/api/v1/responses/{needs.response_for(planned.key)}/intent"
+        elif planned.hall_id is not None:
             body["hall_id"] = planned.hall_id
         for _attempt in range(RATE_LIMITED_ATTEMPTS):
             response = http.post(
-                f"{api.rstrip('/')}/api/v1/projects/{planned.project_id}/deals", json=body,
+                f"{api.rstrip('/')}{path}", json=body,
                 timeout=30, headers={"Authorization": f"Bearer {tokens[planned.buyer]}",
                                      "Idempotency-Key": planned.key},
             )
@@ -221,6 +265,8 @@ def sign_over_http(api: str, buyers: Sequence[User]) -> Signer:
         if response.status_code != 201:
             raise click.ClickException(
                 f"The server refused an intent: {response.status_code} {response.text[:300]}")
+        if needs is not None and planned.key in needs:
+            needs.signed(planned.key)
 
     return sign
 
@@ -275,12 +321,16 @@ def simulate_command(rate: float, count: int | None, replay: bool, fair_id: int 
         # The reference event exactly: amounts split from its total with integer arithmetic,
         # so they add up to it to the fen, and fixed idempotency keys, so replaying twice
         # changes nothing the second time.
-        planned = replay_plan(fair, projects=projects, halls=halls, buyers=buyers)[:count]
+        everything = replay_plan(fair, projects=projects, halls=halls, buyers=buyers)
+        # The needs are sized by the whole plan, however much of it this run signs.
+        needs = needs_of(fair, everything, buyers)
+        planned = everything[:count]
     else:
+        needs = None
         planned = plan_intents(count=count or DEFAULT_COUNT, projects=projects, halls=halls,
                                buyer_weights=weights, rng=random.Random(seed),
                                key_prefix=f"simulate-{uuid.uuid4()}")
-    sign = sign_over_http(api, buyers) if api else sign_in_process(buyers)
+    sign = sign_over_http(api, buyers, needs) if api else sign_in_process(buyers, needs)
     before = replay_audience(fair, planned, buyers) if replay else None
     pace = "as fast as possible" if rate == 0 else f"at {rate:g} a second"
     where = f" through {api}" if api else ""
@@ -297,9 +347,12 @@ def simulate_command(rate: float, count: int | None, replay: bool, fair_id: int 
     audience_recording.buffer().flush()  # the intents' events, before the totals are read
     totals = deal_totals.read_totals(fair.id)
     signed_fen = sum(intent.amount_fen for intent in planned)
+    sourced = sum(intent.from_need for intent in planned)
     click.echo(
         f"Signed {len(planned)} intents worth {format_yuan_grouped(signed_fen)} yuan "
-        f"({format_wan(signed_fen)} 万元) in {seconds:.1f} s. The fair shows "
+        f"({format_wan(signed_fen)} 万元) in {seconds:.1f} s"
+        + (f", {sourced} of them from responses to the buyers' needs" if sourced else "")
+        + ". The fair shows "
         f"{totals['deal_count']} intents, {totals['amount']} yuan = {_wan(totals['amount'])} 万元 "
         f"(seq {totals['seq']}), {totals['visits']:,} visits."
     )

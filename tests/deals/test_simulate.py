@@ -23,6 +23,7 @@ from fair.accounts.models import Role, User
 from fair.extensions import db
 from fair.models import Fair
 from fair.money import format_wan, format_yuan
+from needs.models import Need, NeedResponse, NeedStatus
 
 
 @pytest.fixture
@@ -82,6 +83,12 @@ def test_the_replay_keeps_the_plans_buyers_amounts_and_halls_and_signs_what_they
     assert simulate.replay_plan(demo_fair, projects=projects, halls=halls,
                                 buyers=buyers) == planned
     assert {intent.project_id for intent in planned} <= set(projects)
+    # Part of them from responses to needs: outside the halls, once per buyer and project.
+    sourced = [intent for intent in planned if intent.from_need]
+    outside = [intent for intent in planned if intent.hall_id is None]
+    assert 0 < len(sourced) < len(outside)
+    assert all(intent.hall_id is None for intent in sourced)
+    assert len({(intent.buyer, intent.project_id) for intent in sourced}) == len(sourced)
 
 
 def test_simulate_signs_at_a_rate_as_buyers_of_several_provinces(
@@ -126,13 +133,40 @@ def test_the_replay_ends_on_3856_83_wan_and_running_it_again_changes_nothing(
     assert kinds["view"] >= 3_700
     assert 0 < kinds["favourite"] < 3_700
     events = sum(kinds.values())
+    sourced = assert_signed_from_responses(demo_fair)
+    assert f"{sourced} of them from responses to the buyers' needs" in result.output
+    needs = db.session.scalars(select(Need).where(Need.title.contains("类项目采购"))).all()
+    # Each replayed need closed once its last planned response was signed.
+    assert {need.status for need in needs} == {NeedStatus.closed}
+    responses = db.session.scalar(select(func.count()).select_from(NeedResponse))
 
     again = runner.invoke(args=["fair", "simulate", "--replay", "--rate", "0"])
     assert again.exit_code == 0, again.output
     assert db.session.scalar(select(func.count()).select_from(Intent)) == 3_700
+    assert db.session.scalar(select(func.count()).select_from(Need)) == len(needs) + len(
+        demo.NEEDS)
+    assert db.session.scalar(select(func.count()).select_from(NeedResponse)) == responses
     assert deal_totals.read_totals(demo_fair.id) == totals
     assert db.session.scalar(select(func.count()).select_from(Event)) == events
     assert_portrait_visits(demo_fair, 1_529_069)
+
+
+def assert_signed_from_responses(fair: Fair) -> int:
+    """The intents the replay signed from needs carry their need and response, at the quoted
+    price, by the need's buyer, for the responding project; returns how many there are."""
+    signed = db.session.execute(
+        select(Intent, NeedResponse, Need)
+        .join(NeedResponse, NeedResponse.id == Intent.response_id)
+        .join(Need, Need.id == NeedResponse.need_id)
+        .where(Intent.fair_id == fair.id)).tuples().all()
+    for intent, response, need in signed:
+        assert intent.need_id == need.id
+        assert intent.project_id == response.project_id
+        assert intent.amount_fen == response.price_fen
+        assert intent.buyer_id == need.buyer_id
+        assert intent.hall_id is None
+        assert need.budget_min_fen <= response.price_fen <= need.budget_max_fen
+    return len(signed)
 
 
 def assert_portrait_visits(fair: Fair, visits: int) -> None:
@@ -171,6 +205,11 @@ def test_a_shortened_replay_signs_the_first_intents_of_the_reference_event(
     assert db.session.scalar(select(func.count()).select_from(Event).where(
         Event.kind == "hall_visit", Event.user_id.is_not(None))) > 0
     assert_portrait_visits(demo_fair, totals["visits"])
+    buyers = simulate.simulated_buyers()
+    replayed = simulate.replay_plan(demo_fair, projects=simulate.published_projects(demo_fair),
+                                    halls=simulate.halls_of(demo_fair), buyers=buyers)[:8]
+    assert assert_signed_from_responses(demo_fair) == sum(
+        intent.from_need for intent in replayed) > 0
 
 
 def test_simulate_needs_an_open_fair(runner: FlaskCliRunner, app: Flask) -> None:
