@@ -17,10 +17,11 @@ from playwright.sync_api import BrowserContext, expect
 from sqlalchemy import select
 
 from deals import simulate
+from deals.models import IdempotencyKey, Intent
 from fair import demo
 from fair.accounts.models import User
 from fair.extensions import db
-from fair.money import format_wan
+from fair.money import format_wan, format_yuan
 from tests.serving import ROOT, SECRET_KEY, Server
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +40,30 @@ def test_simulate_posts_intents_to_a_running_server(
     assert totals["deal_count"] == 12
     assert totals["seq"] == 12
     assert f"{totals['amount']} yuan" in output
+
+
+def test_the_replay_posts_its_intents_from_needs_as_responses_turned_into_intents(
+    app: Flask, live_server: Server, fair_cli: Callable[..., str], tmp_path: Path
+) -> None:
+    fair = demo.build_demo_fair(media_root=tmp_path / "media", posters=1, exhibitors=6,
+                                projects=12).fair
+    fair_id = fair.id
+    output = fair_cli("fair", "simulate", "--replay", "--api", live_server.url, "--count", "30",
+                      "--rate", "0")
+    planned = simulate.replay_plan(fair, projects=simulate.published_projects(fair),
+                                   halls=simulate.halls_of(fair),
+                                   buyers=simulate.simulated_buyers())[:30]
+    sourced = sum(intent.from_need for intent in planned)
+    assert f"{sourced} of them from responses to the buyers' needs" in output
+    totals = requests.get(f"{live_server.url}/api/v1/fairs/{fair_id}/totals", timeout=10).json()
+    assert totals["deal_count"] == 30
+    assert totals["amount"] == format_yuan(sum(intent.amount_fen for intent in planned))
+    db.session.remove()
+    keys = db.session.scalars(
+        select(IdempotencyKey.key).join(Intent, Intent.id == IdempotencyKey.intent_id)
+        .where(Intent.response_id.is_not(None))).all()
+    assert sorted(keys) == sorted(intent.key for intent in planned if intent.from_need)
+    assert sourced > 0
 
 
 def test_the_readmes_replay_moves_an_open_dashboard_without_a_reload(
