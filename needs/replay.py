@@ -130,7 +130,8 @@ class NeedsReplay:
                 province=planned.buyer.organisation.province, publish=True,
                 budget_min_fen=planned.budget_min_fen, budget_max_fen=planned.budget_max_fen,
                 deadline=utcnow() + OPEN_FOR, max_responses=len(planned.keys),
-                description=f"{planned.title}，欢迎参展单位报价。")
+                description=f"本单位拟采购{category_name(planned.category)}类项目，"
+                            "请参展单位以项目响应并报价，可按场次调整。")
         self._found[planned.title] = need.id
         return need
 
