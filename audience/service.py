@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import ARRAY, Integer, any_, bindparam, delete, select, text, update
+from sqlalchemy import ARRAY, Integer, Text, any_, bindparam, cast, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from audience.models import (
@@ -206,9 +206,11 @@ def _owners(events: Sequence[Mapping[str, Any]]) -> tuple[set[int], _Owners]:
 
 def _among(column: Any, ids: set[int]) -> Any:
     """`column IN ids`; on PostgreSQL as `= ANY(array)`, one parameter instead of hundreds
-    (the statement is prepared once, not parsed again for each count of ids)."""
+    (the statement is prepared once, not parsed again for each count of ids), sent as the
+    array's text: the driver's dumping of a list of 500 numbers cost more than the query."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("ids", sorted(ids), type_=ARRAY(Integer)))
+        literal = "{" + ",".join(map(str, sorted(ids))) + "}"
+        return column == any_(cast(bindparam("ids", literal, type_=Text), ARRAY(Integer)))
     return column.in_(ids)
 
 

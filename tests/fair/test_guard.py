@@ -4,6 +4,7 @@ cannot be stored, line breaks in `next=`, names of blanks (fair.guard and the sc
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -108,7 +109,7 @@ def test_json_nested_deeper_than_64_is_refused(client: FlaskClient, depth: int) 
 
 def test_json_nested_64_deep_reaches_the_schema(client: FlaskClient) -> None:
     body = '{"email": ' + "[" * 63 + "]" * 63 + ', "password": "[[[[[[[[[[[[[[[[[[[[[[["}'
-    assert guard.json_depth(body) == 64
+    assert guard.json_depth(json.loads(body)) == 64
     assert_error(client.post("/api/v1/auth/token", data=body, content_type="application/json"),
                  422, "invalid")
 
@@ -264,7 +265,8 @@ def test_socket_events_refuse_ids_beyond_the_range_and_bad_text(
     assert ack["error"]["code"] == "bad_text"
 
 
-def test_json_depth_ignores_brackets_inside_strings() -> None:
-    assert guard.json_depth('{"a": "[[[[[[", "b": ["\\"[["]}') == 2
-    assert guard.json_depth("[]") == 1
-    assert guard.json_depth('"x"') == 0
+def test_json_depth_counts_arrays_and_objects_not_brackets_inside_strings() -> None:
+    assert guard.json_depth(json.loads('{"a": "[[[[[[", "b": ["\\"[["]}')) == 2
+    assert guard.json_depth(json.loads('{"a": [1, {"b": []}], "c": {}}')) == 4
+    assert guard.json_depth([]) == 1
+    assert guard.json_depth("x") == 0

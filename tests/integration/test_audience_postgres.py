@@ -16,6 +16,7 @@ from audience import insights, service
 from audience.models import Breakdown, Event, Kind, Reach, Rollup, SearchRollup
 from fair.extensions import db
 from fair.models import Fair, FairStatus
+from livehalls.models import Hall
 from tests.audience.test_service import _DRAW, _rows, assert_rollups_equal_the_events
 
 pytestmark = pytest.mark.integration
@@ -61,6 +62,24 @@ def test_a_batch_goes_in_with_copy_in_one_transaction(
     assert db.session.scalar(select(func.sum(Breakdown.count)).where(
         Breakdown.dimension == "province", Breakdown.key == "CN-SC")) == 5_000
     assert insights.count_visits(fair.id) == 5_000
+
+
+def test_a_beacon_batch_finds_the_fair_of_each_object_it_names_on_postgresql(
+    postgres_app: Flask,
+) -> None:
+    fair, other = _open_fair(), _open_fair()
+    halls = [Hall(fair_id=fair.id, name="主会场"), Hall(fair_id=other.id, name="分会场")]
+    db.session.add_all(halls)
+    db.session.commit()
+    watch = {"kind": "watch", "fair_id": fair.id, "object_type": "hall", "seconds": 30}
+    visitor = service.Actor(user_id=None, visitor="e" * 32, province=None)
+    # Hundreds of ids in one batch: one array parameter, the unknown among them refused.
+    batch = [{**watch, "object_id": halls[0].id}, {**watch, "object_id": halls[1].id},
+             *({**watch, "object_id": 10_000 + n} for n in range(300))]
+    checked = service.check_beacon(batch, actor=visitor)
+    assert [(row["fair_id"], row["hall_id"]) for row in checked.rows] == [(fair.id, halls[0].id)]
+    assert [refusal.error for refusal in checked.refused] == (
+        ["object_of_another_fair"] + ["unknown_object"] * 300)
 
 
 @settings(max_examples=15, deadline=None,
