@@ -184,12 +184,14 @@ def register_socketio_handlers(app: Flask) -> None:
     """Socket.IO handlers, presence, and the broadcaster with the readers of what it sends."""
     from deals import ticker
     from deals import totals as deal_totals
+    from inbox import service as inbox_service
     from livehalls import broadcast, events, presence
 
     events.register(extensions.socketio)
     presence.init_app(app)
     broadcast.init_app(app, readers=broadcast.Readers(
-        totals=deal_totals.read_totals, seqs=deal_totals.read_seqs, deals=ticker.read_deals))
+        totals=deal_totals.read_totals, seqs=deal_totals.read_seqs, deals=ticker.read_deals,
+        unread=inbox_service.unread_counts))
 
 
 def register_tasks(app: Flask) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import smtplib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from email.message import EmailMessage
 from typing import Any
 
@@ -71,6 +71,14 @@ def notify(user_id: int, *, kind: str, data: Mapping[str, Any], link: str,
     if current_app.config.get("SMTP_HOST"):
         after_commit(functools.partial(send_email_task, created))
     return True
+
+
+def unread_counts(user_ids: Collection[int]) -> dict[int, int]:
+    """The unread notifications of each of these users that has any, in one query."""
+    return dict(db.session.execute(
+        select(Notification.user_id, func.count()).where(
+            Notification.user_id.in_(list(user_ids)), Notification.read_at.is_(None))
+        .group_by(Notification.user_id)).tuples().all())
 
 
 def count_unread(user_id: int) -> int:

@@ -40,6 +40,10 @@ NEWS_NAMESPACE = "/fair-news"
 #: Seconds between two polls of the committed seq of the fairs this process's clients watch,
 #: without a message queue: news committed by another process (the CLI) shows within it.
 POLL = 0.5
+#: Seconds between two reads of the unread counts of this process's signed-in clients, without
+#: a message queue: a notification made by another process (the task consumer telling the
+#: exhibitors a need matches, the CLI's replay) shows within it.
+UNREAD_POLL = 2.0
 #: Seconds between two ``seq`` heartbeats; with a message queue, which brings every process's
 #: news, the poll only repairs what a lost message missed, at this pace too.
 HEARTBEAT = 2.0
@@ -134,8 +138,16 @@ def unread_changed(user_id: int, *, unread: int) -> None:
     after_commit(functools.partial(_emit_to_user, user_id, {"unread": unread}))
 
 
-def _emit_to_user(user_id: int, payload: Mapping[str, Any]) -> None:
+def _emit_to_user(user_id: int, payload: Mapping[str, int]) -> None:
+    coalescer().unread_told(user_id, payload["unread"])
     socketio.emit("unread", payload, to=rooms.user_room(user_id), namespace=rooms.NAMESPACE)
+
+
+def watch_unread(user_id: int) -> None:
+    """A signed-in client connected: without a message queue, this process now reads its
+    user's unread count every UNREAD_POLL seconds, since another process's notifications
+    cannot reach its sockets (with one, they cross it)."""
+    coalescer().watch_unread(user_id)
 
 
 def viewers_changed(figures: ViewersPayload) -> None:
@@ -327,6 +339,8 @@ class Readers:
     #: A fair's active intents, oldest first: the ``limit`` newest (``after=None``), or the
     #: ``limit`` oldest with an id above ``after``.
     deals: DealsReader
+    #: The unread notifications of each of some users, in one query (0 for those left out).
+    unread: Callable[[Collection[int]], Mapping[int, int]]
 
 
 @dataclass
@@ -386,6 +400,12 @@ def _watched_fairs() -> set[int]:
     return rooms.fairs_of(name for name, members in held if isinstance(name, str) and members)
 
 
+def _signed_in_users() -> set[int]:
+    """The users whose room holds a socket of this process."""
+    held = list(socketio.server.manager.rooms.get(rooms.NAMESPACE, {}).items())
+    return rooms.users_of(name for name, members in held if isinstance(name, str) and members)
+
+
 def _for_halls(totals: Totals) -> Totals:
     """The totals as hall rooms get them."""
     return {key: value for key, value in totals.items() if key not in HALL_TOTALS_OMIT}
@@ -418,6 +438,9 @@ class Coalescer:
         self._buffers: dict[int, _Buffer] = {}
         self._sending: set[int] = set()
         self._followed: dict[int, _Followed] = {}
+        #: The unread count each signed-in user's sockets were last told.
+        self._unread: dict[int, int] = {}
+        self._following_unread = False
         self._running = False
         self._following = False
         # `_lock` guards the buffers and what was sent, and is never held while emitting or
@@ -580,6 +603,58 @@ class Coalescer:
             with self._lock:
                 if not watched and not self._followed:
                     self._following = False
+                    return
+
+    def unread_told(self, user_id: int, unread: int) -> None:
+        with self._lock:
+            if user_id in self._unread:
+                self._unread[user_id] = unread
+
+    def watch_unread(self, user_id: int) -> None:
+        """Follow the user's unread count from what it is now (what its client reads on
+        connecting), in the background; not with a message queue, which brings every change."""
+        if isinstance(socketio.server.manager, NewsRedisManager):
+            return
+        unread = self.required_readers().unread([user_id]).get(user_id, 0)
+        with self._lock:
+            self._unread[user_id] = unread
+            if self._following_unread or not self.autofollow:
+                return
+            self._following_unread = True
+        socketio.start_background_task(self._follow_unread_all_the_while)
+
+    def follow_unread(self) -> bool:
+        """Tell each signed-in user this process follows its unread count where it is not
+        what its sockets were last told; False when none of them is connected any more."""
+        connected = _signed_in_users()
+        with self._lock:
+            self._unread = {user: count for user, count in self._unread.items()
+                            if user in connected}
+            users = sorted(self._unread)
+        if not users:
+            return False
+        counts = self.required_readers().unread(users)
+        for user_id in users:
+            unread = counts.get(user_id, 0)
+            with self._lock:
+                if self._unread.get(user_id, unread) == unread:
+                    continue
+            _emit_to_user(user_id, {"unread": unread})
+        return True
+
+    def _follow_unread_all_the_while(self) -> None:
+        # Runs while this process has signed-in clients; the next one to connect restarts it.
+        while True:
+            socketio.sleep(UNREAD_POLL)
+            try:
+                with self.app.app_context():
+                    connected = self.follow_unread()
+            except Exception:
+                logger.exception("Could not read the unread counts; trying again.")
+                connected = True
+            with self._lock:
+                if not connected and not self._unread:
+                    self._following_unread = False
                     return
 
     def _run(self) -> None:

@@ -69,6 +69,7 @@ def connect(credentials: Any = None) -> None:
         # A signed-in socket hears its own user's news (the unread count), and no other's: the
         # room is joined here, from the credentials just checked, never on a client's asking.
         join_room(rooms.user_room(user.id))
+        broadcast.watch_unread(user.id)
 
 
 def _person(user: User | None) -> str:

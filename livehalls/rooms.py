@@ -37,3 +37,10 @@ def fairs_of(room_names: Iterable[str]) -> set[int]:
     prefixes = (fair_room(0)[:-1], dashboard_room(0)[:-1])
     return {int(name.partition(":")[2]) for name in room_names
             if name.startswith(prefixes) and name.partition(":")[2].isdigit()}
+
+
+def users_of(room_names: Iterable[str]) -> set[int]:
+    """The users whose room is among these rooms."""
+    prefix = user_room(0)[:-1]
+    return {int(name.partition(":")[2]) for name in room_names
+            if name.startswith(prefix) and name.partition(":")[2].isdigit()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from flask import Flask
 from flask_babel import force_locale
 from flask_socketio.test_client import SocketIOTestClient
@@ -12,7 +13,8 @@ from flask_socketio.test_client import SocketIOTestClient
 from fair.accounts.models import Role, User
 from fair.extensions import db
 from inbox import service
-from livehalls import rooms
+from inbox.models import Notification
+from livehalls import broadcast, rooms
 from tests.conftest import BroadcastRecorder
 
 LiveClient = Callable[..., SocketIOTestClient]
@@ -90,3 +92,44 @@ def test_after_a_reconnect_the_count_is_read_again(
     read = client.post("/api/v1/me/notifications/read", json={},  # type: ignore[attr-defined]
                        headers=token_for(user))
     assert read.json == {"unread": 0}
+
+
+def told_elsewhere(user: User, key: str) -> None:
+    """A notification committed by another process (the task consumer, the CLI): its rows
+    only, no message to this process's sockets."""
+    db.session.add(Notification(user_id=user.id, kind="need_closing", data={"need": "非遗课"},
+                                link="/needs/1", dedupe_key=key))
+    db.session.commit()
+
+
+def test_a_notification_made_by_another_process_reaches_the_users_sockets(
+    make_user: Callable[..., User], live_client: LiveClient, token_for: Headers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    coalescer = broadcast.coalescer()
+    monkeypatch.setattr(coalescer, "autofollow", False)  # the test polls, not a background task
+    user, other = make_user(Role.buyer), make_user(Role.exhibitor)
+    tell(user, "before")  # what the page showed: its client reads the count on connecting
+    own = live_client({"token": token_for(user)["Authorization"].split()[1]})
+    theirs = live_client({"token": token_for(other)["Authorization"].split()[1]})
+    assert coalescer.follow_unread() is True
+    assert unread_heard(own) == []  # nothing new, nothing sent
+    assert unread_heard(theirs) == []
+
+    told_elsewhere(user, "from-the-consumer")
+    told_elsewhere(user, "from-the-cli")
+    coalescer.follow_unread()
+    assert unread_heard(own) == [{"unread": 3}]
+    assert unread_heard(theirs) == []
+    tell(user, "here")  # told after commit, as ever: the poll does not say it again
+    coalescer.follow_unread()
+    assert unread_heard(own) == [{"unread": 4}]
+
+    own.disconnect(namespace=rooms.NAMESPACE)
+    theirs.disconnect(namespace=rooms.NAMESPACE)
+    assert coalescer.follow_unread() is False  # nobody left to follow: the poll stops
+
+
+def unread_heard(live: SocketIOTestClient) -> list[dict[str, int]]:
+    return [message["args"][0] for message in live.get_received(rooms.NAMESPACE)
+            if message["name"] == "unread"]
