@@ -79,6 +79,8 @@ def create_project(data: dict[str, Any], fair_id: int) -> Project:
         category=data["category"],
         price_fen=data["price_fen"],
         summary=data["summary"],
+        title_en=data["title_en"],
+        summary_en=data["summary_en"],
         description=data["description"],
         tags=data["tags"],
     )

@@ -66,6 +66,12 @@ class ProjectForm(FairForm):
     summary = TextAreaField(
         _l("简介"), validators=[Length(max=500, message=AT_MOST)]
     )
+    title_en = StringField(
+        _l("英文名称（可选）"), validators=[Length(max=200, message=AT_MOST)]
+    )
+    summary_en = TextAreaField(
+        _l("英文简介（可选）"), validators=[Length(max=500, message=AT_MOST)]
+    )
     description = TextAreaField(
         _l("详细介绍"), validators=[Length(max=50_000, message=AT_MOST)]
     )
@@ -106,6 +112,8 @@ class ProjectForm(FairForm):
             "category": self.category.data,
             "price_fen": self.price_fen,
             "summary": self.summary.data or "",
+            "title_en": self.title_en.data or "",
+            "summary_en": self.summary_en.data or "",
             "description": self.description.data or "",
             "tags": self.tag_list,
         }

@@ -41,6 +41,10 @@ class ProjectInputSchema(StrictSchema):
         required=True, validate=validate.OneOf(list(CATEGORIES), error="Unknown category.")
     )
     summary = fields.Str(load_default="", validate=validate.Length(max=500))
+    title_en = fields.Str(load_default="", validate=validate.Length(max=200),
+                          metadata={"description": "English title, optional"})
+    summary_en = fields.Str(load_default="", validate=validate.Length(max=500),
+                            metadata={"description": "English summary, optional"})
     description = fields.Str(
         load_default="",
         validate=validate.Length(max=50_000),
@@ -85,6 +89,8 @@ class ProjectSchema(Schema):
     category = fields.Str()
     province = fields.Str()
     summary = fields.Str()
+    title_en = fields.Str()
+    summary_en = fields.Str()
     description = fields.Str(attribute="description_source")
     description_html = fields.Str()
     price = YuanField(attribute="price_fen")

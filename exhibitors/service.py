@@ -165,6 +165,8 @@ def create_project(
     summary: str = "",
     description: str = "",
     tags: Sequence[str] = (),
+    title_en: str = "",
+    summary_en: str = "",
 ) -> Project:
     """An approved exhibitor adds a draft project to the fair."""
     exhibitor = exhibitor_of(fair, user)
@@ -177,6 +179,8 @@ def create_project(
         title=title.strip(),
         category=category,
         summary=summary.strip(),
+        title_en=title_en.strip(),
+        summary_en=summary_en.strip(),
         description_source=description,
         description_html=render_description(description),
         price_fen=price_fen,
@@ -194,7 +198,7 @@ def update_project(project: Project, *, user: User | None, changes: dict[str, An
     permissions.require_project_editor(user, project)
     if project.status is ProjectStatus.withdrawn:
         raise Conflict("A withdrawn project cannot be edited.", code="withdrawn")
-    for name in ("title", "summary"):
+    for name in ("title", "summary", "title_en", "summary_en"):
         if name in changes:
             setattr(project, name, changes[name].strip())
     if "category" in changes:

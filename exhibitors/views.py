@@ -137,6 +137,8 @@ def _form_data(project: Project) -> dict[str, Any]:
         "category": project.category,
         "price": format_yuan(project.price_fen),
         "summary": project.summary,
+        "title_en": project.title_en,
+        "summary_en": project.summary_en,
         "description": project.description_source,
         "tags": "，".join(project.tag_list),
     }

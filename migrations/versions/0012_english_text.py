@@ -1,0 +1,30 @@
+"""Projects may carry an English title and summary beside the Chinese ones.
+
+Revision ID: 0012
+Revises: 0008
+Create Date: 2026-12-02 13:00:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0012'
+down_revision = '0008'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('projects') as batch_op:
+        batch_op.add_column(sa.Column('title_en', sa.String(length=200), nullable=False,
+                                      server_default=''))
+        batch_op.add_column(sa.Column('summary_en', sa.String(length=500), nullable=False,
+                                      server_default=''))
+
+
+def downgrade():
+    with op.batch_alter_table('projects') as batch_op:
+        batch_op.drop_column('summary_en')
+        batch_op.drop_column('title_en')
