@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, send_file
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
@@ -170,7 +171,7 @@ def thumbnail(sha256: str) -> Response:
     """An image's thumbnail, at most 480 pixels wide and high."""
     item = service.media_for_download(sha256, current_user())
     if item.kind is not MediaKind.image:
-        raise NotFound("Only images have thumbnails.")
+        raise NotFound(_l("只有图片有缩略图。"))
     path = media_files.thumbnail_path(_media_root(), item.sha256)
     response = send_file(path, mimetype="image/webp", conditional=True,
                          etag=f"{item.sha256}-thumb", max_age=IMMUTABLE)

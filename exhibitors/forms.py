@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from exhibitors.catalogue import SORTS, CatalogueQuery
 from fair.forms import AT_MOST, BETWEEN, REQUIRED, FairForm
 from fair.i18n import category_label
-from fair.money import MoneyError, parse_yuan
+from fair.money import MoneyError, normalize_yuan, parse_yuan
 from fair.reference import CATEGORIES, PROVINCES
 
 _TAG_SEPARATORS = re.compile(r"[,，、;；\s]+")
@@ -51,7 +51,7 @@ class CatalogueForm(Form):
 
 def _fen_or_none(text: str | None) -> int | None:
     try:
-        return parse_yuan(text or "", allow_zero=True)
+        return parse_yuan(normalize_yuan(text or ""), allow_zero=True)
     except MoneyError:
         return None
 
@@ -86,8 +86,10 @@ class ProjectForm(FairForm):
 
     def validate_price(self, field: StringField) -> None:
         try:
-            parse_yuan((field.data or "").strip())
+            parse_yuan(normalize_yuan(field.data or ""))
         except MoneyError as error:
+            if error.reason == "maximum":
+                raise ValidationError(str(error)) from error
             raise ValidationError(PRICE_FORMAT) from error
 
     def validate_tags(self, field: StringField) -> None:
@@ -99,7 +101,7 @@ class ProjectForm(FairForm):
 
     @property
     def price_fen(self) -> int:
-        return parse_yuan((self.price.data or "").strip())
+        return parse_yuan(normalize_yuan(self.price.data or ""))
 
     @property
     def tag_list(self) -> list[str]:

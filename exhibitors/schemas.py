@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from flask_smorest.fields import Upload
 from marshmallow import (
     EXCLUDE,
@@ -38,7 +39,7 @@ class ExhibitorSchema(Schema):
 class ProjectInputSchema(StrictSchema):
     title = fields.Str(required=True, validate=validate.Length(min=2, max=200))
     category = fields.Str(
-        required=True, validate=validate.OneOf(list(CATEGORIES), error="Unknown category.")
+        required=True, validate=validate.OneOf(list(CATEGORIES), error=_l("未知的类别。"))
     )
     summary = fields.Str(load_default="", validate=validate.Length(max=500))
     title_en = fields.Str(load_default="", validate=validate.Length(max=200),
@@ -114,11 +115,11 @@ class CatalogueQuerySchema(Schema):
     q = fields.Str(load_default="", validate=validate.Length(max=100),
                    metadata={"description": "Words to find, Chinese or English"})
     category = fields.Str(
-        load_default=None, validate=validate.OneOf(list(CATEGORIES), error="Unknown category.")
+        load_default=None, validate=validate.OneOf(list(CATEGORIES), error=_l("未知的类别。"))
     )
     province = fields.Str(
         load_default=None,
-        validate=validate.OneOf(list(PROVINCES), error="Unknown province code."),
+        validate=validate.OneOf(list(PROVINCES), error=_l("未知的省份代码。")),
         metadata={"description": "ISO 3166-2:CN code, such as CN-SC"},
     )
     min_price_fen = YuanField(data_key="min_price", allow_zero=True, load_default=None,
@@ -133,7 +134,7 @@ class CatalogueQuerySchema(Schema):
     def check_price_range(self, data: dict[str, Any], **kwargs: Any) -> None:
         low, high = data.get("min_price_fen"), data.get("max_price_fen")
         if low is not None and high is not None and low > high:
-            raise ValidationError("max_price must not be below min_price.", "max_price")
+            raise ValidationError(_l("最高价格不能低于最低价格。"), "max_price")
 
     @post_load
     def make_query(self, data: dict[str, Any], **kwargs: Any) -> CatalogueQuery:

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 
 import markdown
 import nh3
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from exhibitors import catalogue
@@ -72,7 +73,7 @@ def fair_figures(fair: Fair) -> FairFigures:
 def access_exhibitor(exhibitor_id: int) -> Exhibitor:
     exhibitor = db.session.get(Exhibitor, exhibitor_id)
     if exhibitor is None:
-        raise NotFound("No such exhibitor.")
+        raise NotFound(_l("没有这个参展单位。"))
     return exhibitor
 
 
@@ -102,7 +103,7 @@ def apply_to_fair(fair: Fair, *, user: User | None) -> Exhibitor:
     """An exhibitor's organisation applies to a fair; applying twice returns the application."""
     user = permissions.require_role(user, Role.exhibitor)
     if fair.status is FairStatus.closed:
-        raise Conflict("This fair is closed.", code="fair_closed")
+        raise Conflict(_l("本届大会已闭幕。"), code="fair_closed")
     existing = exhibitor_of(fair, user)
     if existing is not None:
         return existing
@@ -133,7 +134,7 @@ def access_project(project_id: int, user: User | None) -> Project:
     """A project the user may see: published, or their own (organisers see all)."""
     project = db.session.get(Project, project_id)
     if project is None or not permissions.can_view_project(user, project):
-        raise NotFound("No such project.")
+        raise NotFound(_l("没有这个项目。"))
     return project
 
 
@@ -141,9 +142,9 @@ def access_own_project(project_id: int, user: User | None) -> Project:
     """A project the user may change."""
     project = db.session.get(Project, project_id)
     if project is None:
-        raise NotFound("No such project.")
+        raise NotFound(_l("没有这个项目。"))
     if not permissions.can_view_project(user, project):
-        raise NotFound("No such project.")
+        raise NotFound(_l("没有这个项目。"))
     permissions.require_project_editor(user, project)
     return project
 
@@ -197,7 +198,7 @@ def update_project(project: Project, *, user: User | None, changes: dict[str, An
     """The project's own exhibitor edits it."""
     permissions.require_project_editor(user, project)
     if project.status is ProjectStatus.withdrawn:
-        raise Conflict("A withdrawn project cannot be edited.", code="withdrawn")
+        raise Conflict(_l("已撤回的项目不能再修改。"), code="withdrawn")
     for name in ("title", "summary", "title_en", "summary_en"):
         if name in changes:
             setattr(project, name, changes[name].strip())
@@ -219,9 +220,9 @@ def publish_project(project: Project, *, user: User | None) -> Project:
     """Put a draft project into the catalogue."""
     permissions.require_project_editor(user, project)
     if not project.exhibitor.is_approved:
-        raise Forbidden("Your application has not been approved yet.", code="not_approved")
+        raise Forbidden(_l("参展申请尚未通过审核。"), code="not_approved")
     if project.status is ProjectStatus.withdrawn:
-        raise Conflict("A withdrawn project cannot be published again.", code="withdrawn")
+        raise Conflict(_l("已撤回的项目不能再发布。"), code="withdrawn")
     if project.status is ProjectStatus.draft:
         fair = db.session.get(Fair, project.fair_id)
         assert fair is not None  # noqa: S101 - a project always belongs to a fair
@@ -255,12 +256,12 @@ def add_media(project: Project, *, user: User | None, upload: BinaryIO, filename
     """
     permissions.require_project_editor(user, project)
     if project.status is ProjectStatus.withdrawn:
-        raise Conflict("A withdrawn project cannot be changed.", code="withdrawn")
+        raise Conflict(_l("已撤回的项目不能再修改。"), code="withdrawn")
     count = db.session.scalar(
         select(func.count()).select_from(Media).where(Media.project_id == project.id)
     )
     if (count or 0) >= MAX_MEDIA_PER_PROJECT:
-        raise Conflict(f"A project holds at most {MAX_MEDIA_PER_PROJECT} files.",
+        raise Conflict(_l("每个项目最多 %(count)d 个文件。", count=MAX_MEDIA_PER_PROJECT),
                        code="too_many_media")
     stored = media_files.store_upload(upload, media_root=media_root)
     item = Media(project=project, kind=stored.kind, sha256=stored.sha256,
@@ -274,7 +275,7 @@ def access_media(media_id: int, user: User | None) -> Media:
     """A media row whose project the user may change."""
     item = db.session.get(Media, media_id)
     if item is None or not permissions.can_view_project(user, item.project):
-        raise NotFound("No such media.")
+        raise NotFound(_l("没有这个文件。"))
     permissions.require_project_editor(user, item.project)
     return item
 
@@ -302,7 +303,7 @@ def media_for_download(sha256: str, user: User | None) -> Media:
     for item in db.session.scalars(select(Media).where(Media.sha256 == sha256)):
         if permissions.can_view_project(user, item.project):
             return item
-    raise NotFound("No such file.")
+    raise NotFound(_l("没有这个文件。"))
 
 
 def _join_tags(tags: Sequence[str]) -> str:

@@ -101,6 +101,7 @@ def register_template_filters(app: Flask) -> None:
     app.add_template_filter(money.format_yuan_short, "yuan_short")
     app.add_template_filter(money.format_wan, "wan")
     app.add_template_filter(functools.partial(money.parse_yuan, allow_zero=True), "fen")
+    app.jinja_env.globals["MAX_DEAL_FEN"] = money.MAX_DEAL_FEN  # the limit a form shows
     app.add_template_filter(i18n.province_label, "province")
     app.add_template_filter(i18n.category_label, "category")
 

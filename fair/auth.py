@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, request, session
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
 from fair.accounts import service as account_service
@@ -35,7 +36,7 @@ def _load_user() -> User | None:
     if token is not None:
         user = account_service.user_for_token(token)
         if user is None:
-            raise Unauthorized("The token is unknown or revoked.", code="bad_token")
+            raise Unauthorized(_l("令牌无效或已被撤销。"), code="bad_token")
         return user
     user_id = session.get(SESSION_KEY)
     if user_id is None:
@@ -71,4 +72,4 @@ def init_app(app: Flask) -> None:
             try:
                 csrf.protect()
             except CSRFError as error:
-                raise Forbidden("The CSRF token is missing or wrong.", code="csrf") from error
+                raise Forbidden(_l("页面已过期，请刷新后重试。"), code="csrf") from error

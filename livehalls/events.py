@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request, session
+from flask_babel import lazy_gettext as _l
 from flask_socketio import SocketIO, join_room, leave_room
 from marshmallow import ValidationError
 from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
@@ -49,7 +50,7 @@ def connect(credentials: Any = None) -> None:
         # Flask-SocketIO calls a connect handler that raised TypeError again *without* its auth
         # argument: nothing may escape from here, or a failed check would return as anonymous.
         logger.exception("A /live connection failed to authenticate.")
-        raise ConnectionRefused({"code": "error", "message": "Could not connect."}) from error
+        raise ConnectionRefused({"code": "error", "message": _l("无法连接。")}) from error
     session[VIEWER_KEY] = None if user is None else user.id
 
 
@@ -172,7 +173,7 @@ def handle_error(error: Exception) -> Ack:
         error = InvalidInput(fields=error.normalized_messages())
     if not isinstance(error, FairError):
         logger.error("A /live event failed.", exc_info=error)
-        error = FairError("Something went wrong on our side; nothing was changed.", code="error")
+        error = FairError(_l("服务器出错，未做任何更改。"), code="error")
     return {"ok": False, "error": error.to_dict()}
 
 
@@ -190,7 +191,7 @@ def _authenticate(credentials: Any) -> User | None:
     if token is not None:
         user = account_service.user_for_token(token)
         if user is None:
-            raise Unauthorized("The token is unknown or revoked.", code="bad_token")
+            raise Unauthorized(_l("令牌无效或已被撤销。"), code="bad_token")
         return user
     user_id = session.get(auth.SESSION_KEY)
     return None if user_id is None else account_service.get_user(int(user_id))

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
 from exhibitors.models import MediaKind, Project
@@ -158,7 +159,7 @@ class HallInputSchema(Schema):
     stream_url = fields.String(
         load_default="",
         validate=[validate.Length(max=500),
-                  validate.Regexp(r"^(https?://\S+)?$", error="Give an http(s) address.")],
+                  validate.Regexp(r"^(https?://\S+)?$", error=_l("请填写 http(s) 地址。"))],
         metadata={"description": "an HLS (.m3u8) address; empty plays the project's video"},
     )
 
@@ -208,7 +209,7 @@ class ShowcaseInputSchema(Schema):
     @validates_schema
     def check_slot(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data["ends_at"] <= data["starts_at"]:
-            raise ValidationError("The showcase must end after it starts.", "ends_at")
+            raise ValidationError(_l("展播结束时间必须晚于开始时间。"), "ends_at")
 
 
 class OnAirInputSchema(Schema):

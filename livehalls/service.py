@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -39,7 +40,7 @@ SNAPSHOTS_KEY = "fair.hall_snapshots"
 class ChatTooFast(FairError):
     status = 429
     code = "too_fast"
-    message = "You are sending messages too fast; wait a few seconds."
+    message = _l("发言太快了，请稍等几秒。")
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,14 @@ def access_hall(hall_id: int) -> Hall:
     """A hall; anyone may watch one, signed in or not."""
     hall = db.session.get(Hall, hall_id)
     if hall is None:
-        raise NotFound("No such hall.")
+        raise NotFound(_l("没有这个直播厅。"))
     return hall
 
 
 def access_chat_message(message_id: int) -> ChatMessage:
     message = db.session.get(ChatMessage, message_id)
     if message is None:
-        raise NotFound("No such chat message.")
+        raise NotFound(_l("没有这条聊天消息。"))
     return message
 
 
@@ -111,7 +112,7 @@ def hall_snapshot(hall_id: int) -> HallSnapshot:
         select(Hall.on_air_showcase_id).where(Hall.id == hall_id)
     ).first()
     if on_air_id is None:
-        raise NotFound("No such hall.")
+        raise NotFound(_l("没有这个直播厅。"))
     snapshots: dict[int, tuple[float, HallSnapshot]] = current_app.extensions.setdefault(
         SNAPSHOTS_KEY, {})
     cached = snapshots.get(hall_id)
@@ -158,7 +159,7 @@ def create_hall(fair: Fair, *, organiser: User | None, name: str, stream_url: st
     permissions.require_hall_manager(organiser)
     name = name.strip()
     if not name:
-        raise InvalidInput(fields={"name": ["Give the hall a name."]})
+        raise InvalidInput(fields={"name": [_l("请填写直播厅名称。")]})
     hall = Hall(fair_id=fair.id, name=name, stream_url=stream_url.strip())
     db.session.add(hall)
     db.session.flush()
@@ -173,12 +174,12 @@ def schedule_showcase(hall: Hall, *, organiser: User | None, project_id: int,
     # SQLite keeps no offset: every slot is stored, and compared, in UTC.
     starts_at, ends_at = as_utc(starts_at).astimezone(dt.UTC), as_utc(ends_at).astimezone(dt.UTC)
     if ends_at <= starts_at:
-        raise InvalidInput(fields={"ends_at": ["The showcase must end after it starts."]})
+        raise InvalidInput(fields={"ends_at": [_l("展播结束时间必须晚于开始时间。")]})
     project = db.session.get(Project, project_id)
     if project is None or project.fair_id != hall.fair_id:
-        raise InvalidInput(fields={"project_id": ["No such project in this hall's fair."]})
+        raise InvalidInput(fields={"project_id": [_l("本届大会没有这个项目。")]})
     if not project.is_published:
-        raise Conflict("Only a published project can be showcased.",
+        raise Conflict(_l("只有已发布的项目可以安排展播。"),
                        code="project_not_published")
     # Two slots overlap when each starts before the other ends; touching slots are fine.
     clash = db.session.scalar(
@@ -196,7 +197,7 @@ def schedule_showcase(hall: Hall, *, organiser: User | None, project_id: int,
         db.session.flush()
     except IntegrityError as error:
         # PostgreSQL's exclusion constraint caught a slot scheduled at the same moment.
-        raise Conflict("Another showcase was scheduled in that slot just now.",
+        raise Conflict(_l("这个时段刚刚被安排了另一场展播。"),
                        code="slot_taken") from error
     return showcase
 
@@ -210,7 +211,7 @@ def put_on_air(hall: Hall, *, organiser: User | None, showcase_id: int | None) -
     else:
         showcase = db.session.get(Showcase, showcase_id)
         if showcase is None or showcase.hall_id != hall.id:
-            raise InvalidInput(fields={"showcase_id": ["No such showcase in this hall."]})
+            raise InvalidInput(fields={"showcase_id": [_l("这个直播厅没有这场展播。")]})
         hall.on_air = showcase
     db.session.flush()
     _forget_snapshot(hall.id)
@@ -261,21 +262,21 @@ _NONE = presence.Figures(0, 0, 0)
 def _clean_chat(text: str) -> str:
     """Keep printable text on one line; refuse an empty or overlong line."""
     if not isinstance(text, str):
-        raise InvalidInput(fields={"text": ["Send text."]})
+        raise InvalidInput(fields={"text": [_l("请发送文字。")]})
     # Control characters (new lines included) would let one line pose as several.
     text = "".join(" " if unicodedata.category(char).startswith("C") else char for char in text)
     text = " ".join(text.split())
     if not text:
-        raise InvalidInput(fields={"text": ["Write something first."]})
+        raise InvalidInput(fields={"text": [_l("请先输入内容。")]})
     if len(text) > MAX_CHAT_LENGTH:
         raise InvalidInput(code="too_long",
-                           fields={"text": [f"At most {MAX_CHAT_LENGTH} characters."]})
+                           fields={"text": [_l("最多 %(count)d 个字。", count=MAX_CHAT_LENGTH)]})
     return text
 
 
 def _slot_taken(clash: Showcase) -> Conflict:
     return Conflict(
-        "That slot overlaps another showcase in this hall "
-        f"({as_utc(clash.starts_at).isoformat()} to {as_utc(clash.ends_at).isoformat()}).",
+        _l("这个时段与本厅另一场展播重叠（%(starts)s 至 %(ends)s）。",
+           starts=as_utc(clash.starts_at).isoformat(), ends=as_utc(clash.ends_at).isoformat()),
         code="slot_taken",
     )

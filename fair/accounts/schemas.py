@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import RAISE, Schema, fields, validate
 
 from fair.reference import PROVINCES
@@ -19,7 +20,7 @@ class OrganisationSchema(StrictSchema):
     name = fields.Str(required=True, validate=validate.Length(min=2, max=200))
     province = fields.Str(
         required=True,
-        validate=validate.OneOf(list(PROVINCES), error="Unknown province code."),
+        validate=validate.OneOf(list(PROVINCES), error=_l("未知的省份代码。")),
         metadata={"description": "ISO 3166-2:CN code, such as CN-SC"},
     )
 
@@ -29,7 +30,7 @@ class RegisterSchema(StrictSchema):
     password = fields.Str(
         required=True,
         load_only=True,
-        validate=validate.Length(min=10, max=200, error="Use 10 to 200 characters."),
+        validate=validate.Length(min=10, max=200, error=_l("请使用 10 到 200 个字符。")),
     )
     name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
     role = fields.Str(required=True, validate=validate.OneOf(ROLES_OPEN_TO_REGISTRATION))

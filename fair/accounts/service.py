@@ -11,6 +11,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -59,13 +60,13 @@ def register_user(
 ) -> User:
     """Register an exhibitor or a buyer with their organisation."""
     if role is Role.organiser:
-        raise InvalidInput("Organisers are created by the operators.", fields={"role": ["no"]})
+        raise InvalidInput(_l("主办方账号由运营人员创建。"), fields={"role": [_l("不可以")]})
     if province not in PROVINCES:
-        raise InvalidInput(fields={"organisation": {"province": ["Unknown province code."]}})
+        raise InvalidInput(fields={"organisation": {"province": [_l("未知的省份代码。")]}})
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(fields={"password": ["Use at least 10 characters."]})
+        raise InvalidInput(fields={"password": [_l("密码至少 10 个字符。")]})
     if find_user(email) is not None:
-        raise Conflict("That email is already registered.", code="email_taken")
+        raise Conflict(_l("该邮箱已注册。"), code="email_taken")
     organisation = Organisation(name=organisation_name.strip(), province=province)
     user = User(
         email=normalise_email(email),
@@ -82,13 +83,13 @@ def register_user(
 def create_organiser(*, email: str, password: str, name: str = "主办方") -> User:
     """Create an organiser, or reset the password of an existing one."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(fields={"password": ["Use at least 10 characters."]})
+        raise InvalidInput(fields={"password": [_l("密码至少 10 个字符。")]})
     user = find_user(email)
     if user is None:
         user = User(email=normalise_email(email), name=name, role=Role.organiser)
         db.session.add(user)
     elif user.role is not Role.organiser:
-        raise Conflict("That email belongs to an exhibitor or buyer.", code="email_taken")
+        raise Conflict(_l("该邮箱属于参展方或采购方。"), code="email_taken")
     user.password_hash = hash_password(password)
     return user
 
@@ -99,9 +100,9 @@ def authenticate(email: str, password: str) -> User:
     if user is None:
         # Spend the same time as a real check so that timing does not reveal who exists.
         _hasher.hash(password)
-        raise Unauthorized("Email or password is wrong.", code="bad_credentials")
+        raise Unauthorized(_l("邮箱或密码不正确。"), code="bad_credentials")
     if not _check_password(user, password):
-        raise Unauthorized("Email or password is wrong.", code="bad_credentials")
+        raise Unauthorized(_l("邮箱或密码不正确。"), code="bad_credentials")
     return user
 
 

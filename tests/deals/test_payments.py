@@ -139,7 +139,10 @@ def test_without_stripe_payments_answer_503_and_change_nothing(
     setup = client.post("/api/v1/payments/setup", headers=buyer_headers)
     assert setup.status_code == 503
     assert setup.json["error"]["code"] == "payments_unavailable"
-    assert "STRIPE_API_KEY" in setup.json["error"]["message"]
+    assert setup.json["error"]["message"] == "在线支付尚未开通，暂时不能在线付款。"
+    english = client.post("/api/v1/payments/setup",
+                          headers={**buyer_headers, "Accept-Language": "en-GB,en;q=0.8"})
+    assert english.json["error"]["message"] == "Online payment is not open yet."
     assert deposit(client, buyer_headers, intent).status_code == 503
     assert db.session.scalar(select(func.count()).select_from(Payment)) == 0
 

@@ -108,7 +108,7 @@ def test_catalogue_pages_through_the_results(
 
 
 @pytest.mark.parametrize("query", ["page=abc", "page=-3", "sort=drop", "min_price=1e9",
-                                   "category=nope", "province=CN-ZZ", "max_price=１２"])
+                                   "category=nope", "province=CN-ZZ", "max_price=12,5"])
 def test_catalogue_ignores_filters_it_cannot_read(
     client: FlaskClient, fair: Fair, make_project: Callable[..., Project], query: str
 ) -> None:
@@ -273,7 +273,8 @@ def test_approved_exhibitor_creates_edits_and_publishes_a_project(
 @pytest.mark.parametrize(("changes", "message"), [
     ({"price": "0"}, "请填写大于 0 的金额"),
     ({"price": "12.345"}, "请填写大于 0 的金额"),
-    ({"price": "１２"}, "请填写大于 0 的金额"),
+    ({"price": "12,50"}, "请填写大于 0 的金额"),
+    ({"price": "100000000.01"}, "金额最多 100,000,000.00 元"),
     ({"title": "x"}, "请填写 2 到 200 个字"),
     ({"category": "magic"}, "不是有效的选择"),
 ])
