@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,21 +31,31 @@ AMOUNT_COLUMN = 11
 #: Excel column widths, in characters, so that the sheet reads without resizing.
 WIDTHS = (8, 20, 8, 10, 30, 12, 26, 12, 26, 12, 14, 18, 10, 30)
 
-Cell = str | int
+#: The column of the signing time, counted from zero, and how both formats write it.
+SIGNED_AT_COLUMN = 1
+DATE_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+
+Cell = str | int | dt.datetime
+
+
+def file_name(fair_id: int, role: str, today: dt.date, extension: str) -> str:
+    """intents-fair-1-organiser-2026-12-02.csv: whose file, of which fair, from which day."""
+    return f"intents-fair-{fair_id}-{role}-{today.isoformat()}.{extension}"
 
 
 def headers() -> list[str]:
     return [
         _("编号"), _("签约时间"), _("状态"), _("项目编号"), _("项目名称"), _("类别"),
         _("参展机构"), _("参展方省份"), _("采购机构"), _("采购方省份"), _("直播厅"),
-        _("意向金额（元）"), _("已付定金"), _("备注"),
+        _("意向金额（元）"), _("已付意向金"), _("备注"),
     ]
 
 
 def row(intent: Intent) -> list[Cell]:
     """One intent's cells, the amount as fen (each format writes it as yuan)."""
     status = _("有效") if intent.status is IntentStatus.active else _("已撤回")
-    signed_at = to_user_timezone(intent.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    # The fair's local time, without a zone: spreadsheets hold no zones.
+    signed_at = to_user_timezone(intent.created_at).replace(tzinfo=None, microsecond=0)
     return [
         intent.id,
         signed_at,
@@ -61,6 +72,11 @@ def row(intent: Intent) -> list[Cell]:
         _("是") if intent.secured else _("否"),
         intent.note,
     ]
+
+
+def intent_time(value: Cell) -> Cell:
+    """The signing time as CSV text, 2026-12-02 14:30:00."""
+    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, dt.datetime) else value
 
 
 def safe_text(value: str) -> str:
@@ -91,6 +107,7 @@ def to_csv(intents: Iterable[Intent]) -> bytes:
     for intent in intents:
         cells = row(intent)
         cells[AMOUNT_COLUMN] = format_yuan(intent.amount_fen)
+        cells[SIGNED_AT_COLUMN] = intent_time(cells[SIGNED_AT_COLUMN])
         writer.writerow([safe_text(cell) if isinstance(cell, str) else cell for cell in cells])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -110,6 +127,10 @@ def to_xlsx(intents: Iterable[Intent], *, title: str) -> bytes:
             if index == AMOUNT_COLUMN:
                 cell = WriteOnlyCell(sheet, value=yuan_decimal(intent.amount_fen))
                 cell.number_format = YUAN_FORMAT
+            elif isinstance(value, dt.datetime):
+                # A real date, that Excel can sort, filter and compute with.
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.number_format = DATE_TIME_FORMAT
             elif isinstance(value, str):
                 cell = _text_cell(sheet, value)
             else:

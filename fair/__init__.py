@@ -131,7 +131,8 @@ def register_blueprints(app: Flask) -> None:
                livehalls_views.bp):
         app.register_blueprint(bp)
     fair_views.init_app(app, readers=fair_views.Readers(
-        catalogue=exhibitor_service.fair_figures, halls=hall_service.count_halls))
+        catalogue=exhibitor_service.fair_figures, halls=hall_service.count_halls,
+        programme=hall_service.programme))
 
     from deals import webhooks
 

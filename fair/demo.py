@@ -33,7 +33,7 @@ from fair.models import Fair, FairStatus
 from fair.money import parse_yuan
 from fair.reference import REFERENCE_EVENT_NAME, province_name
 from livehalls import service as hall_service
-from livehalls.models import Hall
+from livehalls.models import Hall, Showcase
 
 #: The demo replays the reference event, under its own name.
 DEMO_FAIR_NAME = REFERENCE_EVENT_NAME
@@ -346,7 +346,39 @@ def _build(*, exhibitors: int, projects: int, posters: int, seed: int, media_roo
     _add_logins(exhibiting=organisations[0])
     db.session.flush()
     _add_projects(rng, fair, stands, projects, now, posters=_posters(rng, posters, media_root))
+    _add_programme(random.Random(seed + 1), fair, now)
     return fair
+
+
+#: Half-hour showcases in each hall from the last half hour on, as the reference event ran.
+SHOWCASE_MINUTES = 30
+SHOWCASES_PER_HALL = 16
+
+
+def _add_programme(rng: random.Random, fair: Fair, now: dt.datetime) -> None:
+    """A day of showcases in every hall; the first halls are on air now, the last one opens
+    its programme in half an hour, so the home page shows both what is on and what is next."""
+    db.session.flush()
+    halls = db.session.scalars(select(Hall).where(Hall.fair_id == fair.id).order_by(Hall.id))
+    project_ids = db.session.scalars(
+        select(Project.id).where(Project.fair_id == fair.id).order_by(Project.id)).all()
+    slot = dt.timedelta(minutes=SHOWCASE_MINUTES)
+    current = now.replace(minute=now.minute - now.minute % SHOWCASE_MINUTES, second=0,
+                          microsecond=0)
+    halls = list(halls)
+    for index, hall in enumerate(halls):
+        last = index == len(halls) - 1 and len(halls) > 1
+        first_slot = current + slot if last else current
+        showcases = [
+            Showcase(hall_id=hall.id, project_id=rng.choice(project_ids),
+                     starts_at=first_slot + number * slot,
+                     ends_at=first_slot + (number + 1) * slot)
+            for number in range(SHOWCASES_PER_HALL)
+        ]
+        db.session.add_all(showcases)
+        db.session.flush()
+        if not last:
+            hall.on_air = showcases[0]
 
 
 def _organisations(rng: random.Random, count: int) -> list[Organisation]:

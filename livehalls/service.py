@@ -84,6 +84,42 @@ def count_halls(fair: Fair) -> int:
     ) or 0
 
 
+@dataclass(frozen=True)
+class ProgrammeItem:
+    """A hall and what it shows now, or next when nothing is on air (None: nothing planned)."""
+
+    hall_id: int
+    hall_name: str
+    project_id: int | None
+    project_title: str
+    project_title_en: str
+    on_air: bool
+    starts_at: dt.datetime | None
+
+
+def programme(fair: Fair) -> list[ProgrammeItem]:
+    """Each hall of the fair with its showcase on air, or its next one, for the home page."""
+    now = utcnow()
+    items = []
+    for hall in list_halls(fair):
+        showcase = hall.on_air
+        if showcase is None:
+            showcase = db.session.scalars(
+                select(Showcase).where(Showcase.hall_id == hall.id, Showcase.starts_at >= now)
+                .order_by(Showcase.starts_at).limit(1)
+            ).first()
+        project = None if showcase is None else showcase.project
+        items.append(ProgrammeItem(
+            hall_id=hall.id, hall_name=hall.name,
+            project_id=None if project is None else project.id,
+            project_title="" if project is None else project.title,
+            project_title_en="" if project is None else project.title_en,
+            on_air=hall.on_air is not None,
+            starts_at=None if showcase is None or hall.on_air is not None else showcase.starts_at,
+        ))
+    return items
+
+
 def view_hall(hall: Hall) -> HallView:
     """The hall, what is on air and the viewer figures across every server process."""
     hall_figures, fair_figures = presence.current().figures(hall.id, hall.fair_id)

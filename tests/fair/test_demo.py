@@ -199,3 +199,18 @@ def test_sichuan_finds_every_project_from_sichuan_and_pinyin_finds_chinese_title
                             query=catalogue.CatalogueQuery(q="chuanju", per_page=100))
     assert with_title
     assert {project.id for project in page.items} >= with_title
+
+
+def test_demo_home_page_says_it_replays_the_event_and_shows_what_is_on(
+    app: Flask, media_root: Path,
+) -> None:
+    demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=12, projects=30)
+    client = app.test_client()
+    page = client.get("/?lang=zh").get_data(as_text=True)
+    assert "“成渝地•巴蜀情”2020年成渝地区文化和旅游公共服务及产品采购大会" in page
+    assert "重现" in page
+    assert page.count("直播中") >= 2  # two halls on air
+    assert "开播</span>" in page  # the third shows its next showcase's time
+    english = client.get("/?lang=en").get_data(as_text=True)
+    assert "Live now and coming up" in english
+    assert "replays" in english

@@ -98,7 +98,7 @@ def test_anonymous_viewers_connect_but_may_not_open_the_dashboard(
 
     assert live.is_connected(rooms.NAMESPACE)
     ack = join(live, {"fair_id": fair.id})
-    assert ack == {"ok": False, "error": {"code": "unauthorized", "message": "Sign in first.",
+    assert ack == {"ok": False, "error": {"code": "unauthorized", "message": "请先登录。",
                                           "fields": {}}}
 
 
