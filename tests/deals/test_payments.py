@@ -815,7 +815,7 @@ def test_without_stripe_the_intents_page_says_why_there_is_no_deposit_button(
 ) -> None:
     sign_in(client, buyer)
     page = client.get("/my/intents").text
-    assert "在线支付暂未开通" in page
+    assert "在线支付尚未开通" in page
     assert "card-payment" not in page
     assert "js.stripe.com" not in page
 
@@ -863,7 +863,7 @@ def test_the_portal_without_stripe_says_why_there_is_no_booth_fee_button(
     sign_in(client, user)
     page = client.get("/portal").text
     assert "展位费" in page
-    assert "在线支付暂未开通" in page
+    assert "在线支付尚未开通" in page
     english = client.get("/portal?lang=en").text
     assert "Booth fee" in english
-    assert "Online payment is not available" in english
+    assert "Online payment is not open yet" in english

@@ -181,7 +181,7 @@ def test_an_unexpected_failure_answers_in_the_error_shape(
     monkeypatch.setattr(service, "access_dashboard", broken)
     ack = join(live_client(), {"fair_id": fair.id})
     assert ack == {"ok": False, "error": {
-        "code": "error", "message": "Something went wrong on our side; nothing was changed.",
+        "code": "error", "message": "服务器出错，未做任何更改。",
         "fields": {}}}
 
 
