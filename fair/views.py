@@ -122,6 +122,15 @@ def _dashboard_config(fair: Fair) -> dict[str, object]:
             "offline": _("网络已断开"),
             "refused": _("仅主办方可以查看数据大屏"),
             "secured": _("已付意向金"),
+            "pause": _("暂停实时更新"),
+            "resume": _("恢复实时更新"),
+            "announce": _("全场签约意向 %(amount)s 万元，共 %(count)s 笔。",
+                          amount="__AMOUNT__", count="__COUNT__"),
+            "chart": _("%(title)s：%(items)s。", title="__TITLE__", items="__ITEMS__"),
+            "chart_empty": _("%(title)s：暂无数据。", title="__TITLE__"),
+            "chart_item": _("%(name)s %(amount)s 万元（%(count)s 笔）", name="__NAME__",
+                            amount="__AMOUNT__", count="__COUNT__"),
+            "separator": _("；"),
         },
     }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, url_for
+from flask import Blueprint, current_app, render_template, url_for
 
 from fair import i18n, permissions
 from fair import service as fair_service
@@ -44,6 +44,7 @@ def hall(hall_id: int) -> str:
         "moderator": permissions.is_organiser(user),
         "project_url": url_for("exhibitor_pages.project", project_id=0),
         "provinces": {code: i18n.province_label(code) for code in PROVINCES},
+        "timezone": current_app.config["BABEL_DEFAULT_TIMEZONE"],
     }
     return render_template("livehalls/hall.html", fair=fair, hall=found, view=view,
                            showcases=showcases, config=config, user=user)

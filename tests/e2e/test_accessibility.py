@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from deals import service as deal_service
 from exhibitors.models import Exhibitor, Project
@@ -140,3 +141,108 @@ def _record(run: str, counts: dict[str, int]) -> None:
 def test_axe_is_installed_from_npm() -> None:
     assert AXE.exists(), "node_modules/axe-core is missing: `make install` runs npm ci"
     assert Path(ROOT / "package.json").read_text().count('"axe-core"') == 1
+
+
+def test_hall_live_regions_are_sparing_and_live_updates_can_be_paused(
+    stage: Stage, axe_context: Callable[[str], BrowserContext],
+    signed_in: Callable[[BrowserContext, User], None],
+) -> None:
+    context = axe_context("zh-CN")
+    buyer = stage.users["buyer"]
+    signed_in(context, buyer)
+    page = context.new_page()
+    page.goto(f"/halls/{stage.hall.id}")
+    expect(page.locator(".hall")).to_have_attribute("data-state", "live", timeout=15_000)
+    expect(page.locator("#chat-log")).to_have_attribute("role", "log")
+    assert page.locator("#chat-log #chat-lines").count() == 1
+    # The counters change quietly: none of them sits in a live region.
+    for figure in ("#totals-wan", "#figure-viewers", "#ticker"):
+        assert page.eval_on_selector(figure, "e => e.closest('[aria-live]') === null")
+    announcer = page.locator("#totals-announce")
+    expect(announcer).to_contain_text("12.00")  # 120,000.00 yuan is 12.00 万元
+    deal_service.record_intent(stage.project.id, buyer=buyer, amount_fen=100_000_000,
+                               idempotency_key="axe-2")
+    expect(page.locator("#totals-wan")).to_have_text("112.00", timeout=10_000)
+    page.wait_for_timeout(1_500)
+    expect(announcer).to_contain_text("12.00")  # not said again within 30 seconds
+
+    pause = page.locator("#pause-live")
+    pause.click()
+    expect(pause).to_have_attribute("aria-pressed", "true")
+    deal_service.record_intent(stage.project.id, buyer=buyer, amount_fen=200_000_000,
+                               idempotency_key="axe-3")
+    page.wait_for_timeout(2_000)
+    expect(page.locator("#totals-wan")).to_have_text("112.00")  # paused: nothing moves
+    pause.click()
+    expect(pause).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#totals-wan")).to_have_text("312.00", timeout=5_000)
+
+
+def test_hall_works_with_the_keyboard_alone_with_visible_focus(
+    stage: Stage, axe_context: Callable[[str], BrowserContext],
+    signed_in: Callable[[BrowserContext, User], None],
+) -> None:
+    context = axe_context("zh-CN")
+    signed_in(context, stage.users["buyer"])
+    page = context.new_page()
+    page.goto(f"/halls/{stage.hall.id}")
+    expect(page.locator(".hall")).to_have_attribute("data-state", "live", timeout=15_000)
+    reached: set[str] = set()
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("""() => {
+          const e = document.activeElement;
+          const style = getComputedStyle(e);
+          const box = e.getBoundingClientRect();
+          return {name: e.name || e.id || e.className, outline: style.outlineStyle,
+                  width: parseFloat(style.outlineWidth), top: box.top,
+                  bottom: box.bottom, height: innerHeight};
+        }""")
+        # Visible focus, on screen (scrolled into view, not under a sticky bar).
+        assert focused["outline"] != "none", focused
+        assert focused["width"] >= 2, focused
+        assert focused["bottom"] > 0, focused
+        assert focused["top"] < focused["height"], focused
+        reached.add(str(focused["name"]))
+        if {"amount", "chat-text"} <= reached:
+            break
+    assert {"amount", "chat-text"} <= reached
+    page.locator("#chat-text").focus()
+    page.keyboard.type("键盘发言")
+    page.keyboard.press("Enter")
+    expect(page.locator("#chat-lines")).to_contain_text("键盘发言")
+    expect(page.locator("#chat-lines time").last).to_have_text(re.compile(r"\d{2}:\d{2}"))
+    page.locator('input[name="amount"]').focus()
+    page.keyboard.type("12,000")
+    page.keyboard.press("Enter")
+    expect(page.locator(".intent-form-done")).to_be_visible()
+
+
+def test_dashboard_charts_are_described_with_a_table_and_updates_can_be_paused(
+    stage: Stage, axe_context: Callable[[str], BrowserContext],
+    signed_in: Callable[[BrowserContext, User], None],
+) -> None:
+    context = axe_context("zh-CN")
+    signed_in(context, stage.users["organiser"])
+    page = context.new_page()
+    page.goto("/dashboard")
+    expect(page.locator('[data-testid="total-wan"]')).to_have_text("12.00", timeout=15_000)
+    assert page.locator("main").count() == 1
+    for key, name in (("provinces", "重庆"), ("categories", "演出"), ("halls", "一号直播厅")):
+        chart = page.locator(f"#chart-{key}")
+        expect(chart).to_have_attribute("aria-label", re.compile(rf"{name} 12\.00 万元"))
+        expect(page.locator(f"#table-{key} tbody tr").first).to_contain_text(name)
+    page.locator("#table-provinces").locator("xpath=..").locator("summary").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#table-provinces")).to_be_visible()
+    expect(page.locator("#totals-announce")).to_contain_text("12.00")
+
+    page.locator("#pause-live").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#pause-live")).to_have_attribute("aria-pressed", "true")
+    deal_service.record_intent(stage.project.id, buyer=stage.users["buyer"],
+                               amount_fen=100_000_000, idempotency_key="axe-dash")
+    page.wait_for_timeout(2_000)
+    expect(page.locator('[data-testid="total-wan"]')).to_have_text("12.00")
+    page.keyboard.press("Enter")
+    expect(page.locator('[data-testid="total-wan"]')).to_have_text("112.00", timeout=5_000)

@@ -20,6 +20,8 @@ const fairId = config.fair_id;
 const page = document.querySelector(".hall");
 const TICKER_ROWS = 30;
 const CHAT_LENGTH = 100;
+/** Screen readers hear the totals at most this often, not on every update. */
+const ANNOUNCE_EVERY_MS = 30_000;
 
 const view = {
   state: "connecting",
@@ -28,6 +30,7 @@ const view = {
   figures: null,
   chatWaiting: [],
   chatReplaced: false,
+  paused: false,
 };
 const requestDraw = frameScheduler(draw);
 
@@ -59,6 +62,25 @@ function drawTotals() {
   setText("totals-projects", String(totals.project_count));
   setText("totals-buyers", String(totals.buyer_count));
   page.dataset.seq = String(totals.seq);
+  announceTotals();
+}
+
+// The visible figures are not a live region (they change too often to be read out); one
+// polite status says the latest totals, at most every ANNOUNCE_EVERY_MS.
+const announcer = document.getElementById("totals-announce");
+let announcedAt = 0;
+let announceTimer = null;
+
+function announceTotals() {
+  if (!announcer || announceTimer !== null) return;
+  const wait = Math.max(0, announcedAt + ANNOUNCE_EVERY_MS - Date.now());
+  announceTimer = setTimeout(() => {
+    announceTimer = null;
+    if (view.paused || !view.totals) return;
+    announcedAt = Date.now();
+    announcer.textContent = text.announce.replace("__AMOUNT__", wan(view.totals.amount))
+      .replace("__COUNT__", String(view.totals.deal_count));
+  }, announcedAt === 0 ? 0 : wait);
 }
 
 // ---- the ticker of new intents --------------------------------------------------------------
@@ -165,9 +187,21 @@ function applyOnAir(showcase) {
 const chatLines = document.getElementById("chat-lines");
 const chatShown = new Map(); // id -> the line's element, at most CHAT_LENGTH
 
+// Chat lines carry the time they were said, in the fair's time zone.
+const chatClock = new Intl.DateTimeFormat(document.documentElement.lang || "zh-CN", {
+  hour: "2-digit", minute: "2-digit", hour12: false, timeZone: config.timezone || "Asia/Shanghai",
+});
+
 function chatLine(line) {
   const item = document.createElement("li");
   item.dataset.id = String(line.id);
+  if (line.at) {
+    const when = document.createElement("time");
+    when.className = "chat-time";
+    when.dateTime = line.at;
+    when.textContent = chatClock.format(new Date(line.at));
+    item.append(when);
+  }
   const who = document.createElement("span");
   who.className = "chat-user";
   who.textContent = line.user.name;
@@ -180,7 +214,14 @@ function chatLine(line) {
     hide.type = "button";
     hide.className = "link-button chat-hide";
     hide.textContent = text.hide;
-    hide.addEventListener("click", () => post("/api/v1/chat/" + line.id + "/hide", null));
+    hide.setAttribute("aria-label", text.hide + ": " + line.user.name + " " + line.text);
+    hide.addEventListener("click", async () => {
+      // Everyone stops seeing the line: ask first.
+      if (!window.confirm(text.hide_confirm)) return;
+      if (await post("/api/v1/chat/" + line.id + "/hide", null)) {
+        controlStatus.textContent = text.hidden_done;
+      }
+    });
     item.append(hide);
   }
   return item;
@@ -261,27 +302,51 @@ async function post(url, body) {
     answer = await callApi("POST", url, { body: body === null ? undefined : body });
   } catch {
     if (controlStatus) controlStatus.textContent = text.control_failed + text.offline;
-    return;
+    return false;
   }
   if (!answer.ok && controlStatus) {
     controlStatus.textContent = text.control_failed + (errorMessage(answer.data) || "");
   }
+  return answer.ok;
 }
 
 document.querySelectorAll(".put-on-air").forEach((button) => {
-  button.addEventListener("click", () => {
-    post("/api/v1/halls/" + hallId + "/on-air", { showcase_id: Number(button.dataset.showcaseId) });
+  button.addEventListener("click", async () => {
+    const done = await post("/api/v1/halls/" + hallId + "/on-air",
+      { showcase_id: Number(button.dataset.showcaseId) });
+    if (done) {
+      const title = button.closest("li").querySelector(".schedule-title").textContent;
+      controlStatus.textContent = text.on_air_done.replace("__TITLE__", title);
+    }
   });
 });
 const offAir = document.getElementById("take-off-air");
 if (offAir) {
-  offAir.addEventListener("click", () => post("/api/v1/halls/" + hallId + "/on-air", { showcase_id: null }));
+  offAir.addEventListener("click", async () => {
+    if (await post("/api/v1/halls/" + hallId + "/on-air", { showcase_id: null })) {
+      controlStatus.textContent = text.off_air_done;
+    }
+  });
 }
 
 // ---- drawing and the connection ---------------------------------------------------------------
 
+// WCAG 2.2.2: a person may stop what moves by itself; messages still arrive and are shown
+// at once on resuming.
+const pauseButton = document.getElementById("pause-live");
+if (pauseButton) {
+  pauseButton.addEventListener("click", () => {
+    view.paused = !view.paused;
+    pauseButton.setAttribute("aria-pressed", String(view.paused));
+    pauseButton.textContent = view.paused ? text.resume : text.pause;
+    page.dataset.paused = String(view.paused);
+    if (!view.paused) requestDraw();
+  });
+}
+
 function draw() {
   if (page.dataset.state !== view.state) page.dataset.state = view.state;
+  if (view.paused) return;
   if (view.totalsDue) {
     view.totalsDue = false;
     drawTotals();
