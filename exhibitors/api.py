@@ -24,6 +24,7 @@ from exhibitors.schemas import (
     ProjectInputSchema,
     ProjectSchema,
     ProjectUpdateSchema,
+    RejectionSchema,
 )
 from fair import service as fair_service
 from fair.auth import current_user
@@ -61,11 +62,12 @@ def approve(exhibitor_id: int) -> Exhibitor:
 
 
 @blp.post("/exhibitors/<int:exhibitor_id>/reject")
+@blp.arguments(RejectionSchema)
 @blp.response(200, ExhibitorSchema)
-def reject(exhibitor_id: int) -> Exhibitor:
-    """Reject an application (organisers)."""
+def reject(data: dict[str, Any], exhibitor_id: int) -> Exhibitor:
+    """Reject an application with a reason the exhibitor reads (organisers)."""
     return service.reject_exhibitor(service.access_exhibitor(exhibitor_id),
-                                    organiser=current_user())
+                                    organiser=current_user(), reason=data["reason"])
 
 
 @blp.post("/fairs/<int:fair_id>/projects")

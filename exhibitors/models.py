@@ -56,6 +56,8 @@ class Exhibitor(Base):
     )
     applied_at: Mapped[CreatedAt]
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Why the organiser rejected the application; the exhibitor reads it on its portal.
+    rejection_reason: Mapped[str] = mapped_column(String(500), default="", server_default="")
     #: The fair's booth fee has been paid (and not refunded); set by deals.payments.
     booth_fee_paid: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 

@@ -27,10 +27,16 @@ from fair.schemas import UtcDateTime
 TAG = validate.Length(min=1, max=30)
 
 
+class RejectionSchema(StrictSchema):
+    reason = fields.Str(required=True, validate=validate.Length(min=1, max=500),
+                        metadata={"description": "Why; the exhibitor reads it"})
+
+
 class ExhibitorSchema(Schema):
     id = fields.Int()
     fair_id = fields.Int()
     status = fields.Enum(ExhibitorStatus, by_value=True)
+    rejection_reason = fields.Str()
     organisation = fields.Nested(OrganisationSchema)
     applied_at = UtcDateTime()
     decided_at = UtcDateTime(allow_none=True)

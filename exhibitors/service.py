@@ -18,7 +18,7 @@ from exhibitors.models import Exhibitor, ExhibitorStatus, Media, Project, Projec
 from fair import permissions
 from fair.accounts.models import Organisation, Role, User
 from fair.database import use_case, utcnow
-from fair.errors import Conflict, Forbidden, NotFound
+from fair.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair, FairStatus
 
@@ -114,19 +114,78 @@ def apply_to_fair(fair: Fair, *, user: User | None) -> Exhibitor:
     return exhibitor
 
 
+@dataclass(frozen=True)
+class ExhibitorPage:
+    """One page of applications and how many match in all."""
+
+    items: Sequence[Exhibitor]
+    total: int
+
+
+def search_exhibitors(
+    fair: Fair, *, organiser: User | None, status: ExhibitorStatus | None = None,
+    province: str | None = None, q: str = "", page: int = 1, per_page: int = 50,
+) -> ExhibitorPage:
+    """Applications to the fair by status, province and a word of the organisation's name."""
+    permissions.require_organiser(organiser)
+    where = [Exhibitor.fair_id == fair.id]
+    if status is not None:
+        where.append(Exhibitor.status == status)
+    if province is not None:
+        where.append(Organisation.province == province)
+    if q.strip():
+        where.append(Organisation.name.contains(q.strip(), autoescape=True))
+    query = select(Exhibitor).join(Organisation, Exhibitor.organisation_id == Organisation.id)
+    total = db.session.scalar(
+        select(func.count()).select_from(query.where(*where).subquery())) or 0
+    items = db.session.scalars(
+        query.where(*where).order_by(Exhibitor.id).limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    ).all()
+    return ExhibitorPage(items=items, total=total)
+
+
 @use_case()
 def approve_exhibitor(exhibitor: Exhibitor, *, organiser: User | None) -> Exhibitor:
     permissions.require_organiser(organiser)
     exhibitor.status = ExhibitorStatus.approved
     exhibitor.decided_at = utcnow()
+    exhibitor.rejection_reason = ""
     return exhibitor
 
 
 @use_case()
-def reject_exhibitor(exhibitor: Exhibitor, *, organiser: User | None) -> Exhibitor:
+def approve_exhibitors(fair: Fair, *, organiser: User | None, ids: Sequence[int]) -> int:
+    """Approve several pending applications of the fair at once; returns how many."""
     permissions.require_organiser(organiser)
+    chosen = db.session.scalars(
+        select(Exhibitor).where(Exhibitor.fair_id == fair.id, Exhibitor.id.in_(list(ids)),
+                                Exhibitor.status == ExhibitorStatus.pending)
+    ).all()
+    now = utcnow()
+    for exhibitor in chosen:
+        exhibitor.status = ExhibitorStatus.approved
+        exhibitor.decided_at = now
+    return len(chosen)
+
+
+#: A rejection says why, in at most this many characters.
+MAX_REASON_LENGTH = 500
+
+
+@use_case()
+def reject_exhibitor(exhibitor: Exhibitor, *, organiser: User | None, reason: str) -> Exhibitor:
+    """Reject an application with the reason the exhibitor will read."""
+    permissions.require_organiser(organiser)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(fields={"reason": [_l("请写明拒绝的理由，参展单位会看到它。")]})
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidInput(fields={"reason": [_l("最多 %(count)d 个字。",
+                                                 count=MAX_REASON_LENGTH)]})
     exhibitor.status = ExhibitorStatus.rejected
     exhibitor.decided_at = utcnow()
+    exhibitor.rejection_reason = reason
     return exhibitor
 
 

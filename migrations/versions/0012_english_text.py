@@ -1,4 +1,5 @@
-"""Projects may carry an English title and summary beside the Chinese ones.
+"""Projects may carry an English title and summary beside the Chinese ones; a rejected
+application carries the organiser's reason, which the exhibitor reads.
 
 Revision ID: 0012
 Revises: 0008
@@ -22,9 +23,16 @@ def upgrade():
                                       server_default=''))
         batch_op.add_column(sa.Column('summary_en', sa.String(length=500), nullable=False,
                                       server_default=''))
+    with op.batch_alter_table('exhibitors') as batch_op:
+        batch_op.add_column(sa.Column('rejection_reason', sa.String(length=500), nullable=False,
+                                      server_default=''))
 
 
+# SQLite drops a column in place (3.35 and later): copying the tables instead would break
+# the foreign keys that point at them.
 def downgrade():
-    with op.batch_alter_table('projects') as batch_op:
+    with op.batch_alter_table('exhibitors', recreate='never') as batch_op:
+        batch_op.drop_column('rejection_reason')
+    with op.batch_alter_table('projects', recreate='never') as batch_op:
         batch_op.drop_column('summary_en')
         batch_op.drop_column('title_en')
