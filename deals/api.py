@@ -24,6 +24,7 @@ from deals.schemas import (
     PaymentSchema,
 )
 from fair import service as fair_service
+from fair.accounts.models import Role
 from fair.auth import current_user
 from fair.database import utcnow
 from livehalls.schemas import TotalsSchema
@@ -70,8 +71,11 @@ def list_deals(query: dict[str, Any], fair_id: int) -> service.IntentPage | Resp
         return service.list_intents(fair, user=current_user(), page=query["page"],
                                     per_page=query["per_page"])
     user = current_user()
+    # Exhibitors get their leads' contacts (only their own projects' intents are exported to
+    # them); buyers export their own intents and need no contacts.
     export = exports.render(service.export_intents(fair, user=user),
-                            file_format=query["format"], title=fair.name)
+                            file_format=query["format"], title=fair.name,
+                            contacts=user is not None and user.role is not Role.buyer)
     assert user is not None  # noqa: S101 - export_intents has refused anonymous visitors
     filename = exports.file_name(fair.id, user.role.value,
                                  to_user_timezone(utcnow()).date(), export.extension)

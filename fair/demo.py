@@ -421,7 +421,8 @@ def _add_logins(*, exhibiting: Organisation) -> None:
     for email, password, name, role, organisation in logins:
         if account_service.find_user(email) is None:
             db.session.add(User(email=email, password_hash=account_service.hash_password(password),
-                                name=name, role=role, organisation=organisation))
+                                name=name, role=role, organisation=organisation,
+                                phone="023-6000 0000" if role is Role.buyer else ""))
 
 
 def _add_projects(rng: random.Random, fair: Fair, stands: Sequence[Exhibitor], count: int,

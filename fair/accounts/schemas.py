@@ -32,7 +32,11 @@ class RegisterSchema(StrictSchema):
         load_only=True,
         validate=validate.Length(min=10, max=200, error=_l("请使用 10 到 200 个字符。")),
     )
-    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=100),
+                      metadata={"description": "contact person"})
+    phone = fields.Str(load_default="", validate=validate.Length(max=30),
+                       metadata={"description": "contact phone; required of buyers, shown to "
+                                                "the exhibitors of the projects they sign for"})
     role = fields.Str(required=True, validate=validate.OneOf(ROLES_OPEN_TO_REGISTRATION))
     organisation = fields.Nested(OrganisationSchema, required=True)
 

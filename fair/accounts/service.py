@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from fair.reference import PROVINCES
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
+
+#: A phone as people write it: digits with an optional +, spaces, dashes and brackets.
+PHONE = re.compile(r"\+?[0-9][0-9 ()\-]{5,28}[0-9]")
 
 
 def normalise_email(email: str) -> str:
@@ -57,14 +61,21 @@ def register_user(
     role: Role,
     organisation_name: str,
     province: str,
+    phone: str = "",
 ) -> User:
-    """Register an exhibitor or a buyer with their organisation."""
+    """Register an exhibitor or a buyer with their organisation; a buyer gives a phone, which
+    the exhibitors it signs intents with will see."""
     if role is Role.organiser:
         raise InvalidInput(_l("主办方账号由运营人员创建。"), fields={"role": [_l("不可以")]})
     if province not in PROVINCES:
         raise InvalidInput(fields={"organisation": {"province": [_l("未知的省份代码。")]}})
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(fields={"password": [_l("密码至少 10 个字符。")]})
+    phone = " ".join(phone.split())
+    if role is Role.buyer and not phone:
+        raise InvalidInput(fields={"phone": [_l("采购方请填写联系电话。")]})
+    if phone and not PHONE.fullmatch(phone):
+        raise InvalidInput(fields={"phone": [_l("请填写有效的电话号码，例如 028-12345678。")]})
     if find_user(email) is not None:
         raise Conflict(_l("该邮箱已注册。"), code="email_taken")
     organisation = Organisation(name=organisation_name.strip(), province=province)
@@ -72,6 +83,7 @@ def register_user(
         email=normalise_email(email),
         password_hash=hash_password(password),
         name=name.strip(),
+        phone=phone,
         role=role,
         organisation=organisation,
     )

@@ -1,5 +1,6 @@
 """Projects may carry an English title and summary beside the Chinese ones; a rejected
-application carries the organiser's reason, which the exhibitor reads.
+application carries the organiser's reason, which the exhibitor reads; a buyer gives a phone
+number that exhibitors see on the intents it signs for their projects.
 
 Revision ID: 0012
 Revises: 0008
@@ -23,6 +24,9 @@ def upgrade():
                                       server_default=''))
         batch_op.add_column(sa.Column('summary_en', sa.String(length=500), nullable=False,
                                       server_default=''))
+    with op.batch_alter_table('users') as batch_op:
+        batch_op.add_column(sa.Column('phone', sa.String(length=30), nullable=False,
+                                      server_default=''))
     with op.batch_alter_table('exhibitors') as batch_op:
         batch_op.add_column(sa.Column('rejection_reason', sa.String(length=500), nullable=False,
                                       server_default=''))
@@ -31,6 +35,8 @@ def upgrade():
 # SQLite drops a column in place (3.35 and later): copying the tables instead would break
 # the foreign keys that point at them.
 def downgrade():
+    with op.batch_alter_table('users', recreate='never') as batch_op:
+        batch_op.drop_column('phone')
     with op.batch_alter_table('exhibitors', recreate='never') as batch_op:
         batch_op.drop_column('rejection_reason')
     with op.batch_alter_table('projects', recreate='never') as batch_op:

@@ -164,6 +164,7 @@ def test_a_page_refusal_is_in_the_page_language(
         page = post_form(client, "/register", {
             "email": "taken@example.com", "password": "long-enough-password", "name": "张三",
             "organisation_name": "成都文化馆", "province": "CN-SC", "role": "buyer",
+            "phone": "13800000000",
         })
         assert expected in page.get_data(as_text=True)
 
