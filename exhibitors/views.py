@@ -9,6 +9,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -170,7 +171,12 @@ def portal_upload_media(project_id: int) -> Response:
             flash(refusal_text(error), "error")
         else:
             flash(_("已上传 %(name)s。", name=upload.filename or ""), "success")
-    return redirect(url_for(".portal_project", project_id=own.id, _anchor="media"))
+    after = url_for(".portal_project", project_id=own.id, _anchor="media")
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        # upload.js follows this itself: a redirect followed inside the request would show
+        # the flashed message to the script instead of the person.
+        return jsonify({"next": after})
+    return redirect(after)
 
 
 @bp.post("/portal/media/<int:media_id>/delete")
