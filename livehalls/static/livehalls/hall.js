@@ -125,7 +125,8 @@ let hls = null;
 let playing = null;
 
 function play(source, onAirNow) {
-  playerIdle.textContent = onAirNow ? text.no_video : text.no_show;
+  const idle = onAirNow ? text.no_video : text.no_show;
+  if (playerIdle.textContent !== idle) playerIdle.textContent = idle;
   if (source === playing) return;
   playing = source;
   if (hls) {
