@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test install install-dev translations chromium lint
+.PHONY: run test install install-dev translations chromium media-tools lint
 
 # The web process and, beside it, the consumer of background tasks (huey, on the SQLite queue
 # under instance/). Ctrl-C stops both: the trap stops the consumer whenever the server ends.
@@ -15,7 +15,7 @@ run: install
 	trap 'kill $$consumer 2>/dev/null; wait $$consumer' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: install-dev chromium
+test: install-dev chromium media-tools
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
@@ -47,6 +47,12 @@ translations:
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 chromium:
 	@test -x /usr/bin/chromium -a -f $(CJK_FONT) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei)
+
+# The media server the streaming tests push through (nginx with Debian's RTMP module), and
+# ffmpeg, which pushes test patterns, remuxes recordings into replays and makes the demo videos.
+RTMP_MODULE := /usr/lib/nginx/modules/ngx_rtmp_module.so
+media-tools:
+	@test -x /usr/sbin/nginx -a -f $(RTMP_MODULE) -a -x /usr/bin/ffmpeg || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-rtmp ffmpeg)
 
 # ruff, and the import contracts of pyproject.toml (which package may import which).
 lint:

@@ -23,7 +23,6 @@ reconnect; after a burst, every screen exact within 2 s of the last commit.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import importlib.util
 import json
@@ -40,8 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from playwright.sync_api import Browser, Page, sync_playwright
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import Browser, CDPSession, Page, sync_playwright
 from servers import (
     cpu_seconds,
     gunicorn,
@@ -201,10 +199,28 @@ def lags(commits: list[float], first_seq: int, seqs: list[list[float]], until: f
     return found
 
 
+#: Chromium's own counters of a page's renderer (CDP Performance.getMetrics), in seconds:
+#: ThreadTime is the CPU its main thread used, which the machine's load does not inflate, unlike
+#: the wall time of a long task; the others are wall time spent in each kind of work.
+RENDERER_METRICS = ("ThreadTime", "ProcessTime", "ScriptDuration", "LayoutDuration",
+                    "RecalcStyleDuration", "TaskDuration")
+
+
+def renderer_metrics(session: CDPSession) -> dict[str, float]:
+    metrics = session.send("Performance.getMetrics")["metrics"]
+    return {metric["name"]: metric["value"] for metric in metrics
+            if metric["name"] in RENDERER_METRICS}
+
+
 def run_scenario(title: str, stage: Any, url: str, ports: list[int], screens: list[Page], *,
                  count: int, seconds: float, burst: bool, worker_pids: list[int]) -> bool:
     for screen in screens:
         screen.evaluate(TAKE_LOG)  # forget what came before
+    # The durations count from Performance.enable in the session that reads them.
+    sessions = [screen.context.new_cdp_session(screen) for screen in screens]
+    for session in sessions:
+        session.send("Performance.enable")
+    metrics_before = [renderer_metrics(session) for session in sessions]
     first_seq = read_seq(url, stage.fair_id)
     cpu_before = sum(cpu_seconds(pid) for pid in worker_pids)
     started = time.time()
@@ -214,13 +230,17 @@ def run_scenario(title: str, stage: Any, url: str, ports: list[int], screens: li
     cpu = sum(cpu_seconds(pid) for pid in worker_pids) - cpu_before
     # Wait (in the browser's own time) until every screen shows the final seq.
     deadline = time.monotonic() + DRAIN_SECONDS
+    # Polled through evaluate: the page's CSP refuses wait_for_function's eval. A screen that
+    # never gets there is reported below.
+    shows = ("Number(document.querySelector('[data-testid=\"live-state\"]').dataset.seq)"
+             f" >= {final_seq}")
     for screen in screens:
-        # A screen that never gets there is reported below.
-        with contextlib.suppress(PlaywrightTimeout):
-            screen.wait_for_function(
-                f"Number(document.querySelector('[data-testid=\"live-state\"]').dataset.seq)"
-                f" >= {final_seq}", timeout=max(1, (deadline - time.monotonic()) * 1000))
+        while not screen.evaluate(shows) and time.monotonic() < deadline:
+            screen.wait_for_timeout(50)
     ended = time.time()
+    metrics_after = [renderer_metrics(session) for session in sessions]
+    for session in sessions:
+        session.detach()
 
     print(f"\n{title}: {len(writes.answered_at)} intents in {seconds:.0f} s "
           f"(seq {first_seq} -> {final_seq}), failures {writes.failures or 'none'}; "
@@ -249,6 +269,13 @@ def run_scenario(title: str, stage: Any, url: str, ports: list[int], screens: li
               and exact is not None and (not burst or exact < EXACT_TARGET))
         met &= ok
         print(line + ("" if ok else "  <- misses a target"))
+        used = {name: 1000 * (metrics_after[number - 1].get(name, 0)
+                              - metrics_before[number - 1].get(name, 0)) / (ended - started)
+                for name in RENDERER_METRICS}
+        print(f"    renderer per second: main thread CPU {used['ThreadTime']:.0f} ms, process "
+              f"CPU {used['ProcessTime']:.0f} ms; wall: tasks {used['TaskDuration']:.0f} ms, "
+              f"script {used['ScriptDuration']:.0f} ms, layout {used['LayoutDuration']:.0f} ms, "
+              f"style {used['RecalcStyleDuration']:.0f} ms")
     return met
 
 

@@ -319,9 +319,14 @@ def run(*, viewers: int, rate: float, processes: int, seconds: float, redis_rest
         watch.start()
         stack.callback(watch.done.set)
 
+        join_cpu_before = [cpu_seconds(server.worker_pid) for server in servers]
         crowd = Viewers(servers, fixture.hall_id, viewers)
         stack.callback(crowd.close)
         joined = crowd.wait("joined", timeout=300)
+        # Load-independent, unlike the join time: what the joins cost the workers.
+        join_cpu_ms = round(1000 * sum(cpu_seconds(server.worker_pid) - before for server, before
+                                       in zip(servers, join_cpu_before, strict=True))
+                            / max(viewers, 1), 2)
 
         restart_log: list[str] = []
         restarter = None
@@ -350,6 +355,7 @@ def run(*, viewers: int, rate: float, processes: int, seconds: float, redis_rest
     return {
         "viewers": viewers, "rate": rate, "processes": processes,
         "join_seconds": joined["seconds"], "join_failed": joined["failed"],
+        "join_cpu_ms": join_cpu_ms,
         "intents": len(signing.ids), "post_failures": len(signing.failures),
         "failure_sample": signing.failures[:3],
         "posting_seconds": round(posting_seconds, 1),
@@ -381,7 +387,8 @@ def show(name: str, result: dict[str, Any], target_ms: float | None) -> None:
         verdict = f"  [target p99 < {target_ms} ms: {met}]"
     print(f"\n== {name}{verdict}")
     print(f"  viewers {result['viewers']} on {result['processes']} process(es), joined "
-          f"{report['joined']} in {result['join_seconds']:.1f} s ({result['join_failed']} failed)")
+          f"{report['joined']} in {result['join_seconds']:.1f} s ({result['join_failed']} failed), "
+          f"worker CPU {result['join_cpu_ms']} ms per join")
     print(f"  intents {result['intents']} at {result['rate']}/s over "
           f"{result['posting_seconds']} s, {result['post_failures']} refused or failed "
           f"{result['failure_sample'] or ''}; POST p50 {result['post_p50_ms']} ms")

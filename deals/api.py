@@ -61,9 +61,11 @@ def get_deal(intent_id: int) -> Intent:
 
 @blp.get("/fairs/<int:fair_id>/deals")
 @blp.arguments(DealListQuerySchema, location="query")
-@blp.response(200, DealListSchema)
-@blp.alt_response(200, success=True, description="?format=csv (UTF-8 with BOM) or xlsx",
-                  content_type=exports.XLSX_TYPE)
+@blp.response(200, DealListSchema, description="JSON; ?format=csv (UTF-8 with BOM) or xlsx")
+@blp.doc(responses={"200": {"content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/DealList"}},
+    **{content_type: {"schema": {"type": "string", "format": "binary"}}
+       for content_type in (exports.CSV_TYPE, exports.XLSX_TYPE)}}}})
 def list_deals(query: dict[str, Any], fair_id: int) -> service.IntentPage | Response:
     """The fair's intents: organisers all, an exhibitor those on its projects, a buyer its own."""
     fair = fair_service.access_fair(fair_id)

@@ -278,7 +278,7 @@ def _earlier_payment(payer: User, key: str, purpose: PaymentPurpose, *,
     if (earlier.purpose, earlier.intent_id, earlier.exhibitor_id) != (
         purpose, intent_id, exhibitor_id
     ):
-        raise InvalidInput(
+        raise Conflict(
             _l("这个 Idempotency-Key 已用于另一笔支付，请换一个新的。"),
             code="idempotency_key_reused",
             fields={"Idempotency-Key": [_l("已用于另一笔支付。")]},
@@ -325,6 +325,12 @@ def _charge(payment: Payment, *, client: stripe.StripeClient, payment_method: st
     except stripe.CardError as error:
         _record_failure(payment, error.user_message or "The card was declined.")
         return Checkout(payment)
+    except stripe.InvalidRequestError as error:
+        # Stripe answered, and refused what the client sent (an unknown payment method): the
+        # client's to correct, not a failure of ours or Stripe's to retry.
+        raise InvalidInput(_l("Stripe 拒绝了这种支付方式。"), code="payment_method_invalid",
+                           fields={"payment_method": [error.user_message or str(error)]}
+                           ) from error
     except stripe.StripeError as error:
         raise PaymentProviderError() from error
     if stripe_intent.status == "requires_action":

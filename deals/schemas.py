@@ -3,10 +3,14 @@ and the totals are livehalls.schemas' (DealEventSchema, TotalsSchema), defined o
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from deals.models import IntentStatus, PaymentPurpose, PaymentStatus
-from fair.accounts.schemas import StrictSchema
+from fair.accounts.schemas import Id, StrictSchema, Text
+from fair.errors import InvalidInput
 from fair.money import YuanField
 from fair.schemas import UtcDateTime
 from livehalls.schemas import ProjectRefSchema
@@ -19,9 +23,13 @@ class IntentInputSchema(StrictSchema):
         required=True, data_key="amount",
         metadata={"description": "yuan as a decimal string, such as \"120000.00\""},
     )
-    hall_id = fields.Int(load_default=None, allow_none=True, strict=True,
-                         metadata={"description": "the live hall where the buyer saw it"})
-    note = fields.Str(load_default="", validate=validate.Length(max=500))
+    hall_id = Id(load_default=None, allow_none=True,
+                 metadata={"description": "the live hall where the buyer saw it"})
+    note = Text(load_default="", validate=validate.Length(max=500))
+
+
+#: What a client may send as Idempotency-Key (deals.service checks the same): visible ASCII.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,100}$"
 
 
 class IdempotencyHeaderSchema(Schema):
@@ -32,10 +40,19 @@ class IdempotencyHeaderSchema(Schema):
 
     idempotency_key = fields.Str(
         data_key="Idempotency-Key",
-        load_default="",
+        required=True,
+        validate=validate.Regexp(IDEMPOTENCY_KEY_PATTERN),
         metadata={"description": "1 to 100 visible ASCII characters, new for every intent "
                                  "and sent again unchanged on a retry (a UUID fits)"},
     )
+
+    def handle_error(self, error: ValidationError, data: Any, **kwargs: Any) -> None:
+        # The refusal every client knows for a missing or malformed key (the service's).
+        raise InvalidInput(
+            _l("请发送 Idempotency-Key 请求头：1 到 100 个可见 ASCII 字符，例如一个 UUID。"),
+            code="idempotency_key_invalid",
+            fields={"Idempotency-Key": [_l("1 到 100 个可见 ASCII 字符。")]},
+        ) from error
 
 
 class DealListQuerySchema(Schema):
@@ -45,7 +62,7 @@ class DealListQuerySchema(Schema):
         unknown = EXCLUDE
 
     format = fields.Str(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx"]))
-    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=10_000))
     per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
@@ -81,15 +98,13 @@ class DealListSchema(Schema):
 # --- Payments through Stripe (deals.payments) --------------------------------------------------
 
 
-class PaymentHeadersSchema(Schema):
+class PaymentHeadersSchema(IdempotencyHeaderSchema):
     """A payment request's headers; only the idempotency key matters here."""
-
-    class Meta:
-        unknown = EXCLUDE
 
     idempotency_key = fields.Str(
         data_key="Idempotency-Key",
-        load_default="",
+        required=True,
+        validate=validate.Regexp(IDEMPOTENCY_KEY_PATTERN),
         metadata={"description": "1 to 100 visible ASCII characters, new for every payment "
                                  "and sent again unchanged on a retry (a UUID fits)"},
     )

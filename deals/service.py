@@ -13,6 +13,7 @@ from sqlalchemy import Select, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
+from audience import recording as audience
 from deals import payments
 from deals import signing as deal_signing
 from deals import totals as deal_totals
@@ -22,7 +23,7 @@ from exhibitors.models import Project
 from fair import permissions
 from fair.accounts.models import Role, User
 from fair.database import use_case, utcnow
-from fair.errors import InvalidInput, NotFound
+from fair.errors import Conflict, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair
 from fair.money import MAX_DEAL_FEN
@@ -99,6 +100,8 @@ def record_intent(
     make_transient_to_detached(stored)
     intent = db.session.merge(stored, load=False)
     broadcast.deal_recorded(intent.fair_id, deal=_DEAL_EVENT.dump(intent))
+    audience.record_intent(fair_id=intent.fair_id, buyer=buyer, project_id=project_id,
+                           category=signed.columns.get("category"), hall_id=hall_id)
     return intent
 
 
@@ -128,7 +131,8 @@ def _replay(buyer_id: int, key: str, fingerprint: str) -> Intent | None:
     if earlier is None:
         return None
     if earlier.fingerprint != fingerprint:
-        raise InvalidInput(
+        # 409: the request is well formed; it conflicts with what the key already stands for.
+        raise Conflict(
             _l("这个 Idempotency-Key 已用于另一个请求，请换一个新的。"),
             code="idempotency_key_reused",
             fields={"Idempotency-Key": [_l("已用于另一个请求。")]},

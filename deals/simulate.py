@@ -14,6 +14,8 @@ import requests
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from audience import recording as audience_recording
+from audience import replay as audience_replay
 from deals import service
 from deals import totals as deal_totals
 from exhibitors.models import Project, ProjectStatus
@@ -197,8 +199,9 @@ def sign_over_http(api: str, buyers: Sequence[User]) -> Signer:
 
 
 def run(planned: Sequence[PlannedIntent], sign: Signer, *, rate: float,
-        report: Callable[[int], None]) -> float:
-    """Sign every planned intent, `rate` a second (0: as fast as possible); return seconds."""
+        report: Callable[[int], None], before: Callable[[int], object] | None = None) -> float:
+    """Sign every planned intent, `rate` a second (0: as fast as possible); return seconds.
+    `before(n)` runs before the n-th intent (the replay's audience)."""
     started = time.monotonic()
     for done, intent in enumerate(planned, start=1):
         if rate > 0:
@@ -206,6 +209,8 @@ def run(planned: Sequence[PlannedIntent], sign: Signer, *, rate: float,
             delay = started + (done - 1) / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+        if before is not None:
+            before(done)
         sign(intent)
         report(done)
     return time.monotonic() - started
@@ -252,6 +257,7 @@ def simulate_command(rate: float, count: int | None, replay: bool, fair_id: int 
                                buyer_weights=weights, rng=random.Random(seed),
                                key_prefix=f"simulate-{uuid.uuid4()}")
     sign = sign_over_http(api, buyers) if api else sign_in_process(buyers)
+    before = replay_audience(fair, planned, buyers) if replay else None
     pace = "as fast as possible" if rate == 0 else f"at {rate:g} a second"
     where = f" through {api}" if api else ""
     click.echo(f"Signing {len(planned)} intents on 「{fair.name}」 (id {fair.id}) {pace}{where}.")
@@ -263,12 +269,36 @@ def simulate_command(rate: float, count: int | None, replay: bool, fair_id: int 
             click.echo(f"  {done:>5}/{len(planned)}: the fair shows {totals['deal_count']} "
                        f"intents, {_wan(totals['amount'])} 万元")
 
-    seconds = run(planned, sign, rate=rate, report=report)
+    seconds = run(planned, sign, rate=rate, report=report, before=before)
+    audience_recording.buffer().flush()  # the intents' events, before the totals are read
     totals = deal_totals.read_totals(fair.id)
     signed_fen = sum(intent.amount_fen for intent in planned)
     click.echo(
         f"Signed {len(planned)} intents worth {format_yuan_grouped(signed_fen)} yuan "
         f"({format_wan(signed_fen)} 万元) in {seconds:.1f} s. The fair shows "
         f"{totals['deal_count']} intents, {totals['amount']} yuan = {_wan(totals['amount'])} 万元 "
-        f"(seq {totals['seq']})."
+        f"(seq {totals['seq']}), {totals['visits']:,} visits."
     )
+
+
+def replay_audience(fair: Fair, planned: Sequence[PlannedIntent], buyers: Sequence[User]
+                    ) -> Callable[[int], object]:
+    """Before each intent of the replay, the audience of that stretch of the reference event:
+    its share of the 1,529,069 visits and the buyer's way to the intent (audience.replay),
+    written for the next few intents at once."""
+    catalogue = audience_replay.Catalogue.of(fair)
+    halls = halls_of(fair)
+    batch = audience_replay.PARTS_PER_BATCH
+
+    def before(number: int) -> int:
+        if (number - 1) % batch:
+            return 0
+        numbers = range(number, min(number + batch, len(planned) + 1))
+        return audience_replay.replay_parts(
+            fair, numbers=numbers, total_intents=REFERENCE_INTENTS, halls=halls,
+            catalogue=catalogue, seed=REPLAY_SEED,
+            signings=[audience_replay.Signing(buyer=buyers[planned[n - 1].buyer],
+                                              project_id=planned[n - 1].project_id)
+                      for n in numbers])
+
+    return before

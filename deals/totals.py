@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import ScalarSelect, bindparam, func, select, text, update
 
+from audience.models import VISIT_KINDS
+from audience.models import Breakdown as AudienceBreakdown
 from deals.models import Dimension, FairTotals, FairTotalsBreakdown, Intent
 from fair.extensions import db
-from livehalls.models import Hall
 from livehalls.schemas import TotalsSchema
 
 #: The breakdowns of the totals, the one list of them in Python: each dimension, and the
@@ -66,7 +67,7 @@ class Totals:
     #: Active intents with a paid deposit (``Intent.secured``).
     secured_amount_fen: int
     secured_count: int
-    #: The visits (人次) of the fair's halls, as livehalls.presence last saved them.
+    #: The fair's online visits (人次) as recorded: the catalogue opened, halls joined.
     visits: int
     by_buyer_province: Breakdown
     by_exhibitor_province: Breakdown
@@ -123,8 +124,11 @@ def move_secured(intent: Intent, step: int, *, own_change: bool = True) -> None:
 
 
 def _visits(fair_id: int) -> ScalarSelect[int]:
-    # A few rows per fair (its halls): summed in the same statement as the totals.
-    return (select(func.coalesce(func.sum(Hall.visits), 0)).where(Hall.fair_id == fair_id)
+    # The recorded visits (the audience's breakdown by day: the catalogue opened, halls
+    # joined), a row per day and kind, summed in the same statement as the totals.
+    return (select(func.coalesce(func.sum(AudienceBreakdown.count), 0))
+            .where(AudienceBreakdown.fair_id == fair_id, AudienceBreakdown.dimension == "day",
+                   AudienceBreakdown.kind.in_(VISIT_KINDS))
             .scalar_subquery())
 
 

@@ -26,12 +26,15 @@ from exhibitors.schemas import (
     ProjectUpdateSchema,
     RejectionSchema,
 )
+from fair import guard, headers, signals
 from fair import service as fair_service
 from fair.auth import current_user
 from fair.errors import NotFound
 
 blp = Blueprint("exhibitors", __name__, url_prefix="/api/v1",
                 description="Exhibitors and their projects")
+#: A stored file never runs script, whatever a browser takes it for.
+MEDIA_POLICY = "default-src 'none'; sandbox"
 media_blp = Blueprint("media", __name__, url_prefix="/media",
                       description="Uploaded files, by the SHA-256 of their bytes")
 
@@ -96,6 +99,8 @@ def search_catalogue(query: catalogue.CatalogueQuery, fair_id: int) -> dict[str,
     """Search the fair's catalogue, with facet counts (published projects, and your drafts)."""
     page = catalogue.search(fair_service.access_fair(fair_id), viewer=current_user(),
                             query=query)
+    signals.catalogue_searched.send(None, fair_id=fair_id, terms=query.q,
+                                    facets=query.filters, results=page.total)
     return {"items": page.items, "total": page.total, "facets": page.facets,
             "page": query.page, "per_page": query.per_page}
 
@@ -104,7 +109,9 @@ def search_catalogue(query: catalogue.CatalogueQuery, fair_id: int) -> dict[str,
 @blp.response(200, ProjectSchema)
 def get_project(project_id: int) -> Project:
     """A published project, or one of the signed-in exhibitor's own."""
-    return service.access_project(project_id, current_user())
+    shown = service.access_project(project_id, current_user())
+    signals.project_viewed.send(None, project=shown)
+    return shown
 
 
 @blp.patch("/projects/<int:project_id>")
@@ -134,6 +141,7 @@ def withdraw(project_id: int) -> Project:
 
 
 @blp.post("/projects/<int:project_id>/media")
+@guard.large_body(media_files.MAX_UPLOAD_BODY)
 @blp.arguments(MediaUploadSchema, location="files")
 @blp.response(201, MediaSchema)
 def upload_media(files: dict[str, FileStorage], project_id: int) -> Media:
@@ -155,6 +163,7 @@ def delete_media(media_id: int) -> None:
 
 
 @media_blp.get("/<sha256>")
+@headers.own_policy(MEDIA_POLICY)
 def download(sha256: str) -> Response:
     """A stored file: an image, a video (with ranges) or a PDF (as an attachment)."""
     item = service.media_for_download(sha256, current_user())
@@ -169,6 +178,7 @@ def download(sha256: str) -> Response:
 
 
 @media_blp.get("/<sha256>/thumb")
+@headers.own_policy(MEDIA_POLICY)
 def thumbnail(sha256: str) -> Response:
     """An image's thumbnail, at most 480 pixels wide and high."""
     item = service.media_for_download(sha256, current_user())
@@ -192,7 +202,6 @@ def _pdf_name(item: Media) -> str:
 def _harden(response: Response, item: Media) -> Response:
     """Never sniffed into something else, never able to run script; drafts are private."""
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     response.cache_control.immutable = True
     if not item.project.is_published:

@@ -252,6 +252,12 @@ class CatalogueQuery:
             raise ValueError(f"page starts at 1 and per_page is 1 to {MAX_PER_PAGE}")
 
     @property
+    def filters(self) -> dict[str, Any]:
+        """The facets the query filters by (None where it does not)."""
+        return {"category": self.category, "province": self.province,
+                "min_price_fen": self.min_price_fen, "max_price_fen": self.max_price_fen}
+
+    @property
     def priced(self) -> bool:
         return self.min_price_fen is not None or self.max_price_fen is not None
 

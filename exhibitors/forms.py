@@ -12,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from exhibitors.catalogue import SORTS, CatalogueQuery
+from exhibitors.schemas import MAX_DESCRIPTION
 from fair.forms import AT_MOST, BETWEEN, REQUIRED, FairForm
 from fair.i18n import category_label
 from fair.money import MoneyError, normalize_yuan, parse_yuan
@@ -73,7 +74,7 @@ class ProjectForm(FairForm):
         _l("英文简介（可选）"), validators=[Length(max=500, message=AT_MOST)]
     )
     description = TextAreaField(
-        _l("详细介绍"), validators=[Length(max=50_000, message=AT_MOST)]
+        _l("详细介绍"), validators=[Length(max=MAX_DESCRIPTION, message=AT_MOST)]
     )
     tags = StringField(_l("标签"))
 

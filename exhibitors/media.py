@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageOps
 
 from exhibitors.models import MediaKind
+from fair.blocking import run_blocking
 from fair.errors import PayloadTooLarge, UnsupportedMedia
 
 MIB = 1024 * 1024
@@ -30,6 +31,8 @@ LIMITS: dict[MediaKind, int] = {
     MediaKind.pdf: 30 * MIB,
     MediaKind.video: 200 * MIB,
 }
+#: The largest body an upload view reads: the largest kind plus the multipart envelope.
+MAX_UPLOAD_BODY = max(LIMITS.values()) + MIB
 #: Larger images are refused before they are decoded: a small file can declare a huge canvas
 #: (a decompression bomb). Below Pillow's own warning threshold on purpose.
 MAX_PIXELS = 40_000_000
@@ -125,6 +128,13 @@ def store_upload(stream: BinaryIO, *, media_root: Path) -> StoredFile:
         return _store_stream(upload, kind, media_root=media_root)
 
 
+def store_recording(stream: BinaryIO, *, media_root: Path) -> StoredFile:
+    """Verify and store an MP4 the fair made itself (a stream's replay): no upload limit, since
+    a recording is as long as its stream."""
+    _verify_mp4(stream)
+    return _store_stream(stream, MediaKind.video, media_root=media_root)
+
+
 def file_path(media_root: Path, sha256: str, kind: MediaKind) -> Path:
     """Where a stored file lives: ab/cd/<sha256>.<ext>."""
     return _folder(media_root, sha256) / f"{sha256}.{CONTENT_TYPES[kind][1]}"
@@ -170,16 +180,23 @@ def _spooled(head: bytes, stream: BinaryIO, *, limit: int, media_root: Path
 
 
 def _store_image(data: bytes, file_format: str, *, media_root: Path) -> StoredFile:
-    image = _decode(data, file_format)
-    image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
-    stored = _encode(image)
+    # Decoding 40 million pixels takes a second or two: off the event loop, so that one upload
+    # does not stall every viewer of the worker.
+    stored, thumbnail, width, height = run_blocking(_reencode, data, file_format)
     sha256 = hashlib.sha256(stored).hexdigest()
-    thumbnail = image.copy()
-    thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
-    _write(thumbnail_path(media_root, sha256), _encode(thumbnail))
+    _write(thumbnail_path(media_root, sha256), thumbnail)
     _write(file_path(media_root, sha256, MediaKind.image), stored)
     return StoredFile(kind=MediaKind.image, sha256=sha256, content_type="image/webp",
-                      size=len(stored), width=image.width, height=image.height)
+                      size=len(stored), width=width, height=height)
+
+
+def _reencode(data: bytes, file_format: str) -> tuple[bytes, bytes, int, int]:
+    """The image and its thumbnail as WebP, and the image's size."""
+    image = _decode(data, file_format)
+    image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    thumbnail = image.copy()
+    thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    return _encode(image), _encode(thumbnail), image.width, image.height
 
 
 def _decode(data: bytes, file_format: str) -> Image.Image:

@@ -19,12 +19,15 @@ from marshmallow import (
 
 from exhibitors.catalogue import MAX_PER_PAGE, SORTS, CatalogueQuery, Facets
 from exhibitors.models import ExhibitorStatus, MediaKind, ProjectStatus
-from fair.accounts.schemas import OrganisationSchema, StrictSchema
+from fair.accounts.schemas import OrganisationSchema, StrictSchema, Text
 from fair.money import YuanField
 from fair.reference import CATEGORIES, PROVINCES
 from fair.schemas import UtcDateTime
 
 TAG = validate.Length(min=1, max=30)
+#: Characters of a project's description: with the other fields, a JSON body of at most 64 KB
+#: even when every character is sent escaped (six bytes each).
+MAX_DESCRIPTION = 8_000
 
 
 class RejectionSchema(StrictSchema):
@@ -43,24 +46,24 @@ class ExhibitorSchema(Schema):
 
 
 class ProjectInputSchema(StrictSchema):
-    title = fields.Str(required=True, validate=validate.Length(min=2, max=200))
+    title = Text(required=True, validate=validate.Length(min=2, max=200))
     category = fields.Str(
         required=True, validate=validate.OneOf(list(CATEGORIES), error=_l("未知的类别。"))
     )
-    summary = fields.Str(load_default="", validate=validate.Length(max=500))
-    title_en = fields.Str(load_default="", validate=validate.Length(max=200),
-                          metadata={"description": "English title, optional"})
-    summary_en = fields.Str(load_default="", validate=validate.Length(max=500),
-                            metadata={"description": "English summary, optional"})
+    summary = Text(load_default="", validate=validate.Length(max=500))
+    title_en = Text(load_default="", validate=validate.Length(max=200),
+                    metadata={"description": "English title, optional"})
+    summary_en = Text(load_default="", validate=validate.Length(max=500),
+                      metadata={"description": "English summary, optional"})
     description = fields.Str(
         load_default="",
-        validate=validate.Length(max=50_000),
+        validate=validate.Length(max=MAX_DESCRIPTION),
         metadata={"description": "Markdown or HTML; sanitised before it is shown"},
     )
     price_fen = YuanField(
         required=True, data_key="price", metadata={"description": "reference price in yuan"}
     )
-    tags = fields.List(fields.Str(validate=TAG), load_default=list,
+    tags = fields.List(Text(validate=TAG), load_default=list,
                        validate=validate.Length(max=20))
 
 
@@ -118,7 +121,7 @@ class CatalogueQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    q = fields.Str(load_default="", validate=validate.Length(max=100),
+    q = Text(load_default="", validate=validate.Length(max=100),
                    metadata={"description": "Words to find, Chinese or English"})
     category = fields.Str(
         load_default=None, validate=validate.OneOf(list(CATEGORIES), error=_l("未知的类别。"))

@@ -19,9 +19,10 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from exhibitors import catalogue, service
+from exhibitors import media as media_files
 from exhibitors.forms import CatalogueForm, MediaForm, ProjectForm
 from exhibitors.models import ExhibitorStatus, Project
-from fair import permissions
+from fair import guard, permissions, signals
 from fair import service as fair_service
 from fair.accounts.models import Role
 from fair.auth import current_user
@@ -53,6 +54,8 @@ def _catalogue(fair: Fair) -> str:
     form = CatalogueForm(request.args)
     query = form.to_query(per_page=PER_PAGE)
     page = catalogue.search(fair, viewer=current_user(), query=query)
+    signals.catalogue_searched.send(None, fair_id=fair.id, terms=query.q,
+                                    facets=query.filters, results=page.total, page=True)
     return render_template(
         "exhibitors/catalogue.html", fair=fair, form=form, query=query, page=page,
         page_count=max(1, -(-page.total // PER_PAGE)), link=_catalogue_link,
@@ -76,6 +79,7 @@ def _catalogue_link(**changes: Any) -> str:
 def project(project_id: int) -> str:
     user = current_user()
     shown = service.access_project(project_id, user)
+    signals.project_viewed.send(None, project=shown)
     return render_template("exhibitors/project.html", project=shown,
                            can_edit=permissions.can_edit_project(user, shown))
 
@@ -155,6 +159,7 @@ def _form_data(project: Project) -> dict[str, Any]:
 
 
 @bp.post("/portal/projects/<int:project_id>/media")
+@guard.large_body(media_files.MAX_UPLOAD_BODY)
 def portal_upload_media(project_id: int) -> Response:
     user = current_user()
     own = service.access_own_project(project_id, user)

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from fair import auth, extensions, i18n, money, tasks
+from fair import auth, extensions, guard, headers, i18n, money, tasks
 from fair.config import database_settings, from_environ
 from fair.database import ping_idle_connections
 from fair.errors import register_error_handlers
@@ -41,17 +41,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_models() -> None:
     """Import every package's models so that the metadata (and Alembic) sees all tables."""
+    import audience.models
     import deals.models
     import exhibitors.models
     import fair.accounts.models
     import fair.models
     import livehalls.models
+    import recommend.models
 
-    del deals, exhibitors, fair, livehalls  # imported for their side effect on Base.metadata
+    # Imported for their side effect on Base.metadata.
+    del audience, deals, exhibitors, fair, livehalls, recommend
 
 
 def register_extensions(app: Flask) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
+    guard.init_app(app)  # first: before CSRF reads a body, before any route is added
     url, engine_options = database_settings(app.config["SQLALCHEMY_DATABASE_URI"])
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
@@ -62,6 +66,8 @@ def register_extensions(app: Flask) -> None:
     extensions.migrate.init_app(app, extensions.db, directory=str(MIGRATIONS))
     extensions.api.init_app(app)
     extensions.csrf.init_app(app)
+    register_rate_limits(app)
+    headers.init_app(app)
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)
     # The SocketIO object is shared by every app made in this process (tests make many); it keeps
     # the previous app's message queue in server_options unless told otherwise.
@@ -75,11 +81,31 @@ def register_extensions(app: Flask) -> None:
         app,
         message_queue=app.config["REDIS_URL"],
         async_mode=app.config["SOCKETIO_ASYNC_MODE"] or socketio_async_mode(),
-        cors_allowed_origins=[],
+        # None: a browser connection must come from the fair's own origin (the Host it was
+        # asked on), so that another site's page cannot connect with a visitor's cookie.
+        cors_allowed_origins=app.config["ALLOWED_ORIGINS"] or None,
         **manager,
     )
     auth.init_app(app)
     i18n.init_app(app)
+
+
+def register_rate_limits(app: Flask) -> None:
+    """Flask-Limiter on Redis when REDIS_URL is set (every process counts alike), in memory
+    otherwise; behind trusted proxies, the client address is the one they forwarded."""
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                x_host=hops)
+    if app.config["REDIS_URL"]:
+        app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS",
+                              {"key_prefix": f"{app.config['REDIS_PREFIX']}:limits"})
+    else:
+        app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    extensions.limiter.init_app(app)
 
 
 def socketio_async_mode() -> str:
@@ -108,17 +134,21 @@ def register_template_filters(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every package's API (`blp`) and pages (`bp`), listed so that they can be read."""
+    from audience import api as audience_api
     from deals import api as deals_api
     from exhibitors import api as exhibitors_api
     from fair import api as fair_api
     from fair.accounts import api as accounts_api
     from livehalls import api as livehalls_api
+    from recommend import api as recommend_api
 
     for blp in (accounts_api.blp, fair_api.blp, exhibitors_api.blp, exhibitors_api.media_blp,
-                deals_api.blp, livehalls_api.blp):
+                deals_api.blp, livehalls_api.blp, audience_api.blp, recommend_api.blp):
         extensions.csrf.exempt(blp)  # fair.auth checks CSRF for cookie-authenticated API calls
         extensions.api.register_blueprint(blp)
 
+    from audience import recording
+    from audience import views as audience_views
     from deals import views as deals_views
     from exhibitors import service as exhibitor_service
     from exhibitors import views as exhibitors_views
@@ -126,10 +156,13 @@ def register_blueprints(app: Flask) -> None:
     from fair.accounts import views as accounts_views
     from livehalls import service as hall_service
     from livehalls import views as livehalls_views
+    from recommend import views as recommend_views
 
     for bp in (fair_views.bp, accounts_views.bp, exhibitors_views.bp, deals_views.bp,
-               livehalls_views.bp):
+               livehalls_views.bp, audience_views.bp, recommend_views.bp):
         app.register_blueprint(bp)
+    recording.init_app(app)  # the visitor cookie, the event buffer, the packages' signals
+    recommend_views.init_app(app)  # the strips' template globals for the pages below it
     fair_views.init_app(app, readers=fair_views.Readers(
         catalogue=exhibitor_service.fair_figures, halls=hall_service.count_halls,
         programme=hall_service.programme))
@@ -154,15 +187,25 @@ def register_socketio_handlers(app: Flask) -> None:
 def register_tasks(app: Flask) -> None:
     """Bind the task queue to the app; import every module that declares tasks, so that a
     consumer (`huey_consumer wsgi.huey`) knows them all."""
+    import audience.service
     import deals.payments
+    import livehalls.streaming
+    import recommend.service
 
-    del deals  # imported for its tasks (send_refund, retry_refunds)
+    # Imported for their tasks (send_refund, retry_refunds, make_replay, expire_events,
+    # rebuild_task, rebuild_open_fairs).
+    del audience, deals, livehalls, recommend
     tasks.init_app(app)
 
 
 def register_commands(app: Flask) -> None:
     from deals.simulate import simulate_command
     from fair.cli import fair_cli
+    from livehalls.mediaserver import demo_push_command, media_server_command
+    from recommend.cli import recommendations_command
 
     fair_cli.add_command(simulate_command)
+    fair_cli.add_command(media_server_command)
+    fair_cli.add_command(demo_push_command)
+    fair_cli.add_command(recommendations_command)
     app.cli.add_command(fair_cli)

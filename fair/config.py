@@ -36,6 +36,7 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
         secret_key = _development_secret(instance)
     database_url = environ.get("DATABASE_URL") or f"sqlite:///{instance / 'fair.sqlite'}"
     return {
+        "FAIR_ENV": "production" if production else "development",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": environ.get("REDIS_URL") or None,
@@ -51,21 +52,61 @@ def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, An
         "STRIPE_JS_URL": environ.get("STRIPE_JS_URL") or "https://js.stripe.com/v3/",
         "STRIPE_WEBHOOK_SECRET": environ.get("STRIPE_WEBHOOK_SECRET") or None,
         "FAIR_LOCALE": environ.get("FAIR_LOCALE") or "zh",
+        # The media server (livehalls.streaming), unset in the embedded default: where encoders
+        # push (rtmp://host:1935/live), where its HLS is read (https://host/hls), and the folder
+        # it records into, which this process reads to make replays.
+        "STREAM_PUSH_URL": (environ.get("STREAM_PUSH_URL") or "").rstrip("/"),
+        "STREAM_HLS_URL": (environ.get("STREAM_HLS_URL") or "").rstrip("/"),
+        "STREAM_RECORDINGS": environ.get("STREAM_RECORDINGS") or "",
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
         "SESSION_COOKIE_HTTPONLY": True,
-        # Uploads: the largest allowed medium (video) plus multipart overhead.
-        "MAX_CONTENT_LENGTH": 210 * 1024 * 1024,
+        # Bodies (the pages' forms): upload views raise it for themselves, JSON is held to 64 KB
+        # (fair.guard).
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SOCKETIO_ASYNC_MODE": environ.get("SOCKETIO_ASYNC_MODE") or None,
         "API_TITLE": "The fair",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
+        # Bearer tokens from POST /api/v1/auth/token; anonymous calls read what anyone may.
+        "API_SPEC_OPTIONS": {
+            "components": {"securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "a token from POST /api/v1/auth/token"}}},
+            "security": [{"bearer": []}, {}],
+        },
         "BABEL_DEFAULT_LOCALE": environ.get("FAIR_LOCALE") or "zh",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "WTF_CSRF_TIME_LIMIT": None,
+        # Rate limits of fair.accounts.limits, in Flask-Limiter's notation.
+        "SIGN_IN_ACCOUNT_LIMIT": environ.get("SIGN_IN_ACCOUNT_LIMIT") or "10 per 15 minutes",
+        "SIGN_IN_ADDRESS_LIMIT": environ.get("SIGN_IN_ADDRESS_LIMIT") or "30 per 15 minutes",
+        "REGISTER_ADDRESS_LIMIT": environ.get("REGISTER_ADDRESS_LIMIT") or "20 per hour",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # How many proxies (nginx) stand in front of the fair and set X-Forwarded-For: the
+        # client address that rate limits count by is the one they saw.
+        "TRUSTED_PROXIES": int(environ.get("FAIR_TRUSTED_PROXIES") or 0),
+        # Origins besides the fair's own whose pages may open /live (comma-separated).
+        "ALLOWED_ORIGINS": [origin.strip() for origin in
+                            (environ.get("FAIR_ALLOWED_ORIGINS") or "").split(",")
+                            if origin.strip()],
+        # The audience (audience.recording): events wait in each process's buffer at most this
+        # many seconds before they are written in one batch; 0 writes each at once (tests).
+        "AUDIENCE_FLUSH_SECONDS": _number(environ.get("AUDIENCE_FLUSH_SECONDS"), 1.0),
+        # Raw events older than this are deleted every night; their rollups stay.
+        "AUDIENCE_RETENTION_DAYS": int(_number(environ.get("AUDIENCE_RETENTION_DAYS"), 180)),
     }
+
+
+def _number(value: str | None, default: float) -> float:
+    if value is None or not value.strip():
+        return default
+    try:
+        return float(value)
+    except ValueError as error:
+        raise ConfigError(f"not a number: {value!r}") from error
 
 
 def database_settings(database_url: str) -> tuple[str, dict[str, Any]]:

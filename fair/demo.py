@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
+import logging
 import math
 import random
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +27,7 @@ from exhibitors.models import (
     Exhibitor,
     ExhibitorStatus,
     Media,
+    MediaKind,
     Project,
     ProjectStatus,
 )
@@ -34,6 +40,8 @@ from fair.money import parse_yuan
 from fair.reference import REFERENCE_EVENT_NAME, province_name
 from livehalls import service as hall_service
 from livehalls.models import Hall, Showcase
+
+logger = logging.getLogger(__name__)
 
 #: The demo replays the reference event, under its own name.
 DEMO_FAIR_NAME = REFERENCE_EVENT_NAME
@@ -160,6 +168,17 @@ PALETTES: dict[str, tuple[tuple[int, int, int], ...]] = {
     "other": ((93, 83, 72), (161, 136, 127), (239, 235, 233)),
 }
 POSTERS_PER_CATEGORY = 3
+#: Showcases per hall and day; each one's project gets a short generated video (ffmpeg).
+SHOWCASES_PER_DAY = 3
+#: Slots after the first day, in UTC: 10:00, 11:00 and 14:00 in Beijing.
+SLOT_HOURS_UTC = (2, 3, 6)
+#: The CJK font the demo videos draw their titles with (fonts-wqy-microhei).
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+#: A few seconds of low-resolution moving test pattern: quick to make, small to store.
+VIDEO_SECONDS = 4
+VIDEO_SIZE = "320x180"
+#: Videos made by one ffmpeg process.
+VIDEO_BATCH = 64
 POSTER_SIZE = (960, 640)
 
 FEATURES = (
@@ -345,40 +364,11 @@ def _build(*, exhibitors: int, projects: int, posters: int, seed: int, media_roo
     db.session.add_all(stands)
     _add_logins(exhibiting=organisations[0])
     db.session.flush()
-    _add_projects(rng, fair, stands, projects, now, posters=_posters(rng, posters, media_root))
-    _add_programme(random.Random(seed + 1), fair, now)
-    return fair
-
-
-#: Half-hour showcases in each hall from the last half hour on, as the reference event ran.
-SHOWCASE_MINUTES = 30
-SHOWCASES_PER_HALL = 16
-
-
-def _add_programme(rng: random.Random, fair: Fair, now: dt.datetime) -> None:
-    """A day of showcases in every hall; the first halls are on air now, the last one opens
-    its programme in half an hour, so the home page shows both what is on and what is next."""
-    db.session.flush()
+    shown = _add_projects(rng, fair, stands, projects, now,
+                          posters=_posters(rng, posters, media_root))
     halls = db.session.scalars(select(Hall).where(Hall.fair_id == fair.id).order_by(Hall.id))
-    project_ids = db.session.scalars(
-        select(Project.id).where(Project.fair_id == fair.id).order_by(Project.id)).all()
-    slot = dt.timedelta(minutes=SHOWCASE_MINUTES)
-    current = now.replace(minute=now.minute - now.minute % SHOWCASE_MINUTES, second=0,
-                          microsecond=0)
-    halls = list(halls)
-    for index, hall in enumerate(halls):
-        last = index == len(halls) - 1 and len(halls) > 1
-        first_slot = current + slot if last else current
-        showcases = [
-            Showcase(hall_id=hall.id, project_id=rng.choice(project_ids),
-                     starts_at=first_slot + number * slot,
-                     ends_at=first_slot + (number + 1) * slot)
-            for number in range(SHOWCASES_PER_HALL)
-        ]
-        db.session.add_all(showcases)
-        db.session.flush()
-        if not last:
-            hall.on_air = showcases[0]
+    _schedule_showcases(rng, fair, list(halls), shown, now, media_root=media_root)
+    return fair
 
 
 def _organisations(rng: random.Random, count: int) -> list[Organisation]:
@@ -426,7 +416,7 @@ def _add_logins(*, exhibiting: Organisation) -> None:
 
 
 def _add_projects(rng: random.Random, fair: Fair, stands: Sequence[Exhibitor], count: int,
-                  now: dt.datetime, *, posters: dict[str, list[StoredFile]]) -> None:
+                  now: dt.datetime, *, posters: dict[str, list[StoredFile]]) -> list[Project]:
     """Every exhibitor shows one project, the rest go to exhibitors at random; all published."""
     owners = list(stands) + rng.choices(stands, k=count - len(stands))
     categories = list(CATEGORY_WEIGHTS)
@@ -450,6 +440,128 @@ def _add_projects(rng: random.Random, fair: Fair, stands: Sequence[Exhibitor], c
         for project in projects
         for poster in [rng.choice(posters[project.category])]
     ])
+    return projects
+
+
+def _schedule_showcases(rng: random.Random, fair: Fair, halls: Sequence[Hall],
+                        projects: Sequence[Project], now: dt.datetime, *,
+                        media_root: Path) -> None:
+    """SHOWCASES_PER_DAY showcases per hall for each day of the fair, each project with a
+    short video of its own (its title drawn in Chinese), the first of today on air in every
+    hall: the halls show moving pictures and a schedule with no media server.
+
+    Today's slots start at the current hour, so that what is on air is scheduled now; the
+    demo exhibitor's first project is among today's. Without ffmpeg the schedule is the same
+    and the projects keep their posters only.
+    """
+    days = max(1, (fair.ends_at - fair.starts_at).days)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    wanted = min(len(projects), days * len(halls) * SHOWCASES_PER_DAY)
+    # The demo login's organisation exhibits the first project (_add_logins).
+    chosen = [projects[0], *rng.sample(list(projects[1:]), wanted - 1)]
+    slots: list[tuple[Hall, dt.datetime]] = []
+    for day in range(days):
+        for hall in halls:
+            for number in range(SHOWCASES_PER_DAY):
+                starts = hour + dt.timedelta(hours=number) if day == 0 else (
+                    hour.replace(hour=SLOT_HOURS_UTC[number % len(SLOT_HOURS_UTC)])
+                    + dt.timedelta(days=day, hours=number // len(SLOT_HOURS_UTC)))
+                slots.append((hall, starts))
+    # Today's first slot of each hall comes first, then the rest of today, then later days.
+    slots.sort(key=lambda slot: (slot[1], slot[0].id))
+    showcases = [
+        Showcase(hall_id=hall.id, project_id=project.id, starts_at=starts,
+                 ends_at=starts + dt.timedelta(hours=1))
+        for (hall, starts), project in zip(slots, chosen, strict=False)
+    ]
+    db.session.add_all(showcases)
+    db.session.flush()
+    for hall in halls:
+        own = [showcase for showcase in showcases if showcase.hall_id == hall.id]
+        if own:
+            hall.on_air_showcase_id = min(own, key=lambda showcase: showcase.starts_at).id
+    videos = demo_videos([(project.title, hall.name) for (hall, _), project
+                          in zip(slots, chosen, strict=False)], media_root=media_root)
+    rows = [
+        {"project_id": project.id, "kind": video.kind, "sha256": video.sha256,
+         "content_type": video.content_type, "size": video.size, "width": None,
+         "height": None, "original_name": "showcase.mp4"}
+        for project, video in zip(chosen, videos, strict=False) if video is not None
+    ]
+    if rows:
+        db.session.execute(insert(Media), rows)
+
+
+def demo_videos(titles: Sequence[tuple[str, str]], *, media_root: Path
+                ) -> list[StoredFile | None]:
+    """A short video for each (title, hall): ffmpeg's moving test pattern with the title drawn
+    in Chinese, stored as any upload. Each is made once: a later demo on the same MEDIA_ROOT
+    finds it by the hash of what it shows. None for each without ffmpeg or the CJK font."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None or not CJK_FONT.exists():
+        logger.warning("No ffmpeg or CJK font: the demo showcases get no videos.")
+        return [None] * len(titles)
+    cache = media_root / "demo-videos"
+    cache.mkdir(parents=True, exist_ok=True)
+    keys = [hashlib.sha256(f"v2|{VIDEO_SIZE}|{VIDEO_SECONDS}|{title}|{hall}".encode())
+            .hexdigest() for title, hall in titles]
+    found = {key: _cached(cache / key, media_root) for key in set(keys)}
+    missing = [(key, pair) for key, pair in dict(zip(keys, titles, strict=True)).items()
+               if found[key] is None]
+    for start in range(0, len(missing), VIDEO_BATCH):
+        found.update(_make_videos(ffmpeg, missing[start:start + VIDEO_BATCH],
+                                  cache=cache, media_root=media_root))
+    return [found[key] for key in keys]
+
+
+def _cached(entry: Path, media_root: Path) -> StoredFile | None:
+    if not entry.exists():
+        return None
+    sha256 = entry.read_text().strip()
+    stored = media_files.file_path(media_root, sha256, MediaKind.video)
+    if not stored.exists():
+        return None
+    return StoredFile(kind=MediaKind.video, sha256=sha256, content_type="video/mp4",
+                      size=stored.stat().st_size)
+
+
+def _make_videos(ffmpeg: str, wanted: Sequence[tuple[str, tuple[str, str]]], *, cache: Path,
+                 media_root: Path) -> dict[str, StoredFile | None]:
+    """Make a batch of videos in one ffmpeg process (its start-up is most of the cost): one
+    test pattern, split, with each title drawn on its own copy."""
+    with tempfile.TemporaryDirectory(dir=cache) as folder:
+        chains = ["[0:v]split=" + str(len(wanted)) + "".join(f"[s{n}]" for n in range(len(wanted)))]
+        outputs: list[str] = []
+        font = f"fontfile={CJK_FONT}:fontcolor=white"
+        for number, (_, (title, hall)) in enumerate(wanted):
+            # Text files, not the filter's own quoting: titles hold characters drawtext reads.
+            (Path(folder) / f"{number}.title").write_text(title)
+            (Path(folder) / f"{number}.hall").write_text(hall)
+            chains.append(
+                f"[s{number}]drawtext={font}:textfile={folder}/{number}.title:fontsize=18:"
+                "box=1:boxcolor=black@0.55:boxborderw=6:x=(w-text_w)/2:y=h-text_h-14,"
+                f"drawtext={font}:textfile={folder}/{number}.hall:fontsize=12:box=1:"
+                f"boxcolor=0xb3261e@0.8:boxborderw=4:x=w-text_w-8:y=8[o{number}]"
+            )
+            outputs += ["-map", f"[o{number}]", "-c:v", "libx264", "-preset", "ultrafast",
+                        "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-an",
+                        f"{folder}/{number}.mp4"]
+        try:
+            subprocess.run(  # noqa: S603 - fixed arguments, our own files
+                [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                 f"testsrc2=size={VIDEO_SIZE}:rate=12:duration={VIDEO_SECONDS}",
+                 "-filter_complex", ";".join(chains), *outputs],
+                check=True, timeout=300, capture_output=True,
+            )
+        except (OSError, subprocess.SubprocessError) as error:
+            logger.warning("ffmpeg made no demo videos: %s", error)
+            return {key: None for key, _ in wanted}
+        made: dict[str, StoredFile | None] = {}
+        for number, (key, _) in enumerate(wanted):
+            with (Path(folder) / f"{number}.mp4").open("rb") as video:
+                made[key] = media_files.store_upload(video, media_root=media_root)
+            (cache / key).write_text(made[key].sha256)  # type: ignore[union-attr]
+    return made
 
 
 def _project(rng: random.Random, fair: Fair, owner: Exhibitor, category: str,

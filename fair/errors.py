@@ -10,7 +10,8 @@ from typing import Any
 from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from werkzeug.exceptions import HTTPException
+from marshmallow import Schema, fields
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 
 class FairError(Exception):
@@ -68,6 +69,12 @@ class Conflict(FairError):
     status = 409
     code = "conflict"
     message = _l("操作与当前状态冲突。")
+
+
+class TooManyRequests(FairError):
+    status = 429
+    code = "rate_limited"
+    message = _l("尝试次数过多，请稍后再试")
 
 
 class PayloadTooLarge(FairError):
@@ -138,6 +145,20 @@ def translate_fields(fields: Any) -> Any:
     return str(fields)
 
 
+class ErrorDetailSchema(Schema):
+    code = fields.String(required=True, metadata={
+        "description": "stable, for programs: invalid, unauthorized, forbidden, not_found, ..."})
+    message = fields.String(required=True, metadata={"description": "for people"})
+    fields_ = fields.Dict(required=True, data_key="fields", metadata={
+        "description": "each bad field (or header) with what is wrong"})
+
+
+class ErrorSchema(Schema):
+    """The one error shape, as the OpenAPI document describes every error answer."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
 def error_response(error: FairError) -> Response:
     response = jsonify({"error": error.to_dict()})
     response.status_code = error.status
@@ -173,10 +194,13 @@ def http_error_payload(error: HTTPException) -> tuple[dict[str, Any], int, dict[
     message = STATUS_MESSAGES.get(status, _l("请求被拒绝。"))
     if status >= 500:
         message = _l("服务器出错，未做任何更改。")
+    headers = dict(data.get("headers") or {})
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(error.valid_methods)  # RFC 9110: a 405 says what is allowed
     return (
         {"error": {"code": code, "message": str(message), "fields": translate_fields(fields)}},
         status,
-        dict(data.get("headers") or {}),
+        headers,
     )
 
 
@@ -196,10 +220,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException) -> Any:
         if not _wants_json():
+            if isinstance(error, MethodNotAllowed):
+                return error  # werkzeug's page carries Allow itself
+            if error.code == TooManyRequests.status:
+                # A page's sign-in or registration past its limit: said in the page's language.
+                return render_template("error.html", error=TooManyRequests()), error.code
             return error
         payload, status, headers = http_error_payload(error)
         return payload, status, headers
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(("/api/", "/stripe/")) or request.is_json
+    # /media/ serves files to programs as well as pages: its refusals are JSON too.
+    return request.path.startswith(("/api/", "/stripe/", "/media/")) or request.is_json

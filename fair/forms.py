@@ -7,6 +7,8 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms import Form, PasswordField, StringField
+from wtforms.fields.core import UnboundField
 
 from fair.errors import FairError
 
@@ -21,6 +23,9 @@ REFUSALS = {
     "withdrawn": _l("已撤回的项目不能再修改或发布。"),
     "unsupported_media": _l("只接受 JPEG、PNG、WebP 图片，MP4 视频或 PDF 文件。"),
     "too_large": _l("文件过大。"),
+    "password_too_short": _l("密码至少 10 个字符。"),
+    "password_is_email": _l("密码不能与邮箱相同。"),
+    "common_password": _l("这个密码太常见，容易被猜中，请换一个。"),
 }
 
 REQUIRED = _l("请填写此项。")
@@ -37,16 +42,32 @@ def refusal_text(error: FairError) -> str:
 class FairForm(FlaskForm):
     """A Flask-WTF form (CSRF checked on submit) that can show a service's refusal."""
 
+    class Meta:
+        def bind_field(self, form: Form, unbound_field: UnboundField,
+                       options: dict[str, Any]) -> Any:
+            # Text is trimmed before its length is checked (two spaces are no name); passwords
+            # are taken as typed.
+            field_class = unbound_field.field_class
+            if issubclass(field_class, StringField) and not issubclass(field_class, PasswordField):
+                options["filters"] = [*unbound_field.kwargs.get("filters", ()), _strip]
+            return unbound_field.bind(form=form, **options)
+
     def show_refusal(self, error: FairError) -> None:
         """Put the refusal on the fields it names, or above the form when it names none."""
         placed = False
+        known = REFUSALS.get(error.code)
         for name, messages in _flatten(error.fields):
             field = self._fields.get(name)
             if field is not None:
-                field.errors = [*field.errors, *messages]
+                # The page's own words where it has them; the service speaks English.
+                field.errors = [*field.errors, *([str(known)] if known else messages)]
                 placed = True
         if not placed:
             self.form_errors.append(refusal_text(error))
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
 
 
 def _flatten(fields: Mapping[str, Any]) -> Iterator[tuple[str, list[str]]]:

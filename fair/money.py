@@ -111,6 +111,47 @@ def share_of(fen: int, percent: int) -> int:
     return (fen * percent + 50) // 100
 
 
+def yuan_pattern(*, allow_zero: bool = False, maximum_fen: int = MAX_DEAL_FEN) -> str:
+    """The regular expression of exactly the texts parse_yuan accepts with these limits, for
+    the OpenAPI document: clients (and schemathesis) learn the rule, not a looser one."""
+    top_whole, top_cents = divmod(maximum_fen, FEN_PER_YUAN)
+    any_cents = r"(\.[0-9]{1,2})?"
+    branches = []
+    if top_whole > 0:
+        below = _wholes_up_to(top_whole - 1, from_one=not allow_zero)
+        if below:
+            branches.append(f"({below}){any_cents}")
+    branches.append(f"{top_whole}{_cents_up_to(top_cents)}")
+    if not allow_zero and top_whole > 0:
+        branches.append(r"0\.(0[1-9]|[1-9][0-9]?)")  # less than a yuan, more than nothing
+    return "^(" + "|".join(branches) + ")$"
+
+
+def _wholes_up_to(n: int, *, from_one: bool) -> str:
+    """Alternatives for the whole numbers 0 (or 1) to n, written without leading zeros."""
+    if n < (1 if from_one else 0):
+        return ""
+    digits = str(n)
+    branches = [("[1-9]" if from_one else "[0-9]") if length == 1
+                else f"[1-9][0-9]{{{length - 1}}}" for length in range(1, len(digits))]
+    for index, digit in enumerate(digits):
+        low = 1 if index == 0 and (len(digits) > 1 or from_one) else 0
+        rest = len(digits) - index - 1
+        if int(digit) - 1 >= low:
+            branches.append(digits[:index] + f"[{low}-{int(digit) - 1}]"
+                            + (f"[0-9]{{{rest}}}" if rest else ""))
+    branches.append(digits)
+    return "|".join(branches)
+
+
+def _cents_up_to(cents: int) -> str:
+    """The optional decimals of at most `cents` fen ("5" being 50)."""
+    tens, units = divmod(cents, 10)
+    branches = [f"[0-{tens - 1}][0-9]?"] if tens else []
+    branches.append(f"{tens}[0-{units}]?" if units else f"{tens}0?")
+    return r"(\.(" + "|".join(branches) + "))?"
+
+
 class YuanField(fields.Field):
     """Marshmallow field: loads a yuan decimal string to fen, dumps fen to a string.
 
@@ -125,8 +166,10 @@ class YuanField(fields.Field):
         super().__init__(**kwargs)
         self.allow_zero = allow_zero
         self.maximum_fen = maximum_fen
+        self.metadata = dict(self.metadata)  # callers share one metadata dict between fields
         self.metadata.setdefault("type", "string")
-        self.metadata.setdefault("pattern", r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$")
+        self.metadata.setdefault("pattern", yuan_pattern(allow_zero=allow_zero,
+                                                         maximum_fen=maximum_fen))
         self.metadata.setdefault("example", "120000.00")
 
     def _serialize(self, value: int | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:

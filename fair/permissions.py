@@ -163,6 +163,24 @@ def require_hall_manager(user: User | None) -> User:
     return require_organiser(user)
 
 
+def can_see_push_details(user: User | None, project: Project) -> bool:
+    """A showcase's push URL is a secret of the organisers and the project's exhibitor."""
+    return is_organiser(user) or can_edit_project(user, project)
+
+
+def require_push_viewer(user: User | None, project: Project) -> User:
+    user = require_user(user)
+    if not can_see_push_details(user, project):
+        raise Forbidden(_l("只有主办方和项目的参展单位可以查看推流信息。"),
+                        code="not_yours")
+    return user
+
+
+def require_replay_editor(user: User | None, project: Project) -> User:
+    """The project's exhibitor (or an organiser) shows or hides the replays of its showcases."""
+    return require_push_viewer(user, project)
+
+
 def require_chatter(user: User | None) -> User:
     """Anyone may watch a hall; only a signed-in user may chat in it."""
     return require_user(user)

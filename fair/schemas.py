@@ -8,7 +8,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from fair.accounts.schemas import StrictSchema
+from fair.accounts.schemas import StrictSchema, Text
 from fair.database import as_utc
 from fair.models import FairStatus
 from fair.money import MAX_CHARGE_FEN, YuanField
@@ -32,11 +32,12 @@ class UtcDateTime(fields.AwareDateTime):
 
 class FairSchema(StrictSchema):
     id = fields.Int(dump_only=True)
-    name = fields.Str(required=True, validate=validate.Length(min=2, max=200))
+    name = Text(required=True, validate=validate.Length(min=2, max=200))
     starts_at = UtcDateTime(required=True)
     ends_at = UtcDateTime(required=True)
     status = fields.Enum(FairStatus, by_value=True, dump_only=True)
-    booth_fee_fen = YuanField(dump_only=True, **BOOTH_FEE)
+    booth_fee_fen = YuanField(dump_only=True, allow_zero=True, maximum_fen=MAX_CHARGE_FEN,
+                              **BOOTH_FEE)
     deposit_percent = fields.Int(dump_only=True, **DEPOSIT_PERCENT)
     booth_fee_required = fields.Bool(dump_only=True, **BOOTH_FEE_REQUIRED)
 
@@ -47,7 +48,7 @@ class FairSchema(StrictSchema):
 
 
 class FairUpdateSchema(StrictSchema):
-    name = fields.Str(validate=validate.Length(min=2, max=200))
+    name = Text(validate=validate.Length(min=2, max=200))
     starts_at = fields.AwareDateTime()
     ends_at = fields.AwareDateTime()
     status = fields.Enum(FairStatus, by_value=True)

@@ -78,11 +78,7 @@ def snapshot(fair_id: int, *, hall: bool) -> tuple[Totals, list[Deal]]:
     on this process sends the client whatever commits after what it read, wherever it was
     committed.
     """
-    found = coalescer()
-    readers = found.required_readers()
-    totals = readers.totals(fair_id)
-    deals = readers.deals(fair_id, after=None, limit=ACK_DEALS)
-    found.watch(fair_id, seq=totals["seq"], newest=deals[-1]["id"] if deals else 0)
+    totals, deals = coalescer().acknowledgement(fair_id)
     return (_for_halls(totals) if hall else totals), deals
 
 
@@ -362,6 +358,10 @@ class _Followed:
     newest_sent: int = 0
     #: The seq moved further than the news this process sent: look in the database.
     suspect: bool = False
+    #: When (monotonic) this process last sent the fair's totals, which carry the seq.
+    totals_sent_at: float = -HEARTBEAT
+    #: The totals and newest intents last read for an acknowledgement.
+    acknowledged: tuple[Totals, list[Deal]] | None = None
 
 
 def _listened(to: list[str]) -> bool:
@@ -455,6 +455,32 @@ class Coalescer:
             with self._lock:
                 self._sending = set()
 
+    def acknowledgement(self, fair_id: int) -> tuple[Totals, list[Deal]]:
+        """The fair's totals and newest intents for a client that has just joined its rooms.
+
+        Read once and given to every join until this process sends the fair anything newer:
+        a join costs no query then (a hall of 5,000 filling up read them 5,000 times). What
+        commits after the read reaches the client as news, since it is in the rooms; news that
+        left before the join (or found nobody to tell) drops what was read, and a flush under
+        way, which may have emitted its intents before the client joined, makes it read afresh.
+        """
+        with self._lock:
+            state = self._followed.get(fair_id)
+            given = state.acknowledged if state is not None else None
+            if (given is not None and given[0]["seq"] == state.sent_seq
+                    and fair_id not in self._sending):
+                return given
+        readers = self.required_readers()
+        totals = readers.totals(fair_id)
+        deals = readers.deals(fair_id, after=None, limit=ACK_DEALS)
+        self.watch(fair_id, seq=totals["seq"], newest=deals[-1]["id"] if deals else 0)
+        with self._lock:
+            state = self._followed.get(fair_id)
+            if (state is not None and totals["seq"] >= state.sent_seq
+                    and fair_id not in self._sending):
+                state.acknowledged = (totals, deals)
+        return totals, deals
+
     def watch(self, fair_id: int, *, seq: int, newest: int) -> None:
         """A client of this process now watches the fair, having been given its totals at `seq`
         and its intents up to the id `newest`; follow what commits from then on."""
@@ -481,11 +507,21 @@ class Coalescer:
         for fair_id in followed:
             self._catch_up(fair_id, committed.get(fair_id, 0))
         if heartbeat:
-            for fair_id in followed:
+            for fair_id in self._needing_heartbeat(followed, committed):
                 to = [rooms.fair_room(fair_id), rooms.dashboard_room(fair_id)]
                 socketio.emit("seq", {"fair_id": fair_id, "seq": committed.get(fair_id, 0)},
                               to=to, namespace=rooms.NAMESPACE, ignore_queue=True)
         return True
+
+    def _needing_heartbeat(self, fair_ids: list[int], committed: Mapping[int, int]) -> list[int]:
+        """The fairs whose clients did not lately get totals naming the committed seq: a busy
+        fair's totals are its heartbeat, and a ``seq`` on top would cost every viewer a message."""
+        now = time.monotonic()
+        with self._lock:
+            return [fair_id for fair_id in fair_ids
+                    if (state := self._followed.get(fair_id)) is None
+                    or committed.get(fair_id, 0) != state.sent_seq
+                    or now - state.totals_sent_at >= HEARTBEAT]
 
     def _catch_up(self, fair_id: int, committed: int) -> None:
         """Read and submit the fair's intents this process has not sent, if the seq says some
@@ -557,6 +593,9 @@ class Coalescer:
         # To this process's clients only: every process coalesces the news for its own.
         halls, dashboards = rooms.fair_room(fair_id), rooms.dashboard_room(fair_id)
         to = [halls, dashboards]
+        with self._lock:
+            if (state := self._followed.get(fair_id)) is not None:
+                state.acknowledged = None  # older than this news, which nobody may hear
         if not _listened(to):
             return  # nobody here to tell, so no totals to read
         readers = self.required_readers()
@@ -595,6 +634,8 @@ class Coalescer:
             state.sent_seq = max(state.sent_seq, totals["seq"])
         if not (newer or buffer.changes):
             return  # the clients have these totals already
+        with self._lock:
+            state.totals_sent_at = time.monotonic()
         if _listened([dashboards]):
             socketio.emit("totals", totals, to=dashboards, namespace=rooms.NAMESPACE,
                           ignore_queue=True)

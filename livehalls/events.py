@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
 
+import flask_socketio
 from flask import request, session
 from flask_babel import lazy_gettext as _l
 from flask_socketio import SocketIO, join_room, leave_room
 from marshmallow import ValidationError
 from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
 
-from fair import auth
+from fair import auth, guard, signals
 from fair.accounts import service as account_service
 from fair.accounts.models import User
-from fair.errors import FairError, InvalidInput, Unauthorized
+from fair.errors import FairError, Forbidden, InvalidInput, Unauthorized
 from livehalls import broadcast, presence, rooms, service
 from livehalls.schemas import (
     ChatInputSchema,
@@ -31,6 +33,9 @@ logger = logging.getLogger(__name__)
 #: Where a connection keeps the user it authenticated as: in Flask-SocketIO's per-connection
 #: copy of the session, which never goes back into the browser's cookie.
 VIEWER_KEY = "live_user_id"
+#: ...and the token it proved that with (a bearer token, or the session cookie's own), checked
+#: again before every event: a revoked token or an ended session ends the connection.
+CREDENTIAL_KEY = "live_token"
 
 Ack = dict[str, Any]
 
@@ -43,7 +48,7 @@ def connect(credentials: Any = None) -> None:
     client never silently loses its rights.
     """
     try:
-        user = _authenticate(credentials)
+        user, token = _authenticate(credentials)
     except FairError as error:
         raise ConnectionRefused(error.to_dict()) from error
     except Exception as error:
@@ -52,6 +57,7 @@ def connect(credentials: Any = None) -> None:
         logger.exception("A /live connection failed to authenticate.")
         raise ConnectionRefused({"code": "error", "message": _l("无法连接。")}) from error
     session[VIEWER_KEY] = None if user is None else user.id
+    session[CREDENTIAL_KEY] = token
 
 
 def join_dashboard(data: Any) -> Ack:
@@ -98,7 +104,9 @@ def join_hall(data: Any) -> Ack:
         raise
     join_room(rooms.fair_room(snapshot.fair_id))
     audience = presence.current()
-    audience.join(request.sid, hall_id=hall_id, fair_id=snapshot.fair_id)
+    if audience.join(request.sid, hall_id=hall_id, fair_id=snapshot.fair_id):
+        signals.hall_visited.send(None, fair_id=snapshot.fair_id, hall_id=hall_id,
+                                  showcase_id=snapshot.on_air_id)
     hall_figures, fair_figures = audience.figures(hall_id, snapshot.fair_id, recent=True)
     totals, deals = broadcast.snapshot(snapshot.fair_id, hall=True)
     return {
@@ -133,6 +141,8 @@ def chat(data: Any) -> Ack:
     """
     payload = ChatInputSchema().load(data)
     hall = service.access_hall(payload["hall_id"])
+    if hall.id not in presence.current().halls_of(request.sid):
+        raise Forbidden(_l("请先进入直播厅再发言。"), code="not_in_hall")
     service.post_chat(hall, user=current_viewer(), text=payload["text"])
     return {"ok": True}
 
@@ -163,8 +173,25 @@ def register(socketio: SocketIO) -> None:
     if any(namespace == rooms.NAMESPACE for _, _, namespace in socketio.handlers):
         return
     for name, handler in HANDLERS.items():
-        socketio.on_event(name, handler, namespace=rooms.NAMESPACE)
+        socketio.on_event(name, handler if name in LIFECYCLE else _guarded(handler),
+                          namespace=rooms.NAMESPACE)
     socketio.on_error(rooms.NAMESPACE)(handle_error)
+
+
+#: Events of the connection itself rather than of a client's message.
+LIFECYCLE = frozenset({"connect", "disconnect"})
+
+
+def _guarded(handler: Callable[[Any], Ack]) -> Callable[[Any], Ack]:
+    """Refuse a message carrying text that cannot be stored before its handler sees it."""
+
+    @functools.wraps(handler)
+    def guarded(data: Any = None) -> Ack:
+        _check_credential()
+        guard.check_text(data)
+        return handler(data)
+
+    return guarded
 
 
 def handle_error(error: Exception) -> Ack:
@@ -183,7 +210,18 @@ def current_viewer() -> User | None:
     return None if user_id is None else account_service.get_user(user_id)
 
 
-def _authenticate(credentials: Any) -> User | None:
+def _check_credential() -> None:
+    """Refuse the event, and end the connection, once its token is revoked or its session
+    signed out."""
+    token = session.get(CREDENTIAL_KEY)
+    if token is not None and account_service.user_for_token(token) is None:
+        session[VIEWER_KEY] = session[CREDENTIAL_KEY] = None
+        flask_socketio.disconnect()
+        raise Unauthorized(_l("令牌已被撤销或会话已结束。"), code="bad_token")
+
+
+def _authenticate(credentials: Any) -> tuple[User | None, str | None]:
+    """The user and the token that proves it (a bearer token or the session's), or Nones."""
     try:
         token = ConnectAuthSchema().load(credentials or {})["token"]
     except ValidationError as error:
@@ -192,6 +230,6 @@ def _authenticate(credentials: Any) -> User | None:
         user = account_service.user_for_token(token)
         if user is None:
             raise Unauthorized(_l("令牌无效或已被撤销。"), code="bad_token")
-        return user
-    user_id = session.get(auth.SESSION_KEY)
-    return None if user_id is None else account_service.get_user(int(user_id))
+        return user, token
+    user = auth.session_user()
+    return user, None if user is None else session.get(auth.SESSION_TOKEN_KEY)

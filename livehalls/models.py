@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
+    false,
     func,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -21,6 +25,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from exhibitors.models import Project
 from fair.accounts.models import User
 from fair.database import Base, CreatedAt, IntPK
+
+
+def new_stream_secret() -> str:
+    """A showcase's push secret: its push URLs are signed with it (livehalls.streaming)."""
+    return secrets.token_hex(16)
 
 
 class Hall(Base):
@@ -40,6 +49,12 @@ class Hall(Base):
     visits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     #: The most viewers the hall had at once.
     peak_viewers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Where the hall comes in the fair's list of halls (smallest first).
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: A showcase whose stream starts goes on air by itself; otherwise an organiser puts it on.
+    auto_on_air: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    #: How many minutes before its slot starts, and after it ends, a showcase may stream.
+    grace_minutes: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     created_at: Mapped[CreatedAt]
 
     on_air: Mapped[Showcase | None] = relationship(
@@ -86,11 +101,65 @@ class Showcase(Base):
     starts_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[CreatedAt]
+    #: The secret behind the showcase's push signatures; a new one revokes every earlier URL.
+    stream_secret: Mapped[str] = mapped_column(String(64), default=new_stream_secret,
+                                               server_default="")
+    #: The media server's client publishing the showcase now ("addr/clientid"), or None.
+    streaming_client: Mapped[str | None] = mapped_column(String(100))
+    stream_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    stream_ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: SHA-256 of the signature of the last accepted push: once its stream has ended (and the
+    #: reconnect window passed) the same push URL is refused as reused.
+    stream_signature: Mapped[str | None] = mapped_column(String(64))
+    #: The recording of what was streamed, an MP4 stored under MEDIA_ROOT by this hash.
+    replay_sha256: Mapped[str | None] = mapped_column(String(64))
+    replay_size: Mapped[int | None] = mapped_column(BigInteger)
+    replay_duration_ms: Mapped[int | None] = mapped_column(Integer)
+    #: The exhibitor hid the replay from everyone else.
+    replay_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     project: Mapped[Project] = relationship(lazy="joined")
 
+    @property
+    def stream_name(self) -> str:
+        """The name it is pushed and served under: public, since the HLS files carry it."""
+        return f"h{self.hall_id}s{self.id}"
+
+    @property
+    def is_streaming(self) -> bool:
+        return self.streaming_client is not None
+
+    @property
+    def has_replay(self) -> bool:
+        """A replay anyone may watch."""
+        return self.replay_sha256 is not None and not self.replay_hidden
+
     def __repr__(self) -> str:
         return f"<Showcase {self.id} hall={self.hall_id} project={self.project_id}>"
+
+
+class PushAttempt(Base):
+    """A stream the media server asked about (on_publish): accepted or refused, and why."""
+
+    __tablename__ = "push_attempts"
+    __table_args__ = (Index("ix_push_attempts_hall_id_id", "hall_id", "id"),)
+
+    id: Mapped[IntPK]
+    #: The hall the push named; None when the name named no hall at all.
+    hall_id: Mapped[int | None] = mapped_column(ForeignKey("halls.id", ondelete="CASCADE"))
+    showcase_id: Mapped[int | None] = mapped_column(
+        ForeignKey("showcases.id", ondelete="SET NULL"))
+    #: The stream name as the encoder sent it (never the signature).
+    stream_name: Mapped[str] = mapped_column(String(100))
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    #: Why it was refused (a code of livehalls.streaming.REFUSALS), "" when accepted.
+    reason: Mapped[str] = mapped_column(String(30), default="")
+    #: The encoder's address, as the media server saw it.
+    addr: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[CreatedAt]
+
+    def __repr__(self) -> str:
+        return f"<PushAttempt {self.id} {self.stream_name!r} {self.reason or 'accepted'}>"
 
 
 class ChatMessage(Base):

@@ -7,13 +7,24 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
-from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_dump,
+    validate,
+    validates_schema,
+)
 
 from exhibitors.models import MediaKind, Project
+from fair.accounts.schemas import Id, Text
 from fair.money import YuanField, format_yuan
 from fair.reference import PROVINCES
 from fair.schemas import UtcDateTime
+from livehalls.models import Showcase
 
 #: Totals are sums of many intents: only the pattern of an amount limits them, not one deal's cap.
 _ANY_TOTAL = sys.maxsize
@@ -26,7 +37,7 @@ class ConnectAuthSchema(Schema):
 
 
 class JoinDashboardSchema(Schema):
-    fair_id = fields.Integer(required=True, strict=True)
+    fair_id = Id(required=True)
 
 
 class HallSummarySchema(Schema):
@@ -154,14 +165,34 @@ class HallTotalsSchema(TotalsSchema):
 # Halls, showcases and chat: the HTTP API and the hall events of /live.
 
 
-class HallInputSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    stream_url = fields.String(
-        load_default="",
+def _stream_url(**options: Any) -> fields.String:
+    return fields.String(
         validate=[validate.Length(max=500),
                   validate.Regexp(r"^(https?://\S+)?$", error=_l("请填写 http(s) 地址。"))],
         metadata={"description": "an HLS (.m3u8) address; empty plays the project's video"},
+        **options,
     )
+
+
+class HallInputSchema(Schema):
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
+    stream_url = _stream_url(load_default="")
+    auto_on_air = fields.Boolean(load_default=True, metadata={
+        "description": "a showcase whose stream starts goes on air by itself"})
+    grace_minutes = fields.Integer(load_default=10, strict=True,
+                                   validate=validate.Range(min=0, max=240), metadata={
+        "description": "minutes before and after its slot that a showcase may stream"})
+
+
+class HallChangeSchema(Schema):
+    """What an organiser changes of a hall: any of these."""
+
+    name = Text(validate=validate.Length(min=1, max=100))
+    stream_url = _stream_url()
+    auto_on_air = fields.Boolean()
+    grace_minutes = fields.Integer(strict=True, validate=validate.Range(min=0, max=240))
+    position = fields.Integer(strict=True, validate=validate.Range(min=0, max=10_000),
+                              metadata={"description": "its place in the fair's list of halls"})
 
 
 def _first_media_url(project: Project, kind: MediaKind) -> str | None:
@@ -193,16 +224,43 @@ class ShowcaseProjectSchema(Schema):
         }
 
 
+def live_url(showcase: Showcase) -> str | None:
+    """The showcase's HLS on the fair's media server while it is streaming there."""
+    base = current_app.config["STREAM_HLS_URL"]
+    if not base or not showcase.is_streaming:
+        return None
+    return f"{base}/{showcase.stream_name}.m3u8"
+
+
+def replay_url(showcase: Showcase) -> str | None:
+    """Its recording (an MP4 served with ranges), unless there is none or it is hidden."""
+    return f"/replays/{showcase.id}.mp4" if showcase.has_replay else None
+
+
 class ShowcaseSchema(Schema):
     id = fields.Integer(required=True, strict=True)
     hall_id = fields.Integer(required=True, strict=True)
     project = fields.Nested(ShowcaseProjectSchema, required=True)
     starts_at = UtcDateTime(required=True, format="iso")
     ends_at = UtcDateTime(required=True, format="iso")
+    live_url = fields.String(allow_none=True, metadata={
+        "description": "its HLS (.m3u8) while an encoder streams it through the media server"})
+    replay_url = fields.String(allow_none=True, metadata={
+        "description": "its replay (回放), an MP4, once its stream was recorded"})
+    replay_duration_ms = fields.Integer(allow_none=True)
+
+    @pre_dump
+    def from_showcase(self, showcase: Showcase, **kwargs: Any) -> dict[str, Any]:
+        return {
+            "id": showcase.id, "hall_id": showcase.hall_id, "project": showcase.project,
+            "starts_at": showcase.starts_at, "ends_at": showcase.ends_at,
+            "live_url": live_url(showcase), "replay_url": replay_url(showcase),
+            "replay_duration_ms": showcase.replay_duration_ms if showcase.has_replay else None,
+        }
 
 
 class ShowcaseInputSchema(Schema):
-    project_id = fields.Integer(required=True, strict=True)
+    project_id = Id(required=True)
     starts_at = fields.AwareDateTime(required=True)
     ends_at = fields.AwareDateTime(required=True)
 
@@ -212,9 +270,60 @@ class ShowcaseInputSchema(Schema):
             raise ValidationError(_l("展播结束时间必须晚于开始时间。"), "ends_at")
 
 
+class ShowcaseMoveSchema(ShowcaseInputSchema):
+    """A showcase moved to another slot, and perhaps another hall of the fair."""
+
+    project_id = Id()
+    hall_id = Id()
+
+
+class ReplayInputSchema(Schema):
+    hidden = fields.Boolean(required=True, metadata={"description": "hide the replay (回放)"})
+
+
+class PushDetailsSchema(Schema):
+    """A showcase's push details, for OBS or any RTMP encoder (a secret: handle with care)."""
+
+    showcase_id = fields.Integer(required=True)
+    server = fields.String(required=True, metadata={
+        "description": "rtmp://host:1935/live, empty when the fair has no media server"})
+    stream_key = fields.String(required=True, metadata={"description": "OBS's stream key"})
+    url = fields.String(required=True, metadata={"description": "server and key as one URL"})
+    expires_at = UtcDateTime(required=True, format="iso")
+    hls_url = fields.String(allow_none=True)
+
+
+class PushAttemptSchema(Schema):
+    id = fields.Integer(required=True)
+    showcase_id = fields.Integer(allow_none=True)
+    stream_name = fields.String(required=True)
+    accepted = fields.Boolean(required=True)
+    reason = fields.String(required=True, metadata={"description": "why it was refused"})
+    addr = fields.String(required=True)
+    at = UtcDateTime(required=True, attribute="created_at", format="iso")
+
+
+class StreamHookSchema(Schema):
+    """What nginx-rtmp posts to on_publish, on_publish_done and on_record_done (form-encoded,
+    with the query of the push URL added); what else it sends is ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(required=True, validate=validate.Length(max=200))
+    addr = fields.String(load_default="", validate=validate.Length(max=200))
+    clientid = fields.String(load_default="", validate=validate.Length(max=40))
+    e = fields.String(load_default="", validate=validate.Length(max=40),
+                      metadata={"description": "the push URL's expiry"})
+    s = fields.String(load_default="", validate=validate.Length(max=200),
+                      metadata={"description": "the push URL's signature"})
+    path = fields.String(load_default="", validate=validate.Length(max=1000),
+                         metadata={"description": "on_record_done: the recorded file"})
+
+
 class OnAirInputSchema(Schema):
-    showcase_id = fields.Integer(required=True, strict=True, allow_none=True,
-                                 metadata={"description": "null takes the hall off air"})
+    showcase_id = Id(required=True, allow_none=True,
+                     metadata={"description": "null takes the hall off air"})
 
 
 class FiguresSchema(Schema):
@@ -230,6 +339,9 @@ class HallSchema(Schema):
     fair_id = fields.Integer(attribute="hall.fair_id")
     name = fields.String(attribute="hall.name")
     stream_url = fields.String(attribute="hall.stream_url")
+    position = fields.Integer(attribute="hall.position")
+    auto_on_air = fields.Boolean(attribute="hall.auto_on_air")
+    grace_minutes = fields.Integer(attribute="hall.grace_minutes")
     on_air = fields.Nested(ShowcaseSchema, attribute="hall.on_air", allow_none=True)
     viewers = fields.Integer(attribute="figures.viewers")
     visits = fields.Integer(attribute="figures.visits")
@@ -288,15 +400,15 @@ class ViewersMessageSchema(ViewersFiguresSchema):
 
 
 class JoinHallSchema(Schema):
-    hall_id = fields.Integer(required=True, strict=True)
+    hall_id = Id(required=True)
 
 
 class LeaveHallSchema(Schema):
-    hall_id = fields.Integer(required=True, strict=True)
+    hall_id = Id(required=True)
 
 
 class ChatInputSchema(Schema):
-    hall_id = fields.Integer(required=True, strict=True)
+    hall_id = Id(required=True)
     # The length rule lives in the service, which counts after trimming.
     text = fields.String(required=True, validate=validate.Length(max=2000))
 

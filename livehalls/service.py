@@ -14,14 +14,14 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from exhibitors.models import Project
+from exhibitors.models import Exhibitor, Project, ProjectStatus
 from fair import permissions
 from fair import service as fair_service
-from fair.accounts.models import User
+from fair.accounts.models import Organisation, Role, User
 from fair.database import as_utc, use_case, utcnow
 from fair.errors import Conflict, FairError, InvalidInput, NotFound
 from fair.extensions import db
-from fair.models import Fair
+from fair.models import Fair, FairStatus
 from livehalls import broadcast, presence, schemas
 from livehalls.models import ChatMessage, Hall, Showcase
 
@@ -74,7 +74,9 @@ def access_chat_message(message_id: int) -> ChatMessage:
 
 
 def list_halls(fair: Fair) -> Sequence[Hall]:
-    return db.session.scalars(select(Hall).where(Hall.fair_id == fair.id).order_by(Hall.id)).all()
+    return db.session.scalars(
+        select(Hall).where(Hall.fair_id == fair.id).order_by(Hall.position, Hall.id)
+    ).all()
 
 
 def count_halls(fair: Fair) -> int:
@@ -171,10 +173,39 @@ def _forget_snapshot(hall_id: int) -> None:
     current_app.extensions.get(SNAPSHOTS_KEY, {}).pop(hall_id, None)
 
 
-def list_showcases(hall: Hall) -> Sequence[Showcase]:
-    """The hall's schedule, in time order."""
+def list_showcases(hall: Hall, *, starting: dt.datetime | None = None,
+                   before: dt.datetime | None = None) -> Sequence[Showcase]:
+    """The hall's schedule in time order; or the showcases starting in [starting, before)."""
+    query = select(Showcase).where(Showcase.hall_id == hall.id)
+    if starting is not None:
+        query = query.where(Showcase.starts_at >= starting)
+    if before is not None:
+        query = query.where(Showcase.starts_at < before)
+    return db.session.scalars(query.order_by(Showcase.starts_at)).all()
+
+
+def showcase_candidates(fair: Fair) -> Sequence[tuple[int, str, str]]:
+    """What an organiser may schedule: the fair's published projects (id, title, exhibitor)."""
+    rows = db.session.execute(
+        select(Project.id, Project.title, Organisation.name)
+        .join(Exhibitor, Exhibitor.id == Project.exhibitor_id)
+        .join(Organisation, Organisation.id == Exhibitor.organisation_id)
+        .where(Project.fair_id == fair.id, Project.status == ProjectStatus.published)
+        .order_by(Project.title, Project.id)
+    ).all()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def exhibitor_showcases(user: User | None, fair: Fair, *, since: dt.datetime
+                        ) -> Sequence[Showcase]:
+    """The showcases of the user's own projects in the fair that end after `since`."""
+    user = permissions.require_role(user, Role.exhibitor)
     return db.session.scalars(
-        select(Showcase).where(Showcase.hall_id == hall.id).order_by(Showcase.starts_at)
+        select(Showcase).join(Project, Project.id == Showcase.project_id)
+        .join(Exhibitor, Exhibitor.id == Project.exhibitor_id)
+        .where(Project.fair_id == fair.id, Exhibitor.organisation_id == user.organisation_id,
+               Showcase.ends_at > since)
+        .order_by(Showcase.starts_at)
     ).all()
 
 
@@ -190,16 +221,55 @@ def recent_chat(hall: Hall, *, limit: int = CHAT_HISTORY) -> list[ChatMessage]:
 
 
 @use_case()
-def create_hall(fair: Fair, *, organiser: User | None, name: str, stream_url: str = "") -> Hall:
-    """Open a live hall in a fair."""
+def create_hall(fair: Fair, *, organiser: User | None, name: str, stream_url: str = "",
+                auto_on_air: bool = True, grace_minutes: int = 10) -> Hall:
+    """Open a live hall in a fair, last in its list."""
     permissions.require_hall_manager(organiser)
-    name = name.strip()
-    if not name:
-        raise InvalidInput(fields={"name": [_l("请填写直播厅名称。")]})
-    hall = Hall(fair_id=fair.id, name=name, stream_url=stream_url.strip())
+    last = db.session.scalar(select(func.max(Hall.position)).where(Hall.fair_id == fair.id))
+    hall = Hall(fair_id=fair.id, name=_hall_name(name), stream_url=stream_url.strip(),
+                auto_on_air=auto_on_air, grace_minutes=grace_minutes,
+                position=0 if last is None else last + 1)
     db.session.add(hall)
     db.session.flush()
     return hall
+
+
+@use_case()
+def change_hall(hall: Hall, *, organiser: User | None, name: str | None = None,
+                stream_url: str | None = None, auto_on_air: bool | None = None,
+                grace_minutes: int | None = None, position: int | None = None) -> Hall:
+    """Rename a hall, move it in the fair's list, or change how its showcases stream."""
+    permissions.require_hall_manager(organiser)
+    if name is not None:
+        hall.name = _hall_name(name)
+    if stream_url is not None:
+        hall.stream_url = stream_url.strip()
+    if auto_on_air is not None:
+        hall.auto_on_air = auto_on_air
+    if grace_minutes is not None:
+        hall.grace_minutes = grace_minutes
+    if position is not None:
+        _move_hall(hall, position)
+    db.session.flush()
+    _forget_snapshot(hall.id)
+    return hall
+
+
+def _move_hall(hall: Hall, position: int) -> None:
+    """Put the hall at `position` (0 first) of its fair's list and number the others around it."""
+    others = [h for h in db.session.scalars(
+        select(Hall).where(Hall.fair_id == hall.fair_id).order_by(Hall.position, Hall.id)
+    ) if h.id != hall.id]
+    others.insert(min(position, len(others)), hall)
+    for index, each in enumerate(others):
+        each.position = index
+
+
+def _hall_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput(fields={"name": [_l("请填写直播厅名称。")]})
+    return name
 
 
 @use_case()
@@ -207,48 +277,107 @@ def schedule_showcase(hall: Hall, *, organiser: User | None, project_id: int,
                       starts_at: dt.datetime, ends_at: dt.datetime) -> Showcase:
     """Put a published project of the hall's fair into a free time slot of the hall."""
     permissions.require_hall_manager(organiser)
-    # SQLite keeps no offset: every slot is stored, and compared, in UTC.
-    starts_at, ends_at = as_utc(starts_at).astimezone(dt.UTC), as_utc(ends_at).astimezone(dt.UTC)
-    if ends_at <= starts_at:
-        raise InvalidInput(fields={"ends_at": [_l("展播结束时间必须晚于开始时间。")]})
+    starts_at, ends_at = _slot(starts_at, ends_at)
     project = db.session.get(Project, project_id)
     if project is None or project.fair_id != hall.fair_id:
         raise InvalidInput(fields={"project_id": [_l("本届大会没有这个项目。")]})
     if not project.is_published:
         raise Conflict(_l("只有已发布的项目可以安排展播。"),
                        code="project_not_published")
-    # Two slots overlap when each starts before the other ends; touching slots are fine.
-    clash = db.session.scalar(
-        select(Showcase).where(
-            Showcase.hall_id == hall.id,
-            Showcase.starts_at < ends_at,
-            Showcase.ends_at > starts_at,
-        ).limit(1)
-    )
-    if clash is not None:
-        raise _slot_taken(clash)
+    _refuse_overlap(hall.id, starts_at, ends_at)
     showcase = Showcase(hall_id=hall.id, project=project, starts_at=starts_at, ends_at=ends_at)
     db.session.add(showcase)
+    _flush_slot()
+    return showcase
+
+
+@use_case()
+def move_showcase(showcase: Showcase, *, organiser: User | None, starts_at: dt.datetime,
+                  ends_at: dt.datetime, hall_id: int | None = None) -> Showcase:
+    """Move a showcase to another free slot, of its hall or of another hall of the fair."""
+    permissions.require_hall_manager(organiser)
+    starts_at, ends_at = _slot(starts_at, ends_at)
+    hall = access_hall(showcase.hall_id)
+    target = hall if hall_id is None else db.session.get(Hall, hall_id)
+    if target is None or target.fair_id != hall.fair_id:
+        raise InvalidInput(fields={"hall_id": [_l("本届大会没有这个直播厅。")]})
+    if target.id != hall.id and hall.on_air_showcase_id == showcase.id:
+        raise Conflict(_l("请先让这场展播下播，再把它移到另一个直播厅。"),
+                       code="on_air")
+    _refuse_overlap(target.id, starts_at, ends_at, besides=showcase.id)
+    showcase.hall_id, showcase.starts_at, showcase.ends_at = target.id, starts_at, ends_at
+    _flush_slot()
+    _forget_snapshot(hall.id)
+    return showcase
+
+
+@use_case()
+def cancel_showcase(showcase: Showcase, *, organiser: User | None) -> None:
+    """Take a showcase off the schedule; one on air, streaming or with a replay stays."""
+    permissions.require_hall_manager(organiser)
+    hall = access_hall(showcase.hall_id)
+    if hall.on_air_showcase_id == showcase.id or showcase.is_streaming:
+        raise Conflict(_l("这场展播正在直播，请先下播。"), code="on_air")
+    if showcase.replay_sha256 is not None:
+        raise Conflict(_l("这场展播已经直播过并有回放，请改为隐藏回放。"),
+                       code="has_replay")
+    db.session.delete(showcase)
+    _forget_snapshot(hall.id)
+
+
+def access_showcase(showcase_id: int) -> Showcase:
+    showcase = db.session.get(Showcase, showcase_id)
+    if showcase is None:
+        raise NotFound(_l("没有这场展播。"))
+    return showcase
+
+
+def _slot(starts_at: dt.datetime, ends_at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    # SQLite keeps no offset: every slot is stored, and compared, in UTC.
+    starts_at, ends_at = as_utc(starts_at).astimezone(dt.UTC), as_utc(ends_at).astimezone(dt.UTC)
+    if ends_at <= starts_at:
+        raise InvalidInput(fields={"ends_at": [_l("展播结束时间必须晚于开始时间。")]})
+    return starts_at, ends_at
+
+
+def _refuse_overlap(hall_id: int, starts_at: dt.datetime, ends_at: dt.datetime, *,
+                    besides: int | None = None) -> None:
+    """The one overlap rule: two slots of a hall overlap when each starts before the other
+    ends; touching slots are fine."""
+    query = select(Showcase).where(
+        Showcase.hall_id == hall_id, Showcase.starts_at < ends_at, Showcase.ends_at > starts_at,
+    )
+    if besides is not None:
+        query = query.where(Showcase.id != besides)
+    clash = db.session.scalar(query.limit(1))
+    if clash is not None:
+        raise _slot_taken(clash)
+
+
+def _flush_slot() -> None:
     try:
         db.session.flush()
     except IntegrityError as error:
         # PostgreSQL's exclusion constraint caught a slot scheduled at the same moment.
         raise Conflict(_l("这个时段刚刚被安排了另一场展播。"),
                        code="slot_taken") from error
-    return showcase
 
 
 @use_case()
 def put_on_air(hall: Hall, *, organiser: User | None, showcase_id: int | None) -> Hall:
     """Stream one of the hall's showcases now, or nothing (None); viewers hear it at once."""
     permissions.require_hall_manager(organiser)
-    if showcase_id is None:
-        hall.on_air = None
-    else:
+    showcase = None
+    if showcase_id is not None:
         showcase = db.session.get(Showcase, showcase_id)
         if showcase is None or showcase.hall_id != hall.id:
             raise InvalidInput(fields={"showcase_id": [_l("这个直播厅没有这场展播。")]})
-        hall.on_air = showcase
+    return set_on_air(hall, showcase)
+
+
+def set_on_air(hall: Hall, showcase: Showcase | None) -> Hall:
+    """Put the showcase (or nothing) on air and tell the hall's viewers after the commit."""
+    hall.on_air = showcase
     db.session.flush()
     _forget_snapshot(hall.id)
     broadcast.on_air_changed(
@@ -262,6 +391,9 @@ def put_on_air(hall: Hall, *, organiser: User | None, showcase_id: int | None) -
 def post_chat(hall: Hall, *, user: User | None, text: str) -> ChatMessage:
     """Say something in a hall's chat: plain text, short, a few lines at a time."""
     user = permissions.require_chatter(user)
+    fair = db.session.get(Fair, hall.fair_id)
+    if fair is None or fair.status is FairStatus.closed:
+        raise Conflict(_l("本届大会已闭幕，直播厅的聊天已结束。"), code="fair_closed")
     text = _clean_chat(text)
     now = utcnow()
     recent = db.session.scalar(

@@ -43,6 +43,8 @@ def base_config(tmp_path: Path, database_file: Path) -> dict[str, Any]:
         "REDIS_URL": None,
         # Tasks run as they are queued; tests/fair/test_tasks.py runs real consumers.
         "TASKS_IMMEDIATE": True,
+        # Behaviour events are written as they are recorded; tests/audience batch on purpose.
+        "AUDIENCE_FLUSH_SECONDS": 0,
     }
 
 

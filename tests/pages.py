@@ -35,3 +35,15 @@ def post_form(client: FlaskClient, path: str, data: dict[str, object] | None = N
               **kwargs: object) -> TestResponse:
     """POST a page's form with the session's CSRF token, as the page's own form would."""
     return client.post(path, data={**(data or {}), "csrf_token": csrf_token(client)}, **kwargs)
+
+
+def cookie_session(client: FlaskClient, user: User) -> None:
+    """Put a signed-in session into the client's cookie, as the sign-in page does: the user and
+    the session's own token, which signing out revokes."""
+    from fair.accounts import service as account_service
+    from fair.auth import SESSION_KEY, SESSION_TOKEN_KEY
+
+    token = account_service.issue_token(user)
+    with client.session_transaction() as session:
+        session[SESSION_KEY] = user.id
+        session[SESSION_TOKEN_KEY] = token

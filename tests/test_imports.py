@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("fair", "exhibitors", "deals", "livehalls")
+PACKAGES = ("fair", "exhibitors", "deals", "livehalls", "audience", "recommend")
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
@@ -41,6 +41,16 @@ def test_the_packages_keep_their_import_contracts() -> None:
      "exhibitors is not allowed to import livehalls"),
     ("livehalls/events.py", "from deals import totals",
      "livehalls is not allowed to import deals"),
+    # The packages below audience tell it through fair.signals, never by importing it.
+    ("exhibitors/views.py", "from audience import recording",
+     "exhibitors is not allowed to import audience"),
+    ("audience/service.py", "from deals import totals",
+     "audience is not allowed to import deals"),
+    # recommend reads every package; none reads it (pages reach it through a template global).
+    ("deals/service.py", "from recommend import service as recommend_service",
+     "deals is not allowed to import recommend"),
+    ("exhibitors/views.py", "from recommend import service as recommend_service",
+     "exhibitors is not allowed to import recommend"),
     # deals tells livehalls through broadcast only, never through its rooms or presence.
     ("deals/service.py", "from livehalls import rooms",
      "deals is not allowed to import livehalls.rooms"),

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from fair import permissions
-from fair.accounts import service
+from fair import permissions, signals
+from fair.accounts import limits, service
 from fair.accounts.models import Role, User
 from fair.accounts.schemas import RegisterSchema, TokenRequestSchema, TokenSchema, UserSchema
 from fair.auth import bearer_token, current_user
@@ -16,6 +16,7 @@ blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Account
 
 
 @blp.post("/auth/register")
+@limits.registration_limited
 @blp.arguments(RegisterSchema)
 @blp.response(201, UserSchema)
 def register(data: dict[str, Any]) -> User:
@@ -32,12 +33,15 @@ def register(data: dict[str, Any]) -> User:
 
 
 @blp.post("/auth/token")
+@limits.sign_in_limited
 @blp.arguments(TokenRequestSchema)
 @blp.response(200, TokenSchema)
 def token(data: dict[str, Any]) -> dict[str, str]:
     """Exchange credentials for a bearer token."""
     user = service.authenticate(data["email"], data["password"])
-    return {"token": service.issue_token(user)}
+    issued = service.issue_token(user)
+    signals.signed_in.send(None, user=user)
+    return {"token": issued}
 
 
 @blp.post("/auth/token/revoke")

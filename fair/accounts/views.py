@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from fair import auth
-from fair.accounts import service
+from fair.accounts import limits, service
 from fair.accounts.forms import RegisterForm, SignInForm
 from fair.accounts.models import Role
 from fair.errors import FairError
@@ -25,12 +25,14 @@ LANDING = {
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
+@limits.sign_in_limited
 def sign_in() -> str | Response:
     form = SignInForm()
     if form.validate_on_submit():
         try:
             user = service.authenticate(form.email.data or "", form.password.data or "")
         except FairError as error:
+            limits.note_refused_sign_in()
             form.show_refusal(error)
         else:
             auth.sign_in(user)
@@ -46,6 +48,7 @@ def sign_out() -> Response:
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limits.registration_limited
 def register() -> str | Response:
     form = RegisterForm()
     if form.validate_on_submit():
@@ -71,6 +74,8 @@ def register() -> str | Response:
 def _next_page() -> str | None:
     """The page that asked for the sign-in, if it is one of ours (no open redirect)."""
     target = request.args.get("next", "")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
+        return None  # a line break would split the Location header
     parts = urlsplit(target)
     # "//host" and "/\\host" are other sites to a browser.
     if not target.startswith("/") or target[1:2] in ("/", "\\") or parts.scheme or parts.netloc:

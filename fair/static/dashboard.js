@@ -290,12 +290,23 @@ function takeViewers(message) {
   requestDraw();
 }
 
+/**
+ * 累计人次: the recorded visits of the totals (the catalogue opened, halls joined), which move
+ * with every totals message; the halls' live count of joins moves in between, and the larger
+ * of the two is the newer figure.
+ */
+function visits() {
+  const recorded = view.totals ? view.totals.visits : 0;
+  const live = view.fairFigures ? view.fairFigures.visits : 0;
+  return Math.max(recorded, live);
+}
+
 function drawAudience() {
   if (view.fairFigures) {
     audience.viewers.textContent = count(view.fairFigures.viewers);
-    audience.visits.textContent = count(view.fairFigures.visits);
     audience.peak.textContent = count(view.fairFigures.peak_viewers);
   }
+  if (view.fairFigures || view.totals) audience.visits.textContent = count(visits());
   audience.halls.textContent = view.halls
     .map((hall) => hall.name + " " + (view.hallViewers.get(hall.id) || 0)).join(" · ");
 }
@@ -376,6 +387,7 @@ openLive({
   onTotals(totals) {
     view.totals = totals;
     view.figuresDue = true;
+    view.audienceDue = true;
     view.chartsDue = true;
     requestDraw();
   },

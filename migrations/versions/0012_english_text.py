@@ -2,8 +2,8 @@
 application carries the organiser's reason, which the exhibitor reads; a buyer gives a phone
 number that exhibitors see on the intents it signs for their projects.
 
-Revision ID: 0012
-Revises: 0008
+Revision ID: 0012_english_text
+Revises: 0011
 Create Date: 2026-12-02 13:00:00.000000
 
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0012'
-down_revision = '0008'
+revision = '0012_english_text'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -14,11 +14,11 @@ from deals.models import FairTotals, IdempotencyKey, Intent
 from deals.schemas import DealSchema
 from exhibitors.models import Exhibitor, Project
 from fair.accounts.models import Role, User
-from fair.auth import SESSION_KEY
 from fair.extensions import db
 from fair.models import Fair
 from livehalls.models import Hall
 from livehalls.schemas import TotalsSchema
+from tests.pages import cookie_session
 
 Headers = Callable[[User], dict[str, str]]
 
@@ -149,7 +149,7 @@ def test_the_same_key_with_another_body_is_refused(
     client.post(sign_path(project), headers=headers, json={"amount": "88000.00"})
     before = state(fair)
     response = client.post(sign_path(project), headers=headers, json={"amount": "88000.01"})
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert response.json["error"]["code"] == "idempotency_key_reused"
     assert state(fair) == before
 
@@ -193,8 +193,7 @@ def test_a_closed_fair_refuses_intents(
 
 def _sign_in(client: FlaskClient, user: User) -> str:
     """Sign in through the session cookie; return the page's CSRF token."""
-    with client.session_transaction() as session:
-        session[SESSION_KEY] = user.id
+    cookie_session(client, user)
     page = client.get("/my/intents").text
     marker = 'name="csrf-token" content="'
     start = page.index(marker) + len(marker)

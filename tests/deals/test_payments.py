@@ -31,7 +31,6 @@ from exhibitors.models import Exhibitor, Project
 from fair import service as fair_service
 from fair import tasks
 from fair.accounts.models import User
-from fair.auth import SESSION_KEY
 from fair.errors import Forbidden
 from fair.extensions import db
 from fair.models import Fair
@@ -48,6 +47,7 @@ from tests.deals.stripe_fake import (
     event_payload,
     signature_header,
 )
+from tests.pages import cookie_session
 
 Headers = Callable[[User], dict[str, str]]
 
@@ -241,7 +241,7 @@ def test_a_key_used_for_another_payment_is_refused(
     first, second = sign(project, buyer, 100_000), sign(project, buyer, 200_000)
     assert deposit(client, buyer_headers, first, key="same").status_code == 201
     reused = deposit(client, buyer_headers, second, key="same")
-    assert reused.status_code == 422
+    assert reused.status_code == 409
     assert reused.json["error"]["code"] == "idempotency_key_reused"
 
 
@@ -806,8 +806,7 @@ def test_a_payment_pays_for_one_thing(fair: Fair, buyer: User) -> None:
 
 
 def sign_in(client: FlaskClient, user: User) -> None:
-    with client.session_transaction() as session:
-        session[SESSION_KEY] = user.id
+    cookie_session(client, user)
 
 
 def test_without_stripe_the_intents_page_says_why_there_is_no_deposit_button(

@@ -190,7 +190,7 @@ def test_the_same_key_with_another_request_is_refused(
     other_project = make_project(fair, title="蜀绣体验课") if "project" in change else project
     hall_id = make_hall(fair).id if "hall" in change else None
     before = snapshot()
-    with pytest.raises(InvalidInput) as refused:
+    with pytest.raises(Conflict) as refused:
         sign(other_project, buyer, change.get("amount_fen", 500_000), key="used",
              note=change.get("note", ""), hall_id=hall_id)
     assert refused.value.code == "idempotency_key_reused"

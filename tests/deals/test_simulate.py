@@ -12,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from audience import replay as audience_replay
+from audience.models import Event
 from deals import simulate
 from deals import totals as deal_totals
 from deals.models import Intent
@@ -81,11 +83,24 @@ def test_the_replay_ends_on_3856_83_wan_and_running_it_again_changes_nothing(
     assert totals["amount"] == "38568300.00"
     assert "3856.83 万元" in result.output
     assert len(totals["by_buyer_province"]) == len(simulate.BUYER_PROVINCES)
+    # The audience came with it, through the events' write path: 1,529,069 visits, and the
+    # views, searches and favourites of the buyers on their way to the 3,700 intents.
+    assert totals["visits"] == 1_529_069
+    assert "1,529,069 visits" in result.output
+    kinds = dict(db.session.execute(
+        select(Event.kind, func.count()).group_by(Event.kind)).tuples().all())
+    assert kinds["visit"] + kinds["hall_visit"] == 1_529_069
+    assert kinds["intent"] == 3_700
+    assert kinds["search"] == 3_700
+    assert kinds["view"] >= 3_700
+    assert 0 < kinds["favourite"] < 3_700
+    events = sum(kinds.values())
 
     again = runner.invoke(args=["fair", "simulate", "--replay", "--rate", "0"])
     assert again.exit_code == 0, again.output
     assert db.session.scalar(select(func.count()).select_from(Intent)) == 3_700
     assert deal_totals.read_totals(demo_fair.id) == totals
+    assert db.session.scalar(select(func.count()).select_from(Event)) == events
 
 
 def test_a_shortened_replay_signs_the_first_intents_of_the_reference_event(
@@ -106,6 +121,10 @@ def test_a_shortened_replay_signs_the_first_intents_of_the_reference_event(
     # The same eight intents, however the replay was cut: its keys make the first five once.
     assert totals["deal_count"] == 8
     assert totals["amount"] == format_yuan(sum(intent.amount_fen for intent in planned[:8]))
+    # And the audience of those eight stretches of the curve, once.
+    assert totals["visits"] == sum(
+        audience_replay.visits_before(number, total_intents=simulate.REFERENCE_INTENTS)
+        for number in range(1, 9))
 
 
 def test_simulate_needs_an_open_fair(runner: FlaskCliRunner, app: Flask) -> None:

@@ -11,16 +11,15 @@ from flask.testing import FlaskClient
 from deals.models import Intent, IntentStatus
 from exhibitors.models import Exhibitor, Project
 from fair.accounts.models import Role, User
-from fair.auth import SESSION_KEY
 from fair.extensions import db
 from fair.models import Fair
+from tests.pages import cookie_session
 
 Sign = Callable[..., Intent]
 
 
 def sign_in(client: FlaskClient, user: User) -> None:
-    with client.session_transaction() as session:
-        session[SESSION_KEY] = user.id
+    cookie_session(client, user)
 
 
 def csrf_token(page: str) -> str:

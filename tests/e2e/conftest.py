@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Playwright, sync_playwright
 
+from fair.accounts import service as account_service
 from fair.accounts.models import User
+from fair.auth import SESSION_KEY, SESSION_TOKEN_KEY
 from tests.serving import ROOT, SECRET_KEY, SENDS_LOGGER, Server, serve
 
 CHROMIUM = "/usr/bin/chromium"
@@ -43,6 +45,39 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield chromium
     chromium.close()
+
+
+#: Reports every Content-Security-Policy violation of a page to its console, where the watcher
+#: below collects it (Chromium logs most, not all, of them by itself).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`Content Security Policy violation: ${event.violatedDirective} blocked ` +
+                `${event.blockedURI || "inline"} at ${event.sourceFile}:${event.lineNumber}`);
+});
+"""
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations(browser: Browser, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every browser test fails on a CSP violation in any of its pages: the hall player,
+    ECharts and Stripe.js must work under the policy the server sends."""
+    violations: list[str] = []
+    new_context = browser.new_context
+
+    def watched(*args: object, **kwargs: object) -> BrowserContext:
+        context = new_context(*args, **kwargs)  # type: ignore[arg-type]
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
+
+        def collect(message: ConsoleMessage) -> None:
+            if message.type == "error" and "Content Security Policy" in message.text:
+                violations.append(message.text)
+
+        context.on("console", collect)
+        return context
+
+    monkeypatch.setattr(browser, "new_context", watched)
+    yield violations
+    assert violations == [], "\n".join(violations)
 
 
 @pytest.fixture
@@ -89,7 +124,9 @@ def signed_in(app: Flask, live_server: Server) -> Callable[[BrowserContext, User
     def sign_in(context: BrowserContext, user: User) -> None:
         serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
         assert serializer is not None
-        cookie = serializer.dumps({"user_id": user.id})
+        # The session's own token too: the server ends sessions by revoking it (fair.auth).
+        cookie = serializer.dumps({SESSION_KEY: user.id,
+                                   SESSION_TOKEN_KEY: account_service.issue_token(user)})
         context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie,
                               "url": live_server.url}])
 

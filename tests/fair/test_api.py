@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -94,7 +95,8 @@ def test_openapi_document_describes_every_api_route(client: FlaskClient) -> None
     document = client.get("/api/v1/openapi.json").json
     described = {path for path in document["paths"]}
     routes = {
-        rule.rule.replace("<int:", "{").replace(">", "}")
+        # <int:id> and <token> alike become {id} and {token}.
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for rule in client.application.url_map.iter_rules()
         if rule.rule.startswith("/api/v1/") and rule.rule != "/api/v1/openapi.json"
     }

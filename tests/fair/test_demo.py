@@ -33,6 +33,12 @@ pytestmark = pytest.mark.usefixtures("app")
 CJK = re.compile(r"[\u3400-\u9fff]")
 
 
+@pytest.fixture(autouse=True)
+def no_videos(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The showcases' videos (ffmpeg) have their own tests, in test_demo_videos.py."""
+    monkeypatch.setattr(demo, "demo_videos", lambda titles, media_root: [None] * len(titles))
+
+
 @pytest.fixture
 def media_root(app: Flask) -> Path:
     return Path(app.config["MEDIA_ROOT"])
@@ -209,8 +215,7 @@ def test_demo_home_page_says_it_replays_the_event_and_shows_what_is_on(
     page = client.get("/?lang=zh").get_data(as_text=True)
     assert "“成渝地•巴蜀情”2020年成渝地区文化和旅游公共服务及产品采购大会" in page
     assert "重现" in page
-    assert page.count("直播中") >= 2  # two halls on air
-    assert "开播</span>" in page  # the third shows its next showcase's time
+    assert page.count("直播中") >= 2  # every hall's first showcase of the day is on air
     english = client.get("/?lang=en").get_data(as_text=True)
     assert "Live now and coming up" in english
     assert "replays" in english

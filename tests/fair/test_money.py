@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError
 
+from fair import money
 from fair.money import (
     MAX_CHARGE_FEN,
     MAX_DEAL_FEN,
@@ -108,3 +111,44 @@ def test_yuan_field_refuses_numbers_and_bad_text(value: object) -> None:
     with pytest.raises(ValidationError) as error:
         PriceSchema().load({"price": value})
     assert "price" in error.value.messages
+
+
+PATTERN_LIMITS = [(False, money.MAX_DEAL_FEN), (True, money.MAX_CHARGE_FEN), (False, 12_345),
+                  (True, 100), (False, 5_000_50)]
+
+
+@pytest.mark.parametrize(("allow_zero", "maximum_fen"), PATTERN_LIMITS)
+@given(fen=st.integers(min_value=0, max_value=2 * money.MAX_DEAL_FEN),
+       form=st.sampled_from(["full", "short", "whole"]))
+def test_the_documented_pattern_admits_exactly_what_is_parsed(
+    allow_zero: bool, maximum_fen: int, fen: int, form: str,
+) -> None:
+    text = money.format_yuan(fen)
+    if form == "short" and text.endswith("0"):
+        text = text[:-1]
+    elif form == "whole" and text.endswith(".00"):
+        text = text[:-3]
+    pattern = re.compile(money.yuan_pattern(allow_zero=allow_zero, maximum_fen=maximum_fen))
+    try:
+        money.parse_yuan(text, allow_zero=allow_zero, maximum_fen=maximum_fen)
+    except money.MoneyError:
+        accepted = False
+    else:
+        accepted = True
+    assert (pattern.fullmatch(text) is not None) is accepted, text
+
+
+@pytest.mark.parametrize(("allow_zero", "maximum_fen"), PATTERN_LIMITS)
+@settings(max_examples=200)
+@given(data=st.data())
+def test_every_text_the_pattern_admits_is_parsed(allow_zero: bool, maximum_fen: int,
+                                                 data: st.DataObject) -> None:
+    pattern = money.yuan_pattern(allow_zero=allow_zero, maximum_fen=maximum_fen)
+    text = data.draw(st.from_regex(pattern, fullmatch=True))
+    assert money.parse_yuan(text, allow_zero=allow_zero, maximum_fen=maximum_fen) <= maximum_fen
+
+
+def test_the_intent_amount_pattern_refuses_zero() -> None:
+    pattern = re.compile(money.yuan_pattern())
+    assert [text for text in ("0", "0.0", "0.00", "0.01", "100000000.00", "100000000.01")
+            if pattern.fullmatch(text)] == ["0.01", "100000000.00"]

@@ -74,6 +74,20 @@ def redis_app(tmp_path: Path, migrated_database: Path, redis_url: str) -> Iterat
 
 
 @pytest.fixture
+def postgres_app(tmp_path: Path, postgres_url: str) -> Iterator[Flask]:
+    """An app on a fresh PostgreSQL database, migrated to the newest revision."""
+    from flask_migrate import upgrade
+
+    app = create_app({**base_config(tmp_path, tmp_path / "unused.sqlite"),
+                      "SQLALCHEMY_DATABASE_URI": postgres_url})
+    with app.app_context():
+        upgrade()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
 def database_file(app: Flask) -> Path:
     """The SQLite file behind the test's app, for servers started on the same data."""
     return Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))

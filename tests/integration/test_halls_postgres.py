@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask_migrate import upgrade
 
 from exhibitors.models import Project
-from fair import create_app
 from fair.accounts.models import User
 from fair.errors import Conflict
 from fair.extensions import db
 from fair.models import Fair
 from livehalls import service
 from livehalls.models import Showcase
-from tests.conftest import base_config
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +24,9 @@ HOUR = dt.timedelta(hours=1)
 
 
 @pytest.fixture
-def app(tmp_path: Path, postgres_url: str) -> Iterator[Flask]:
-    app = create_app({**base_config(tmp_path, tmp_path / "unused.sqlite"),
-                      "SQLALCHEMY_DATABASE_URI": postgres_url})
-    with app.app_context():
-        upgrade()
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+def app(postgres_app: Flask) -> Flask:
+    """The factories of tests/conftest.py (fair, make_project...) write to PostgreSQL here."""
+    return postgres_app
 
 
 def test_overlapping_showcases_are_refused_by_the_service_and_the_database(
@@ -64,3 +55,42 @@ def test_overlapping_showcases_are_refused_by_the_service_and_the_database(
     service.schedule_showcase(other, organiser=organiser, project_id=project.id,
                               starts_at=START, ends_at=START + HOUR)
     assert len(service.list_showcases(hall)) == 2
+
+
+def test_two_pushes_arriving_at_once_are_judged_one_after_the_other(
+    app: Flask, fair: Fair, organiser: User, make_project: Callable[..., Project]
+) -> None:
+    """The showcase's row is locked while a push is judged: one encoder wins, the other is
+    refused as a second simultaneous push, however the two requests interleave."""
+    import threading
+
+    from livehalls import streaming
+    from livehalls.models import PushAttempt
+
+    hall = service.create_hall(fair, organiser=organiser, name="一号直播厅")
+    now = dt.datetime.now(dt.UTC)
+    showcase = service.schedule_showcase(hall, organiser=organiser,
+                                         project_id=make_project(fair).id,
+                                         starts_at=now - HOUR, ends_at=now + HOUR)
+    name, query = streaming.push_details(showcase, user=organiser).stream_key.split("?")
+    expires, signature = (part.split("=")[1] for part in query.split("&"))
+    start = threading.Barrier(2)
+    reasons: list[str] = []
+
+    def push(client: str) -> None:
+        with app.app_context():
+            start.wait()
+            verdict = streaming.publish_started(name=name, expires=expires, signature=signature,
+                                                addr="10.0.0.1", client=client)
+            reasons.append(verdict.reason)
+            db.session.remove()
+
+    threads = [threading.Thread(target=push, args=(str(n),)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(reasons) == ["", "already_streaming"]
+    db.session.expire_all()
+    assert sorted(a.reason for a in db.session.scalars(sa.select(PushAttempt))) == [
+        "", "already_streaming"]

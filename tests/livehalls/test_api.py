@@ -28,6 +28,7 @@ def test_organiser_opens_halls_and_anyone_lists_them(
     assert response.json == {
         "id": response.json["id"], "fair_id": fair.id, "name": "一号直播厅",
         "stream_url": "https://live.example/one.m3u8", "on_air": None,
+        "position": 0, "auto_on_air": True, "grace_minutes": 10,
         "viewers": 0, "visits": 0, "peak_viewers": 0,
         "fair": {"viewers": 0, "visits": 0, "peak_viewers": 0},
     }
@@ -97,7 +98,8 @@ def test_on_air_shows_in_the_hall(client: FlaskClient, hall: Hall, organiser: Us
     hall_json = client.get(f"/api/v1/halls/{hall.id}").json
     assert hall_json["on_air"]["id"] == showcase.id
     assert hall_json["on_air"]["project"]["id"] == showcase.project_id
-    assert set(hall_json["on_air"]) == {"id", "hall_id", "project", "starts_at", "ends_at"}
+    assert set(hall_json["on_air"]) == {"id", "hall_id", "project", "starts_at", "ends_at",
+                                        "live_url", "replay_url", "replay_duration_ms"}
     off = client.post(f"/api/v1/halls/{hall.id}/on-air", headers=token_for(organiser),
                       json={"showcase_id": None})
     assert off.json["on_air"] is None

@@ -388,3 +388,29 @@ def test_news_crosses_the_queue_with_what_was_secured() -> None:
     news = [broadcast._News(1, deal_payload(41)), broadcast._News(1, None, secured=41),
             broadcast._News(2, None)]
     assert broadcast._decode(broadcast._encode(news)) == news
+
+
+def test_joins_share_one_read_until_newer_news_leaves(broadcasts: BroadcastRecorder) -> None:
+    KEPT[1] = 4
+    first = broadcast.snapshot(1, hall=False)
+    again = broadcast.snapshot(1, hall=True)
+    assert READS == [1]  # a hall filling up does not read the totals once per viewer
+    assert again[0] == hall_totals(first[0])
+
+    with broadcasts.expect(3):
+        record(1, 51, 5)
+    READS.clear()
+    totals, _ = broadcast.snapshot(1, hall=False)
+    assert totals["seq"] == 5
+    assert READS == [1]
+
+
+def test_a_join_during_a_flush_reads_afresh(broadcasts: BroadcastRecorder) -> None:
+    """The flush may have sent its intents before the client joined: the cached
+    acknowledgement would miss them."""
+    broadcast.snapshot(1, hall=False)
+    found = broadcast.coalescer()
+    found._sending = {1}
+    READS.clear()
+    broadcast.snapshot(1, hall=False)
+    assert READS == [1]

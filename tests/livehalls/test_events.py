@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,9 +20,10 @@ from deals import service as deal_service
 from deals.models import Intent
 from exhibitors.models import Project
 from fair import create_app
+from fair import service as fair_service
 from fair.accounts.models import Role, User
 from fair.extensions import db
-from fair.models import Fair
+from fair.models import Fair, FairStatus
 from livehalls import broadcast, presence, rooms, service
 from livehalls.models import Hall, Showcase
 from livehalls.schemas import (
@@ -33,14 +35,14 @@ from livehalls.schemas import (
     TotalsSchema,
 )
 from tests.conftest import base_config
+from tests.pages import cookie_session, csrf_token
 
 LiveClient = Callable[..., SocketIOTestClient]
 Headers = Callable[[User], dict[str, str]]
 
 
 def sign_in_with_cookie(client: FlaskClient, user: User) -> None:
-    with client.session_transaction() as session:
-        session["user_id"] = user.id
+    cookie_session(client, user)
 
 
 def join(live: SocketIOTestClient, payload: Any) -> dict[str, Any]:
@@ -358,6 +360,7 @@ def test_chat_refuses_empty_long_or_malformed_lines(
     live_client: LiveClient, token_for: Headers, hall: Hall, buyer: User, text: Any, code: str
 ) -> None:
     speaker = live_client(token_of(token_for, buyer))
+    enter(speaker, {"hall_id": hall.id})
     ack = say(speaker, hall, text)
     assert ack["ok"] is False
     assert ack["error"]["code"] == code
@@ -367,6 +370,7 @@ def test_chat_refuses_a_user_posting_too_fast(
     live_client: LiveClient, token_for: Headers, hall: Hall, buyer: User
 ) -> None:
     speaker = live_client(token_of(token_for, buyer))
+    enter(speaker, {"hall_id": hall.id})
     acks = [say(speaker, hall, f"第{number}条") for number in range(service.CHAT_BURST + 1)]
     assert all(ack["ok"] for ack in acks[:-1])
     assert acks[-1]["ok"] is False
@@ -659,6 +663,25 @@ def test_watchers_hear_the_committed_seq_as_a_heartbeat(
         assert not SeqMessageSchema().validate(beats[0])
 
 
+def test_totals_just_sent_stand_for_the_heartbeat(
+    app: Flask, client: FlaskClient, live_client: LiveClient, token_for: Headers,
+    organiser: User, buyer: User, hall: Hall, project: Project, other_process: Flask,
+) -> None:
+    coalescer = follow_by_hand(app)
+    dashboard = live_client(token_of(token_for, organiser))
+    join(dashboard, {"fair_id": hall.fair_id})
+    sign(client, token_for(buyer), project, "800.00", hall_id=hall.id)
+    coalescer.flush()
+    assert received(dashboard, "totals")[-1]["seq"] == 1
+
+    coalescer.follow(heartbeat=True)
+    assert received(dashboard, "seq") == []  # the totals named seq 1 a moment ago
+
+    sign_elsewhere(other_process, project.id, buyer.id, 100_00)
+    coalescer.follow(heartbeat=True)
+    assert received(dashboard, "seq") == [{"fair_id": hall.fair_id, "seq": 2}]
+
+
 def test_the_heartbeat_goes_out_every_few_seconds_while_someone_watches(
     live_client: LiveClient, token_for: Headers, organiser: User, fair: Fair,
     monkeypatch: pytest.MonkeyPatch,
@@ -678,3 +701,87 @@ def test_the_heartbeat_goes_out_every_few_seconds_while_someone_watches(
 
 def received_deals(live: SocketIOTestClient) -> list[dict[str, Any]]:
     return [deal for message in received(live, "deals") for deal in message["deals"]]
+
+
+# Who may speak, and for how long: halls joined, open fairs, live credentials, the fair's origin.
+
+
+def test_chat_is_refused_in_a_hall_the_socket_has_not_joined(
+    fair: Fair, live_client: LiveClient, token_for: Headers, hall: Hall, buyer: User,
+    make_hall: Callable[..., Hall],
+) -> None:
+    other_hall = make_hall(fair, name="二号直播厅")
+    speaker = live_client(token_of(token_for, buyer))
+    enter(speaker, {"hall_id": other_hall.id})
+    ack = say(speaker, hall, "我不在这个厅")
+    assert (ack["ok"], ack["error"]["code"]) == (False, "not_in_hall")
+    leave = speaker.emit("leave_hall", {"hall_id": other_hall.id}, namespace=rooms.NAMESPACE,
+                         callback=True)
+    assert leave == {"ok": True}
+    assert say(speaker, other_hall, "离开之后")["error"]["code"] == "not_in_hall"
+    assert service.recent_chat(hall) == service.recent_chat(other_hall) == []
+
+
+def test_chat_is_refused_in_the_halls_of_a_closed_fair(
+    fair: Fair, live_client: LiveClient, token_for: Headers, hall: Hall, buyer: User,
+    organiser: User,
+) -> None:
+    speaker = live_client(token_of(token_for, buyer))
+    enter(speaker, {"hall_id": hall.id})
+    assert say(speaker, hall, "开幕中") == {"ok": True}
+    fair_service.update_fair(fair, organiser=organiser, changes={"status": FairStatus.closed})
+    ack = say(speaker, hall, "闭幕后")
+    assert (ack["ok"], ack["error"]["code"]) == (False, "fair_closed")
+    assert [line.text for line in service.recent_chat(hall)] == ["开幕中"]
+
+
+def test_a_revoked_token_ends_its_socket_at_the_next_event(
+    client: FlaskClient, live_client: LiveClient, token_for: Headers, hall: Hall, buyer: User,
+) -> None:
+    headers = token_for(buyer)
+    speaker = live_client(token_of(lambda _: headers, buyer))
+    enter(speaker, {"hall_id": hall.id})
+    assert say(speaker, hall, "撤销之前") == {"ok": True}
+    assert client.post("/api/v1/auth/token/revoke", headers=headers).status_code == 204
+    ack = say(speaker, hall, "撤销之后")
+    assert (ack["ok"], ack["error"]["code"]) == (False, "bad_token")
+    assert not speaker.is_connected(rooms.NAMESPACE)
+    assert [line.text for line in service.recent_chat(hall)] == ["撤销之前"]
+
+
+def test_signing_out_ends_the_sockets_of_that_session(
+    client: FlaskClient, live_client: LiveClient, hall: Hall, buyer: User,
+) -> None:
+    sign_in_with_cookie(client, buyer)
+    speaker = live_client()
+    enter(speaker, {"hall_id": hall.id})
+    assert say(speaker, hall, "登录中") == {"ok": True}
+    client.post("/sign-out", data={"csrf_token": csrf_token(client, "/")})
+    ack = say(speaker, hall, "退出之后")
+    assert (ack["ok"], ack["error"]["code"]) == (False, "bad_token")
+    assert not speaker.is_connected(rooms.NAMESPACE)
+
+
+@pytest.mark.parametrize(("origin", "accepted"), [
+    (None, True), ("http://localhost", True), ("https://evil.example", False),
+    ("http://localhost.evil.example", False), ("null", False),
+])
+def test_socket_io_accepts_only_the_fairs_own_origin(
+    client: FlaskClient, origin: str | None, accepted: bool,
+) -> None:
+    headers = {} if origin is None else {"Origin": origin}
+    response = client.get("/socket.io/?EIO=4&transport=polling", headers=headers)
+    assert (response.status_code == 200) is accepted, response.get_data(as_text=True)[:200]
+
+
+def test_socket_io_accepts_the_origins_it_is_told(tmp_path: Path, migrated_database: Path
+                                                  ) -> None:
+    database_file = tmp_path / "other.sqlite"
+    shutil.copy(migrated_database, database_file)
+    app = create_app({**base_config(tmp_path, database_file),
+                      "ALLOWED_ORIGINS": ["https://screen.fair.example"]})
+    with app.app_context():
+        response = app.test_client().get("/socket.io/?EIO=4&transport=polling",
+                                         headers={"Origin": "https://screen.fair.example"})
+        assert response.status_code == 200
+        db.engine.dispose()

@@ -12,11 +12,11 @@ from fair.accounts.models import User
 from fair.models import Fair
 from livehalls import presence, service
 from livehalls.models import Hall, Showcase
+from tests.pages import cookie_session
 
 
 def sign_in(client: FlaskClient, user: User) -> None:
-    with client.session_transaction() as session:
-        session["user_id"] = user.id
+    cookie_session(client, user)
 
 
 def page_config(html: str) -> dict[str, object]:

@@ -141,11 +141,24 @@ function play(source, onAirNow) {
     return;
   }
   if (/\.m3u8(\?|$)/.test(source) && window.Hls && Hls.isSupported()) {
-    hls = new Hls();
+    // A stream that has just started has no playlist for a second or two: try again.
+    hls = new Hls({ liveSyncDurationCount: 2, manifestLoadingMaxRetry: 6 });
+    hls.on(Hls.Events.ERROR, (event, data) => {
+      if (!data.fatal) return;
+      const failed = hls;
+      setTimeout(() => {
+        if (hls !== failed) return;
+        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) failed.recoverMediaError();
+        else failed.loadSource(source);
+      }, 1000);
+    });
     hls.loadSource(source);
     hls.attachMedia(player);
+    player.loop = false;
   } else {
     player.src = source; // MP4, or HLS where the browser plays it natively (Safari)
+    // A project's video (the demo's are a few seconds long) plays on while it is on air.
+    player.loop = !/\.m3u8(\?|$)/.test(source);
   }
   player.play().catch(() => undefined); // autoplay may be refused; the controls remain
 }
@@ -162,8 +175,13 @@ function applyOnAir(showcase) {
       item.removeAttribute("aria-current");
     }
   });
-  // The hall's own stream plays whatever is on air; without one, the project's video.
-  play(project ? config.hall.stream_url || project.video_url : null, Boolean(project));
+  // The showcase's live stream from the media server; else the hall's own stream; else the
+  // project's video. A stream that stops takes the showcase off air: the player says so.
+  if (!project && playing) playerIdle.dataset.ended = "true";
+  if (project) delete playerIdle.dataset.ended;
+  play(project ? showcase.live_url || config.hall.stream_url || project.video_url : null,
+    Boolean(project));
+  if (!project && playerIdle.dataset.ended) playerIdle.textContent = text.ended;
   if (!project) return;
   const title = document.getElementById("on-air-title");
   title.textContent = project.title;
@@ -307,26 +325,27 @@ async function post(url, body) {
   }
   if (!answer.ok && controlStatus) {
     controlStatus.textContent = text.control_failed + (errorMessage(answer.data) || "");
+    return;
+  }
+  // Visible feedback: what the organiser's click did (the hall's own badge follows too).
+  if (controlStatus && answer.ok && answer.data && "on_air" in answer.data) {
+    const project = answer.data.on_air && answer.data.on_air.project;
+    controlStatus.textContent = project ? text.on_air_done.replace("__TITLE__", project.title)
+      : text.off_air_done;
   }
   return answer.ok;
 }
 
 document.querySelectorAll(".put-on-air").forEach((button) => {
   button.addEventListener("click", async () => {
-    const done = await post("/api/v1/halls/" + hallId + "/on-air",
+    await post("/api/v1/halls/" + hallId + "/on-air",
       { showcase_id: Number(button.dataset.showcaseId) });
-    if (done) {
-      const title = button.closest("li").querySelector(".schedule-title").textContent;
-      controlStatus.textContent = text.on_air_done.replace("__TITLE__", title);
-    }
   });
 });
 const offAir = document.getElementById("take-off-air");
 if (offAir) {
   offAir.addEventListener("click", async () => {
-    if (await post("/api/v1/halls/" + hallId + "/on-air", { showcase_id: null })) {
-      controlStatus.textContent = text.off_air_done;
-    }
+    await post("/api/v1/halls/" + hallId + "/on-air", { showcase_id: null });
   });
 }
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from fair.accounts.models import ApiToken, Role, User
 from fair.extensions import db
+from tests.pages import cookie_session
 
 VALID = {
     "email": "buyer@tourism.example.cn",
@@ -122,11 +123,9 @@ def test_revoked_token_stops_working(
 def test_cookie_session_needs_csrf_on_unsafe_api_calls(
     client: FlaskClient, make_user: Callable[..., User]
 ) -> None:
-    from fair.auth import SESSION_KEY
 
     user = make_user(Role.exhibitor)
-    with client.session_transaction() as session:
-        session[SESSION_KEY] = user.id
+    cookie_session(client, user)
     assert client.get("/api/v1/me").json["id"] == user.id
     refused = client.post("/api/v1/auth/token/revoke")
     assert refused.status_code == 403

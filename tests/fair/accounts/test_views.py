@@ -6,6 +6,7 @@ from collections.abc import Callable
 from urllib.parse import unquote
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from fair.accounts import service as account_service
@@ -122,3 +123,33 @@ def test_sign_out_needs_a_post_with_the_token(
     assert signed_out.status_code == 302
     with client.session_transaction() as session:
         assert SESSION_KEY not in session
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_the_cookie(
+    app: Flask, client: FlaskClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user(Role.buyer)
+    sign_in(client, user)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    copy = app.test_client()
+    copy.set_cookie("session", cookie.value)
+    assert copy.get("/api/v1/me").json["id"] == user.id
+
+    client.post("/sign-out", data={"csrf_token": csrf_token(client, "/")})
+
+    refused = copy.get("/api/v1/me")
+    assert refused.status_code == 401
+    assert refused.json["error"]["code"] == "unauthorized"
+    assert copy.get("/my/intents").status_code == 302  # sent to sign in
+
+
+def test_signing_out_on_one_browser_leaves_the_others_signed_in(
+    app: Flask, client: FlaskClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user(Role.buyer)
+    other = app.test_client()
+    sign_in(other, user)
+    sign_in(client, user)
+    client.post("/sign-out", data={"csrf_token": csrf_token(client, "/")})
+    assert other.get("/api/v1/me").json["id"] == user.id

@@ -1,0 +1,1 @@
+"""The fair's audience: what visitors do (events, rollups), favourites, shares, the portrait."""

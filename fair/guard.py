@@ -1,0 +1,163 @@
+"""What a request must be before any view reads it: a small body (only upload views take large
+ones), JSON nested at most 64 deep, ids the database can hold, and text without U+0000 or lone
+surrogates, which PostgreSQL and UTF-8 cannot store."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, request
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import DataError
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter, Map
+
+from fair.errors import FairError, InvalidInput, PayloadTooLarge
+
+#: A JSON body is refused (413) past this many bytes, before it is read.
+MAX_JSON_BYTES = 64 * 1024
+#: ...and (400) when nested deeper than this: Python's parser recurses, and 100,000 levels
+#: would overflow its stack.
+MAX_JSON_DEPTH = 64
+#: Ids are 32-bit integers in the database: a larger one cannot name anything.
+MAX_ID = 2**31 - 1
+
+#: U+0000 (PostgreSQL refuses it in text) and lone surrogates (UTF-8 cannot encode them; a
+#: well-formed character outside the BMP is one code point in Python, never a surrogate).
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+#: JSON strings, skipped when counting brackets (a "[" inside a string opens nothing).
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+F = TypeVar("F", bound=Callable[..., Any])
+BODY_LIMIT_ATTRIBUTE = "fair_body_limit"
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route: 1 to 2^31-1, so a larger id is a 404 and never reaches the
+    database (PostgreSQL refuses it as out of range, SQLite past 2^63)."""
+
+    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = 1,
+                 max: int | None = MAX_ID, signed: bool = False) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        # NotFound, not werkzeug's ValidationError: that one makes the router try the other
+        # rules of the path and answer 405 when one of them takes another method.
+        if (self.min is not None and number < self.min) or (
+                self.max is not None and number > self.max):
+            raise NotFound()
+        return number
+
+
+def large_body(max_bytes: int) -> Callable[[F], F]:
+    """Let this view (an upload) take a body of up to `max_bytes`: refused from Content-Length
+    before it is read, or while it streams in without one."""
+
+    def mark(view: F) -> F:
+        setattr(view, BODY_LIMIT_ATTRIBUTE, max_bytes)
+        return view
+
+    return mark
+
+
+def text_problem(value: str) -> LazyString | None:
+    """Why this text cannot be stored, or None when it can."""
+    match = _BAD_TEXT.search(value)
+    if match is None:
+        return None
+    if match.group() == "\x00":
+        return _l("文字中不能含有 NUL 字符（U+0000）。")
+    return _l("文字中不能含有不成对的代理字符（无效的 Unicode）。")
+
+
+def check_text(data: Any, *, location: str = "json") -> None:
+    """Refuse (400 `bad_text`) any string in `data`, key or value, that cannot be stored."""
+    for path, problem in _text_problems(data, location):
+        raise InvalidInput(problem, code="bad_text", fields={path: [problem]})
+
+
+def json_depth(text: str) -> int:
+    """How deeply a JSON text nests arrays and objects, without parsing it."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub('""', text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _text_problems(data: Any, path: str) -> Iterator[tuple[str, str]]:
+    # Iterative: a deep body must not overflow the stack here either.
+    stack: list[tuple[str, Any]] = [(path, data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem is not None:
+                yield where, problem
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                key_text = str(key)
+                problem = text_problem(key_text)
+                if problem is not None:
+                    yield where, problem
+                stack.append((key_text if where == path else f"{where}.{key_text}", item))
+        elif isinstance(value, list):
+            stack.extend((where, item) for item in value)
+
+
+def _guard_request() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    limit = getattr(view, BODY_LIMIT_ATTRIBUTE, None)
+    if limit is not None:
+        request.max_content_length = limit
+    problem = text_problem(request.path)
+    if problem is not None:
+        raise InvalidInput(problem, code="bad_text", fields={"path": [problem]})
+    for name, values in request.args.lists():
+        check_text({name: values}, location="query")
+    if request.method == "PATCH" and request.routing_exception is None and not (
+            request.is_json and request.content_length) and request.path.startswith("/api/"):
+        # A change needs its JSON object; without one a PATCH would answer 200 for nothing.
+        raise FairError(_l("请以 JSON 对象发送要修改的内容。"), code="body_required")
+    if request.is_json:
+        _guard_json()
+    elif request.mimetype == "application/x-www-form-urlencoded":
+        check_text(request.form.to_dict(flat=False), location="form")
+
+
+def _guard_json() -> None:
+    length = request.content_length
+    if length is not None and length > MAX_JSON_BYTES:
+        raise PayloadTooLarge(_l("JSON 请求体最多 %(kb)s KB。", kb=MAX_JSON_BYTES // 1024),
+                              code="too_large")
+    # Without a Content-Length the body streams in: werkzeug stops reading past this (413).
+    request.max_content_length = MAX_JSON_BYTES
+    text = request.get_data(cache=True).decode("utf-8", errors="replace")
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise FairError(_l("JSON 最多嵌套 %(depth)s 层。", depth=MAX_JSON_DEPTH),
+                        code="too_deep")
+    data = request.get_json(silent=True)  # malformed JSON is the schema's 400 to answer
+    if data is not None:
+        check_text(data)
+
+
+def init_app(app: Flask) -> None:
+    """Install the checks; call before any other extension reads a request's body (CSRF does),
+    and before any route is added (ids are bounded by the converter)."""
+    app.url_map.converters["int"] = IdConverter
+    app.before_request(_guard_request)
+
+    @app.errorhandler(DataError)
+    def refuse_unstorable(error: DataError) -> Any:
+        # The last line of defence: a value the database refused (out of range, bad text) is
+        # the request's fault, and its transaction rolled back, so nothing changed.
+        return app.handle_user_exception(
+            InvalidInput(_l("有一个值超出了可以保存的范围。"), code="out_of_range"))
