@@ -24,7 +24,7 @@ from fair.accounts.schemas import Id, Text
 from fair.money import YuanField, format_yuan
 from fair.reference import PROVINCES
 from fair.schemas import UtcDateTime
-from livehalls.models import Showcase
+from livehalls.models import SanctionKind, Showcase
 
 #: Totals are sums of many intents: only the pattern of an amount limits them, not one deal's cap.
 _ANY_TOTAL = sys.maxsize
@@ -369,6 +369,21 @@ class ChatLineSchema(ChatMessageEventSchema):
     """A chat line as the moderation API answers: with when it was hidden, if it was."""
 
     hidden_at = UtcDateTime(allow_none=True, format="iso")
+
+
+class ChatSanctionInputSchema(Schema):
+    user_id = Id(required=True)
+    kind = fields.Enum(SanctionKind, by_value=True, required=True, metadata={
+        "description": "mute: no more chatting; ban: as mute, and the user's lines are hidden"})
+
+
+class ChatSanctionSchema(Schema):
+    """A mute or ban of one user in a hall's chat."""
+
+    hall_id = fields.Integer(required=True)
+    user = fields.Nested(ChatUserSchema, required=True)
+    kind = fields.Enum(SanctionKind, by_value=True, required=True)
+    at = UtcDateTime(required=True, attribute="created_at", format="iso")
 
 
 class ChatHiddenMessageSchema(Schema):

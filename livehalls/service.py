@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from exhibitors.models import Exhibitor, Project, ProjectStatus
@@ -19,11 +19,11 @@ from fair import permissions
 from fair import service as fair_service
 from fair.accounts.models import Organisation, Role, User
 from fair.database import as_utc, use_case, utcnow
-from fair.errors import Conflict, FairError, InvalidInput, NotFound
+from fair.errors import Conflict, FairError, Forbidden, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair, FairStatus
 from livehalls import broadcast, presence, schemas
-from livehalls.models import ChatMessage, Hall, Showcase
+from livehalls.models import ChatMessage, ChatSanction, Hall, SanctionKind, Showcase
 
 #: The longest chat line, in characters.
 MAX_CHAT_LENGTH = 300
@@ -394,6 +394,7 @@ def post_chat(hall: Hall, *, user: User | None, text: str) -> ChatMessage:
     fair = db.session.get(Fair, hall.fair_id)
     if fair is None or fair.status is FairStatus.closed:
         raise Conflict(_l("本届大会已闭幕，直播厅的聊天已结束。"), code="fair_closed")
+    _refuse_sanctioned(hall, user)
     text = _clean_chat(text)
     now = utcnow()
     recent = db.session.scalar(
@@ -421,6 +422,86 @@ def hide_chat(message: ChatMessage, *, organiser: User | None) -> ChatMessage:
         _forget_snapshot(message.hall_id)
         broadcast.chat_hidden(message.hall_id, message_id=message.id)
     return message
+
+
+@use_case()
+def show_chat(message: ChatMessage, *, organiser: User | None) -> ChatMessage:
+    """Undo hiding a chat line: everyone sees it again, in its place; a visible line stays."""
+    permissions.require_chat_moderator(organiser)
+    if message.hidden_at is not None:
+        message.hidden_at = None
+        message.hidden_by_id = None
+        db.session.flush()
+        _forget_snapshot(message.hall_id)
+        broadcast.chat_posted(schemas.ChatMessageEventSchema().dump(message))
+    return message
+
+
+def _refuse_sanctioned(hall: Hall, user: User) -> None:
+    sanction = db.session.scalar(select(ChatSanction.kind).where(
+        ChatSanction.hall_id == hall.id, ChatSanction.user_id == user.id))
+    if sanction is SanctionKind.mute:
+        raise Forbidden(_l("你已被主办方禁言，暂时不能在本厅发言。"), code="muted")
+    if sanction is SanctionKind.ban:
+        raise Forbidden(_l("你已被主办方移出本厅聊天，不能在本厅发言。"), code="banned")
+
+
+def list_sanctions(hall: Hall, *, organiser: User | None) -> Sequence[ChatSanction]:
+    """Who is muted or banned in the hall's chat, newest first."""
+    permissions.require_chat_moderator(organiser)
+    return db.session.scalars(select(ChatSanction).where(ChatSanction.hall_id == hall.id)
+                              .order_by(ChatSanction.id.desc())).all()
+
+
+@use_case()
+def sanction_chatter(hall: Hall, *, organiser: User | None, user_id: int,
+                     kind: SanctionKind) -> ChatSanction:
+    """Mute a user in the hall's chat, or ban them: a ban also hides their lines there.
+    Giving a user another sanction replaces the one they had."""
+    organiser = permissions.require_chat_moderator(organiser)
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise InvalidInput(fields={"user_id": [_l("没有这个用户。")]})
+    if user.role is Role.organiser:
+        raise InvalidInput(fields={"user_id": [_l("不能禁言主办方。")]})
+    sanction = db.session.scalar(select(ChatSanction).where(
+        ChatSanction.hall_id == hall.id, ChatSanction.user_id == user.id))
+    if sanction is None:
+        sanction = ChatSanction(hall_id=hall.id, user=user, kind=kind, by_id=organiser.id)
+        db.session.add(sanction)
+    else:
+        sanction.kind, sanction.by_id = kind, organiser.id
+    if kind is SanctionKind.ban:
+        hidden = db.session.scalars(
+            update(ChatMessage)
+            .where(ChatMessage.hall_id == hall.id, ChatMessage.user_id == user.id,
+                   ChatMessage.hidden_at.is_(None))
+            .values(hidden_at=utcnow(), hidden_by_id=organiser.id)
+            .returning(ChatMessage.id)
+        ).all()
+        for message_id in hidden:
+            broadcast.chat_hidden(hall.id, message_id=message_id)
+        if hidden:
+            _forget_snapshot(hall.id)
+    try:
+        db.session.flush()
+    except IntegrityError as error:
+        # Another organiser sanctioned the same user at the same moment.
+        raise Conflict(_l("这位用户刚刚被另一位主办方处理过，请刷新后重试。"),
+                       code="sanction_taken") from error
+    return sanction
+
+
+@use_case()
+def lift_sanction(hall: Hall, *, organiser: User | None, user_id: int) -> None:
+    """Let a muted or banned user chat in the hall again; lifting nothing changes nothing.
+    Lines a ban hid stay hidden (each can be shown again on its own)."""
+    permissions.require_chat_moderator(organiser)
+    sanction = db.session.scalar(select(ChatSanction).where(
+        ChatSanction.hall_id == hall.id, ChatSanction.user_id == user_id))
+    if sanction is not None:
+        db.session.delete(sanction)
+        db.session.flush()
 
 
 _FIGURES = ("viewers", "visits", "peak_viewers", "fair")

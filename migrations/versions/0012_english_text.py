@@ -1,6 +1,7 @@
 """Projects may carry an English title and summary beside the Chinese ones; a rejected
 application carries the organiser's reason, which the exhibitor reads; a buyer gives a phone
-number that exhibitors see on the intents it signs for their projects.
+number that exhibitors see on the intents it signs for their projects; organisers mute or ban a
+user in a hall's chat (chat_sanctions).
 
 Revision ID: 0012_english_text
 Revises: 0011
@@ -30,11 +31,25 @@ def upgrade():
     with op.batch_alter_table('exhibitors') as batch_op:
         batch_op.add_column(sa.Column('rejection_reason', sa.String(length=500), nullable=False,
                                       server_default=''))
+    op.create_table('chat_sanctions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('hall_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.Enum('mute', 'ban', name='sanction_kind', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('by_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    sa.ForeignKeyConstraint(['by_id'], ['users.id'], name=op.f('fk_chat_sanctions_by_id_users')),
+    sa.ForeignKeyConstraint(['hall_id'], ['halls.id'], name=op.f('fk_chat_sanctions_hall_id_halls'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_chat_sanctions_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_chat_sanctions')),
+    sa.UniqueConstraint('hall_id', 'user_id', name='uq_chat_sanctions_hall_user')
+    )
 
 
 # SQLite drops a column in place (3.35 and later): copying the tables instead would break
 # the foreign keys that point at them.
 def downgrade():
+    op.drop_table('chat_sanctions')
     with op.batch_alter_table('users', recreate='never') as batch_op:
         batch_op.drop_column('phone')
     with op.batch_alter_table('exhibitors', recreate='never') as batch_op:

@@ -140,7 +140,35 @@ function play(source, onAirNow) {
     player.load();
     return;
   }
-  if (/\.m3u8(\?|$)/.test(source) && window.Hls && Hls.isSupported()) {
+  if (/\.m3u8(\?|$)/.test(source)) {
+    loadHls().then((Hls) => {
+      if (playing === source) stream(source, Hls);
+    });
+    return;
+  }
+  player.src = source;
+  // A project's video (the demo's are a few seconds long) plays on while it is on air.
+  player.loop = true;
+  player.play().catch(() => undefined); // autoplay may be refused; the controls remain
+}
+
+// hls.js is 540 KB: a hall fetches it only when it has a live stream to play, so that a phone
+// on a slow network draws the hall (and plays a project's MP4) without waiting for it.
+let hlsLoading = null;
+
+function loadHls() {
+  hlsLoading ??= new Promise((resolve) => {
+    const script = document.createElement("script");
+    script.src = config.hls_src;
+    script.onload = () => resolve(window.Hls || null);
+    script.onerror = () => resolve(null);
+    document.head.append(script);
+  });
+  return hlsLoading;
+}
+
+function stream(source, Hls) {
+  if (Hls && Hls.isSupported()) {
     // A stream that has just started has no playlist for a second or two: try again.
     hls = new Hls({ liveSyncDurationCount: 2, manifestLoadingMaxRetry: 6 });
     hls.on(Hls.Events.ERROR, (event, data) => {
@@ -154,12 +182,10 @@ function play(source, onAirNow) {
     });
     hls.loadSource(source);
     hls.attachMedia(player);
-    player.loop = false;
   } else {
-    player.src = source; // MP4, or HLS where the browser plays it natively (Safari)
-    // A project's video (the demo's are a few seconds long) plays on while it is on air.
-    player.loop = !/\.m3u8(\?|$)/.test(source);
+    player.src = source; // where the browser plays HLS itself (Safari)
   }
+  player.loop = false;
   player.play().catch(() => undefined); // autoplay may be refused; the controls remain
 }
 
@@ -228,22 +254,80 @@ function chatLine(line) {
   words.className = "chat-text";
   words.textContent = line.text;
   item.append(who, words);
-  if (config.moderator) {
-    const hide = document.createElement("button");
-    hide.type = "button";
-    hide.className = "link-button chat-hide";
-    hide.textContent = text.hide;
-    hide.setAttribute("aria-label", text.hide + ": " + line.user.name + " " + line.text);
-    hide.addEventListener("click", async () => {
-      // Everyone stops seeing the line: ask first.
-      if (!window.confirm(text.hide_confirm)) return;
-      if (await post("/api/v1/chat/" + line.id + "/hide", null)) {
-        controlStatus.textContent = text.hidden_done;
-      }
-    });
-    item.append(hide);
-  }
+  if (config.moderator) item.append(...moderation(line));
   return item;
+}
+
+// ---- the organiser's chat moderation: hide a line, mute or ban its author, each undoable ------
+
+const moderationStatus = document.getElementById("moderation-status");
+
+function moderationButton(label, name, className, act) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "link-button " + className;
+  button.textContent = label;
+  button.setAttribute("aria-label", label + ": " + name);
+  button.addEventListener("click", act);
+  return button;
+}
+
+/** Say what was done, with a button that undoes it. */
+function moderated(message, undo) {
+  const undoButton = document.createElement("button");
+  undoButton.type = "button";
+  undoButton.className = "link-button moderation-undo";
+  undoButton.textContent = text.undo;
+  undoButton.addEventListener("click", async () => {
+    undoButton.disabled = true;
+    if (await undo()) moderationStatus.textContent = text.undone;
+    else undoButton.disabled = false;
+  });
+  moderationStatus.replaceChildren(message + " ", undoButton);
+}
+
+async function moderate(method, url, body) {
+  let answer;
+  try {
+    answer = await callApi(method, url, { body });
+  } catch {
+    moderationStatus.textContent = text.control_failed + text.offline;
+    return false;
+  }
+  if (!answer.ok) moderationStatus.textContent = text.control_failed + (errorMessage(answer.data) || "");
+  return answer.ok;
+}
+
+function moderation(line) {
+  const name = line.user.name;
+  const named = (template) => template.replace("__NAME__", name);
+  const sanctions = "/api/v1/halls/" + hallId + "/chat-sanctions";
+  const lift = () => moderate("DELETE", sanctions + "/" + line.user.id);
+  const buttons = [
+    // Everyone stops seeing the line: ask first.
+    moderationButton(text.hide, name + " " + line.text, "chat-hide", async () => {
+      if (!window.confirm(text.hide_confirm)) return;
+      if (await moderate("POST", "/api/v1/chat/" + line.id + "/hide")) {
+        moderated(text.hidden_done, () => moderate("POST", "/api/v1/chat/" + line.id + "/show"));
+      }
+    }),
+  ];
+  if (line.user.id === config.user_id) return buttons;
+  buttons.push(
+    moderationButton(text.mute, name, "chat-mute", async () => {
+      if (!window.confirm(named(text.mute_confirm))) return;
+      if (await moderate("POST", sanctions, { user_id: line.user.id, kind: "mute" })) {
+        moderated(named(text.muted_done), lift);
+      }
+    }),
+    moderationButton(text.ban, name, "chat-ban", async () => {
+      if (!window.confirm(named(text.ban_confirm))) return;
+      if (await moderate("POST", sanctions, { user_id: line.user.id, kind: "ban" })) {
+        moderated(named(text.banned_done), lift);
+      }
+    }),
+  );
+  return buttons;
 }
 
 function addChat(line) {
@@ -270,7 +354,9 @@ function drawChat() {
     if (chatShown.has(line.id)) continue;
     const item = chatLine(line);
     chatShown.set(line.id, item);
-    chatLines.append(item);
+    // A line shown again after its hiding was undone goes back to its place among the others.
+    const later = [...chatLines.children].find((other) => Number(other.dataset.id) > line.id);
+    chatLines.insertBefore(item, later || null);
   }
   view.chatWaiting = [];
   while (chatShown.size > CHAT_LENGTH) {
