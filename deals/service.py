@@ -286,7 +286,7 @@ def _lock_buyer_organisation(organisation_id: int) -> Organisation:
         .with_for_update(of=Organisation).execution_options(populate_existing=True)
     ).first()
     if organisation is None:
-        raise NotFound("No such buyer organisation.")
+        raise NotFound(_l("没有这个采购机构。"))
     return organisation
 
 

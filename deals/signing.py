@@ -76,9 +76,8 @@ ANSWERS: dict[str, Callable[[], FairError]] = {
     "fair_not_open": lambda: Conflict(_l("只有在大会进行期间才能提交签约意向。"),
                                       code="fair_not_open"),
     "amount_over_ceiling": lambda: InvalidInput(
-        "The amount is above this fair's ceiling for one intent (GET /fairs/{id}: max_intent).",
-        code="amount_over_ceiling",
-        fields={"amount": ["Above this fair's ceiling for one intent."]}),
+        _l("金额超过本届大会单笔签约意向的上限。"), code="amount_over_ceiling",
+        fields={"amount": [_l("超过本届大会单笔签约意向的上限。")]}),
 }
 REFUSALS = tuple(ANSWERS)
 #: The SQLSTATE of fair_sign_intent's refusals (migrations 0006, 0014); the message is the reason.

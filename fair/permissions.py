@@ -124,8 +124,7 @@ def require_verified_buyer(user: User | None) -> User:
     """A buyer whose organisation an organiser has verified (for what only such buyers do)."""
     user = require_buyer(user)
     if user.organisation is None or not user.organisation.is_verified:
-        raise Forbidden("Your organisation has not been verified by the organisers yet.",
-                        code="not_verified")
+        raise Forbidden(_l("贵单位尚未通过主办方的核验。"), code="not_verified")
     return user
 
 
@@ -238,7 +237,7 @@ def require_need_buyer(user: User | None, need: Need) -> User:
     """Only the buyer who published a need changes it and decides on its responses."""
     user = require_user(user)
     if user.id != need.buyer_id:
-        raise Forbidden("Only the need's own buyer may do that.", code="not_yours")
+        raise Forbidden(_l("只有发布这条需求的采购方可以这样做。"), code="not_yours")
     return user
 
 
@@ -252,6 +251,5 @@ def require_responder(user: User | None, response: NeedResponse) -> User:
     """Only the responding exhibitor edits its response."""
     user = require_user(user)
     if not owns_exhibitor(user, response.exhibitor):
-        raise Forbidden("Only the responding exhibitor may change this response.",
-                        code="not_yours")
+        raise Forbidden(_l("只有提交这条响应的参展单位可以修改它。"), code="not_yours")
     return user

@@ -25,7 +25,7 @@ from fair.models import Fair
 from tests.pages import post_form, sign_in
 from tests.serving import ROOT
 
-PACKAGES = ("fair", "exhibitors", "deals", "livehalls", "audience", "recommend")
+PACKAGES = ("fair", "exhibitors", "deals", "livehalls", "audience", "recommend", "needs", "inbox")
 CATALOGUE = ROOT / "fair" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
 CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef]")
 
