@@ -143,7 +143,7 @@ def test_passwords_follow_asvs(app: Flask, password: str, code: str | None) -> N
     with pytest.raises(InvalidInput) as refused:
         account_service.register_user(
             email="buyer@example.com", password=password, name="采购方", role=Role.buyer,
-            organisation_name="文化馆", province="CN-SC")
+            organisation_name="文化馆", province="CN-SC", phone="028-8888 0000")
     assert refused.value.code == code
     assert "password" in refused.value.fields
 
