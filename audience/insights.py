@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, distinct, func, select
 
 from audience.models import VISIT_KINDS, Breakdown, Kind, Reach, Rollup, SearchRollup
@@ -200,7 +201,7 @@ def exhibitor_insights(fair: Fair, *, user: User | None) -> dict[str, Any]:
     user = permissions.require_role(user, Role.exhibitor)
     exhibitor = exhibitor_service.exhibitor_of(fair, user)
     if exhibitor is None:
-        raise NotFound("Your organisation has not applied to this fair.")
+        raise NotFound(_l("贵单位尚未申请参加本届大会。"))
     projects = dict(db.session.execute(
         select(Project.id, Project.title).where(Project.exhibitor_id == exhibitor.id)
         .order_by(Project.id)).tuples().all())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import EXCLUDE, Schema, fields, utils, validate
 
 from audience.service import MAX_BATCH
@@ -29,7 +30,8 @@ class BeaconSchema(Schema):
 
     events = _Events(
         fields.Raw(), required=True,
-        validate=validate.Length(max=MAX_BATCH, error=f"At most {MAX_BATCH} events a batch."),
+        validate=validate.Length(max=MAX_BATCH,
+                                 error=_l("每批最多 %(count)s 个事件。", count=MAX_BATCH)),
         metadata={"description": "kind (impression, watch, share), fair_id, object_type "
                                  "(project, hall, showcase), object_id, at (ISO 8601 with an "
                                  "offset), seconds (watch)"})

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ARRAY, Integer, Text, any_, bindparam, cast, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
@@ -137,10 +138,11 @@ def check_beacon(events: Sequence[Mapping[str, Any]], *, actor: Actor,
     The batch's shape (a list of at most MAX_BATCH objects) was checked by the API's schema.
     """
     if len(events) > MAX_BATCH:
-        raise InvalidInput(f"At most {MAX_BATCH} events a batch.", code="batch_too_large")
+        raise InvalidInput(_l("每批最多 %(count)s 个事件。", count=MAX_BATCH),
+                           code="batch_too_large")
     if not all(isinstance(event, dict) for event in events):
-        raise InvalidInput("Each event is an object.", code="malformed_batch",
-                           fields={"events": ["Each event is an object."]})
+        raise InvalidInput(_l("每个事件都须是一个对象。"), code="malformed_batch",
+                           fields={"events": [_l("每个事件都须是一个对象。")]})
     now = now or utcnow()
     owners = _owners(events)
     # Every row is this one with the event's own fields: the actor's are copied, not rebuilt.
@@ -530,7 +532,7 @@ def _owner_filter(model: type[Favourite] | type[Share], actor: Actor) -> Any:
     if actor.user_id is not None:
         return model.user_id == actor.user_id
     if actor.visitor is None:
-        raise InvalidInput("Accept the fair's cookie, or sign in, to keep favourites.",
+        raise InvalidInput(_l("请接受本站的 Cookie 或登录后再收藏。"),
                            code="no_visitor")
     return model.visitor == actor.visitor
 
@@ -541,7 +543,7 @@ def favourite_project(project_id: int, *, user: User | None, actor: Actor,
     """Keep a project among the actor's favourites (收藏); again changes nothing."""
     project = exhibitor_service.access_project(project_id, user)
     if not project.is_published:
-        raise NotFound("No such project.")
+        raise NotFound(_l("没有这个项目。"))
     found = db.session.scalar(select(Favourite).where(
         Favourite.project_id == project.id, _owner_filter(Favourite, actor)))
     if found is not None:
@@ -592,7 +594,7 @@ def share_project(project_id: int, *, user: User | None, actor: Actor) -> Share:
     """A share link (分享) of a project for the actor: the same one each time it asks."""
     project = exhibitor_service.access_project(project_id, user)
     if not project.is_published:
-        raise NotFound("No such project.")
+        raise NotFound(_l("没有这个项目。"))
     found = db.session.scalar(select(Share).where(Share.project_id == project.id,
                                                   _owner_filter(Share, actor)))
     if found is not None:
@@ -620,7 +622,7 @@ def follow_share(code: str, *, actor: Actor) -> Followed:
     """The share link behind a code; the visit counts for its sharer and its project."""
     share = db.session.scalar(select(Share).where(Share.code == code))
     if share is None:
-        raise NotFound("No such share link.")
+        raise NotFound(_l("没有这个分享链接。"))
     own = share.user_id is not None and share.user_id == actor.user_id
     own = own or (share.user_id is None and share.visitor == actor.visitor)
     visit = None if own else event_row(

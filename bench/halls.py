@@ -125,7 +125,8 @@ def build(database_url: str, folder: Path) -> Fixture:
             buyer = account_service.register_user(
                 email=f"buyer{number}@bench.example", password=PASSWORD,
                 name=f"采购方 {number}", role=Role.buyer, organisation_name=f"文化馆 {number}",
-                province=["CN-SC", "CN-CQ", "CN-BJ", "CN-XZ"][number % 4])
+                province=["CN-SC", "CN-CQ", "CN-BJ", "CN-XZ"][number % 4],
+                phone="028-8888 0000")
             # Verified, so that their intents count and reach the viewers.
             deal_service.verify_organisation(buyer.organisation_id, organiser=organiser)
             tokens.append(account_service.issue_token(buyer))

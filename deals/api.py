@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
+from flask_babel import to_user_timezone
 from flask_smorest import Blueprint
 
 from deals import exports, payments, service
@@ -24,9 +25,10 @@ from deals.schemas import (
 )
 from fair import service as fair_service
 from fair.accounts import limits
-from fair.accounts.models import Organisation
+from fair.accounts.models import Organisation, Role
 from fair.accounts.schemas import OrganisationSchema
 from fair.auth import current_user
+from fair.database import utcnow
 from livehalls.schemas import TotalsSchema
 
 blp = Blueprint("deals", __name__, url_prefix="/api/v1",
@@ -74,9 +76,15 @@ def list_deals(query: dict[str, Any], fair_id: int) -> service.IntentPage | Resp
     if query["format"] == "json":
         return service.list_intents(fair, user=current_user(), page=query["page"],
                                     per_page=query["per_page"])
-    export = exports.render(service.export_intents(fair, user=current_user()),
-                            file_format=query["format"], title=fair.name)
-    filename = f"intents-fair-{fair.id}.{export.extension}"
+    user = current_user()
+    # Exhibitors get their leads' contacts (only their own projects' intents are exported to
+    # them); buyers export their own intents and need no contacts.
+    export = exports.render(service.export_intents(fair, user=user),
+                            file_format=query["format"], title=fair.name,
+                            contacts=user is not None and user.role is not Role.buyer)
+    assert user is not None  # noqa: S101 - export_intents has refused anonymous visitors
+    filename = exports.file_name(fair.id, user.role.value,
+                                 to_user_timezone(utcnow()).date(), export.extension)
     return Response(export.body, content_type=export.content_type,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exhibitors.models import Project
-from fair.accounts.models import Organisation
+from fair.accounts.models import Organisation, User
 from fair.database import Base, CreatedAt, Fen, IntPK, enum_column, utcnow
 from fair.money import MAX_CHARGE_FEN, MAX_DEAL_FEN
 from livehalls.models import Hall
@@ -99,6 +99,8 @@ class Intent(Base):
 
     project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
     buyer_organisation: Mapped[Organisation] = relationship(lazy="joined", innerjoin=True)
+    #: The buyer as it is now: its contact person, phone and email follow the lead.
+    buyer: Mapped[User] = relationship(lazy="joined", innerjoin=True)
     hall: Mapped[Hall | None] = relationship(lazy="joined")
 
     @property

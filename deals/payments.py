@@ -13,6 +13,7 @@ from typing import Any
 
 import stripe
 from flask import Flask, current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -61,19 +62,19 @@ TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
 class PaymentsUnavailable(FairError):
     status = 503
     code = "payments_unavailable"
-    message = "Payments are not available on this fair."
+    message = _l("在线支付尚未开通，暂时不能在线付款。")
 
 
 class PaymentProviderError(FairError):
     status = 502
     code = "payment_provider_error"
-    message = "Stripe could not be reached; send the same request again."
+    message = _l("支付服务暂时无法连接，请再次提交同一请求。")
 
 
 class BadSignature(FairError):
     status = 400
     code = "bad_signature"
-    message = "The event is not signed with the webhook secret, or is too old."
+    message = _l("事件签名无效或已过期。")
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,9 @@ def stripe_client() -> stripe.StripeClient:
     """The app's Stripe client; STRIPE_API_BASE points it elsewhere (localstripe in tests)."""
     current = settings(current_app.config)
     if not current.available:
-        raise PaymentsUnavailable(current.unavailable_reason)
+        # The buyer reads that payment is not open yet; the operator reads what is missing.
+        logger.warning("%s", current.unavailable_reason)
+        raise PaymentsUnavailable()
     client: stripe.StripeClient | None = current_app.extensions.get(CLIENT_KEY)
     if client is None:
         base = current_app.config["STRIPE_API_BASE"]
@@ -209,16 +212,16 @@ def access_payment(payment_id: int, user: User | None) -> Payment:
     user = permissions.require_user(user)
     payment = db.session.get(Payment, payment_id)
     if payment is None or not permissions.can_view_payment(user, payment):
-        raise NotFound("No such payment.")
+        raise NotFound(_l("没有这笔支付。"))
     return payment
 
 
 def _check_key(key: str) -> None:
     if not isinstance(key, str) or not IDEMPOTENCY_KEY.fullmatch(key):
         raise InvalidInput(
-            "Send an Idempotency-Key header: 1 to 100 visible ASCII characters, such as a UUID.",
+            _l("请发送 Idempotency-Key 请求头：1 到 100 个可见 ASCII 字符，例如 UUID。"),
             code="idempotency_key_invalid",
-            fields={"Idempotency-Key": ["1 to 100 visible ASCII characters."]},
+            fields={"Idempotency-Key": [_l("1 到 100 个可见 ASCII 字符。")]},
         )
 
 
@@ -230,14 +233,14 @@ def _open_deposit(intent: Intent, *, buyer: User | None, idempotency_key: str) -
     if earlier is not None:
         return earlier
     if not intent.is_active:
-        raise Conflict("A withdrawn intent takes no deposit.", code="intent_withdrawn")
+        raise Conflict(_l("已撤回的签约意向不能支付意向金。"), code="intent_withdrawn")
     if intent.secured:
-        raise Conflict("The deposit on this intent is already paid.", code="already_paid")
+        raise Conflict(_l("这笔签约意向的意向金已支付。"), code="already_paid")
     fair = db.session.get(Fair, intent.fair_id)
     assert fair is not None  # noqa: S101 - an intent always belongs to a fair
     amount = deposit_fen(intent, fair)
     if amount == 0:
-        raise Conflict("This intent is too small for a deposit.", code="deposit_too_small")
+        raise Conflict(_l("这笔签约意向金额太小，无需支付意向金。"), code="deposit_too_small")
     return _add_payment(Payment(
         purpose=PaymentPurpose.deposit, amount_fen=amount, payer_id=buyer.id, fair_id=fair.id,
         intent_id=intent.id, idempotency_key=idempotency_key,
@@ -254,9 +257,9 @@ def _open_booth_fee(fair: Fair, *, user: User | None, idempotency_key: str) -> P
     if earlier is not None:
         return earlier
     if fair.booth_fee_fen == 0:
-        raise Conflict("This fair has no booth fee.", code="no_booth_fee")
+        raise Conflict(_l("本届大会不收展位费。"), code="no_booth_fee")
     if exhibitor.booth_fee_paid:
-        raise Conflict("The booth fee is already paid.", code="already_paid")
+        raise Conflict(_l("展位费已支付。"), code="already_paid")
     return _add_payment(Payment(
         purpose=PaymentPurpose.booth_fee, amount_fen=fair.booth_fee_fen, payer_id=user.id,
         fair_id=fair.id, exhibitor_id=exhibitor.id, idempotency_key=idempotency_key,
@@ -276,9 +279,9 @@ def _earlier_payment(payer: User, key: str, purpose: PaymentPurpose, *,
         purpose, intent_id, exhibitor_id
     ):
         raise Conflict(
-            "This Idempotency-Key was already used for a different payment; use a new key.",
+            _l("这个 Idempotency-Key 已用于另一笔支付，请换一个新的。"),
             code="idempotency_key_reused",
-            fields={"Idempotency-Key": ["Already used for a different payment."]},
+            fields={"Idempotency-Key": [_l("已用于另一笔支付。")]},
         )
     return earlier
 
@@ -325,7 +328,7 @@ def _charge(payment: Payment, *, client: stripe.StripeClient, payment_method: st
     except stripe.InvalidRequestError as error:
         # Stripe answered, and refused what the client sent (an unknown payment method): the
         # client's to correct, not a failure of ours or Stripe's to retry.
-        raise InvalidInput("Stripe refused this payment method.", code="payment_method_invalid",
+        raise InvalidInput(_l("Stripe 拒绝了这种支付方式。"), code="payment_method_invalid",
                            fields={"payment_method": [error.user_message or str(error)]}
                            ) from error
     except stripe.StripeError as error:
@@ -404,7 +407,8 @@ def verify_event(payload: bytes, signature: str | None) -> stripe.Event:
     """Check Stripe's signature (and its age) on a webhook's body; refuse anything else."""
     secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
     if not secret:
-        raise PaymentsUnavailable(settings(current_app.config).unavailable_reason)
+        logger.warning("%s", settings(current_app.config).unavailable_reason)
+        raise PaymentsUnavailable()
     try:
         return stripe.Webhook.construct_event(payload, signature or "", secret)
     except (stripe.SignatureVerificationError, ValueError) as error:
@@ -606,7 +610,7 @@ def issue_refund(payment_id: int) -> Payment:
     claim = _claim_refund(payment_id)
     payment = db.session.get(Payment, payment_id, populate_existing=True)
     if payment is None:
-        raise NotFound("No such payment.")
+        raise NotFound(_l("没有这笔支付。"))
     if claim is None:
         return payment
     try:

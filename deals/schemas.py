@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from deals.models import IntentStatus, PaymentPurpose, PaymentStatus
@@ -48,9 +49,9 @@ class IdempotencyHeaderSchema(Schema):
     def handle_error(self, error: ValidationError, data: Any, **kwargs: Any) -> None:
         # The refusal every client knows for a missing or malformed key (the service's).
         raise InvalidInput(
-            "Send an Idempotency-Key header: 1 to 100 visible ASCII characters, such as a UUID.",
+            _l("请发送 Idempotency-Key 请求头：1 到 100 个可见 ASCII 字符，例如一个 UUID。"),
             code="idempotency_key_invalid",
-            fields={"Idempotency-Key": ["1 to 100 visible ASCII characters."]},
+            fields={"Idempotency-Key": [_l("1 到 100 个可见 ASCII 字符。")]},
         ) from error
 
 

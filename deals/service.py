@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload, make_transient_to_detached
@@ -68,9 +69,9 @@ def record_intent(
     buyer = permissions.require_buyer(buyer)
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise InvalidInput(
-            "Send an Idempotency-Key header: 1 to 100 visible ASCII characters, such as a UUID.",
+            _l("请发送 Idempotency-Key 请求头：1 到 100 个可见 ASCII 字符，例如 UUID。"),
             code="idempotency_key_invalid",
-            fields={"Idempotency-Key": ["1 to 100 visible ASCII characters."]},
+            fields={"Idempotency-Key": [_l("1 到 100 个可见 ASCII 字符。")]},
         )
     note = note.strip()
     _check_request(amount_fen=amount_fen, note=note)
@@ -116,9 +117,9 @@ def _check_request(*, amount_fen: int, note: str) -> None:
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or not (
         0 < amount_fen <= MAX_DEAL_FEN
     ):
-        raise InvalidInput(fields={"amount": ["Must be more than 0 and at most 100000000.00."]})
+        raise InvalidInput(fields={"amount": [_l("金额须大于 0 且不超过 100000000.00。")]})
     if len(note) > MAX_NOTE_LENGTH:
-        raise InvalidInput(fields={"note": [f"At most {MAX_NOTE_LENGTH} characters."]})
+        raise InvalidInput(fields={"note": [_l("最多 %(count)d 个字。", count=MAX_NOTE_LENGTH)]})
 
 
 def _fingerprint(project_id: int, amount_fen: int, hall_id: int | None, note: str,
@@ -143,9 +144,9 @@ def _replay(buyer_id: int, key: str, fingerprint: str) -> Intent | None:
     if earlier.fingerprint != fingerprint:
         # 409: the request is well formed; it conflicts with what the key already stands for.
         raise Conflict(
-            "This Idempotency-Key was already used for a different request; use a new key.",
+            _l("这个 Idempotency-Key 已用于另一个请求，请换一个新的。"),
             code="idempotency_key_reused",
-            fields={"Idempotency-Key": ["Already used for a different request."]},
+            fields={"Idempotency-Key": [_l("已用于另一个请求。")]},
         )
     intent: Intent = earlier.Intent
     return intent
@@ -185,7 +186,7 @@ def access_intent(intent_id: int, user: User | None) -> Intent:
     user = permissions.require_user(user)
     intent = db.session.get(Intent, intent_id)
     if intent is None or not permissions.can_view_intent(user, intent):
-        raise NotFound("No such intent.")
+        raise NotFound(_l("没有这笔签约意向。"))
     return intent
 
 
@@ -285,7 +286,7 @@ def _lock_buyer_organisation(organisation_id: int) -> Organisation:
         .with_for_update(of=Organisation).execution_options(populate_existing=True)
     ).first()
     if organisation is None:
-        raise NotFound("No such buyer organisation.")
+        raise NotFound(_l("没有这个采购机构。"))
     return organisation
 
 

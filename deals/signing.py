@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -69,15 +70,14 @@ class Refused(Exception):
 #: ceiling (Fair.max_intent_fen), if it set one.
 ANSWERS: dict[str, Callable[[], FairError]] = {
     # A buyer sees only published projects: any other is no project at all to them.
-    "no_project": lambda: NotFound("No such project."),
-    "hall_not_in_fair": lambda: InvalidInput(fields={"hall_id": ["No such hall in this fair."]}),
-    "project_not_published": lambda: NotFound("No such project."),
-    "fair_not_open": lambda: Conflict("Intents can be signed only while the fair is open.",
+    "no_project": lambda: NotFound(_l("没有这个项目。")),
+    "hall_not_in_fair": lambda: InvalidInput(fields={"hall_id": [_l("本届大会没有这个直播厅。")]}),
+    "project_not_published": lambda: NotFound(_l("没有这个项目。")),
+    "fair_not_open": lambda: Conflict(_l("只有在大会进行期间才能提交签约意向。"),
                                       code="fair_not_open"),
     "amount_over_ceiling": lambda: InvalidInput(
-        "The amount is above this fair's ceiling for one intent (GET /fairs/{id}: max_intent).",
-        code="amount_over_ceiling",
-        fields={"amount": ["Above this fair's ceiling for one intent."]}),
+        _l("金额超过本届大会单笔签约意向的上限。"), code="amount_over_ceiling",
+        fields={"amount": [_l("超过本届大会单笔签约意向的上限。")]}),
 }
 REFUSALS = tuple(ANSWERS)
 #: The SQLSTATE of fair_sign_intent's refusals (migrations 0006, 0014); the message is the reason.

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, send_file
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
@@ -23,6 +24,7 @@ from exhibitors.schemas import (
     ProjectInputSchema,
     ProjectSchema,
     ProjectUpdateSchema,
+    RejectionSchema,
 )
 from fair import guard, headers, signals
 from fair import service as fair_service
@@ -63,11 +65,12 @@ def approve(exhibitor_id: int) -> Exhibitor:
 
 
 @blp.post("/exhibitors/<int:exhibitor_id>/reject")
+@blp.arguments(RejectionSchema)
 @blp.response(200, ExhibitorSchema)
-def reject(exhibitor_id: int) -> Exhibitor:
-    """Reject an application (organisers)."""
+def reject(data: dict[str, Any], exhibitor_id: int) -> Exhibitor:
+    """Reject an application with a reason the exhibitor reads (organisers)."""
     return service.reject_exhibitor(service.access_exhibitor(exhibitor_id),
-                                    organiser=current_user())
+                                    organiser=current_user(), reason=data["reason"])
 
 
 @blp.post("/fairs/<int:fair_id>/projects")
@@ -82,6 +85,8 @@ def create_project(data: dict[str, Any], fair_id: int) -> Project:
         category=data["category"],
         price_fen=data["price_fen"],
         summary=data["summary"],
+        title_en=data["title_en"],
+        summary_en=data["summary_en"],
         description=data["description"],
         tags=data["tags"],
     )
@@ -178,7 +183,7 @@ def thumbnail(sha256: str) -> Response:
     """An image's thumbnail, at most 480 pixels wide and high."""
     item = service.media_for_download(sha256, current_user())
     if item.kind is not MediaKind.image:
-        raise NotFound("Only images have thumbnails.")
+        raise NotFound(_l("只有图片有缩略图。"))
     path = media_files.thumbnail_path(_media_root(), item.sha256)
     response = send_file(path, mimetype="image/webp", conditional=True,
                          etag=f"{item.sha256}-thumb", max_age=IMMUTABLE)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from pypinyin import lazy_pinyin
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -99,9 +100,26 @@ def query_terms(query: str) -> QueryTerms:
 
 
 def project_text(project: Project) -> str:
-    """Everything of a project that search looks at."""
-    return " ".join((project.title, project.summary, project.tags.replace(",", " "),
-                     _TAG.sub(" ", project.description_html)))
+    """Everything of a project that search looks at, in Chinese and in English."""
+    return " ".join((project.title, project.summary, project.title_en, project.summary_en,
+                     project.tags.replace(",", " "), _TAG.sub(" ", project.description_html)))
+
+
+def pinyin_terms_of(text: str) -> set[str]:
+    """The pinyin of each pair of adjacent CJK characters, toneless: 川剧 -> "chuanju".
+
+    A Latin query word is matched as a prefix, so "chuanju" finds 川剧 and "shuxiu" 蜀绣
+    without any change to how queries are cut. Pairs only: single syllables ("ju") would
+    match half the catalogue, and longer runs would multiply the postings.
+    """
+    terms: set[str] = set()
+    for run in _CJK_RUN.findall(text):
+        syllables = lazy_pinyin(run)
+        if len(syllables) != len(run):
+            continue  # a character pypinyin does not know: no pinyin rather than a wrong one
+        terms.update((syllables[i] + syllables[i + 1])[:MAX_TERM_LENGTH]
+                     for i in range(len(run) - 1))
+    return terms
 
 
 def price_bucket(price_fen: int) -> int:
@@ -161,14 +179,18 @@ def index_projects(projects: Sequence[Project]) -> None:
 
 def posting_rows(project: Project) -> list[dict[str, Any]]:
     """The project's postings: its terms and "", each with a copy of what search needs."""
-    in_title = terms_of(project.title)
+    # The title's pinyin and the English title rank like the Chinese title.
+    in_title = (terms_of(project.title) | terms_of(project.title_en)
+                | pinyin_terms_of(project.title))
     copied = {
         "project_id": project.id, "fair_id": project.fair_id,
         "exhibitor_id": project.exhibitor_id, "status": project.status,
         "category": project.category, "province": project.province,
         "price_fen": project.price_fen, "published_at": project.published_at,
     }
-    terms = sorted(terms_of(project_text(project)) | {EVERYTHING})
+    # Pinyin of the title and tags only: in long descriptions it would find too much.
+    terms = sorted(terms_of(project_text(project))
+                   | pinyin_terms_of(f"{project.title} {project.tags}") | {EVERYTHING})
     return [{**copied, "term": term, "in_title": term in in_title} for term in terms]
 
 

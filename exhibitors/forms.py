@@ -15,7 +15,7 @@ from exhibitors.catalogue import SORTS, CatalogueQuery
 from exhibitors.schemas import MAX_DESCRIPTION
 from fair.forms import AT_MOST, BETWEEN, REQUIRED, FairForm
 from fair.i18n import category_label
-from fair.money import MoneyError, parse_yuan
+from fair.money import MoneyError, normalize_yuan, parse_yuan
 from fair.reference import CATEGORIES, PROVINCES
 
 _TAG_SEPARATORS = re.compile(r"[,，、;；\s]+")
@@ -52,7 +52,7 @@ class CatalogueForm(Form):
 
 def _fen_or_none(text: str | None) -> int | None:
     try:
-        return parse_yuan(text or "", allow_zero=True)
+        return parse_yuan(normalize_yuan(text or ""), allow_zero=True)
     except MoneyError:
         return None
 
@@ -66,6 +66,12 @@ class ProjectForm(FairForm):
     price = StringField(_l("参考价格（元）"), validators=[DataRequired(REQUIRED)])
     summary = TextAreaField(
         _l("简介"), validators=[Length(max=500, message=AT_MOST)]
+    )
+    title_en = StringField(
+        _l("英文名称（可选）"), validators=[Length(max=200, message=AT_MOST)]
+    )
+    summary_en = TextAreaField(
+        _l("英文简介（可选）"), validators=[Length(max=500, message=AT_MOST)]
     )
     description = TextAreaField(
         _l("详细介绍"), validators=[Length(max=MAX_DESCRIPTION, message=AT_MOST)]
@@ -81,8 +87,10 @@ class ProjectForm(FairForm):
 
     def validate_price(self, field: StringField) -> None:
         try:
-            parse_yuan((field.data or "").strip())
+            parse_yuan(normalize_yuan(field.data or ""))
         except MoneyError as error:
+            if error.reason == "maximum":
+                raise ValidationError(str(error)) from error
             raise ValidationError(PRICE_FORMAT) from error
 
     def validate_tags(self, field: StringField) -> None:
@@ -94,7 +102,7 @@ class ProjectForm(FairForm):
 
     @property
     def price_fen(self) -> int:
-        return parse_yuan((self.price.data or "").strip())
+        return parse_yuan(normalize_yuan(self.price.data or ""))
 
     @property
     def tag_list(self) -> list[str]:
@@ -107,6 +115,8 @@ class ProjectForm(FairForm):
             "category": self.category.data,
             "price_fen": self.price_fen,
             "summary": self.summary.data or "",
+            "title_en": self.title_en.data or "",
+            "summary_en": self.summary_en.data or "",
             "description": self.description.data or "",
             "tags": self.tag_list,
         }

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageOps
 from werkzeug.formparser import default_stream_factory
 
@@ -58,7 +60,7 @@ CONTENT_TYPES: dict[MediaKind, tuple[str, str]] = {
     MediaKind.video: ("video/mp4", "mp4"),
     MediaKind.pdf: ("application/pdf", "pdf"),
 }
-ACCEPTED = "JPEG, PNG or WebP images, MP4 videos and PDF documents"
+ACCEPTED = _l("请上传 JPEG、PNG 或 WebP 图片，MP4 视频或 PDF 文件。")
 SNIFF_BYTES = 4096
 CHUNK = MIB
 
@@ -90,14 +92,14 @@ def sniff(head: bytes) -> tuple[MediaKind, str]:
     raise UnsupportedMedia(_refusal(head), code="unsupported_media")
 
 
-def _refusal(head: bytes) -> str:
+def _refusal(head: bytes) -> LazyString:
     """Say what the file looks like when it is markup, the dangerous case."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith(b"<") and b"<svg" in text:
-        return f"SVG images are not accepted, since they can carry scripts. Upload {ACCEPTED}."
+        return _l("不接受 SVG 图片，因为它可能携带脚本。%(accepted)s", accepted=ACCEPTED)
     if text.startswith(b"<"):
-        return f"This file is a web page or other markup, not a picture. Upload {ACCEPTED}."
-    return f"This kind of file is not accepted, whatever its name. Upload {ACCEPTED}."
+        return _l("这个文件是网页或其他标记文本，不是图片。%(accepted)s", accepted=ACCEPTED)
+    return _l("不接受这种文件，无论它的文件名是什么。%(accepted)s", accepted=ACCEPTED)
 
 
 class LimitedUpload:
@@ -151,8 +153,8 @@ def upload_stream(body_length: int | None) -> IO[bytes]:
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"This file is larger than the {limit // MIB} MB allowed for its kind.",
-                           fields={"file": [f"at most {limit // MIB} MB"]})
+    return PayloadTooLarge(_l("文件超过此类文件允许的 %(size)d MB。", size=limit // MIB),
+                           fields={"file": [_l("最大 %(size)d MB", size=limit // MIB)]})
 
 
 def display_name(filename: str | None) -> str:
@@ -258,7 +260,7 @@ def _reencode(data: bytes, file_format: str) -> tuple[bytes, bytes, int, int]:
 def _decode(data: bytes, file_format: str) -> Image.Image:
     """Decode every pixel, upright, in RGB or RGBA; refuse damaged images and bombs."""
     damaged = UnsupportedMedia(
-        f"This {file_format} image is damaged or incomplete and cannot be read.",
+        _l("这张 %(format)s 图片已损坏或不完整，无法读取。", format=file_format),
         code="damaged_image",
     )
     with warnings.catch_warnings():
@@ -267,14 +269,15 @@ def _decode(data: bytes, file_format: str) -> Image.Image:
             image = Image.open(io.BytesIO(data), formats=[file_format])
             if image.width * image.height > MAX_PIXELS:
                 raise PayloadTooLarge(
-                    f"This image has {image.width}×{image.height} pixels; "
-                    f"at most {MAX_PIXELS // 1_000_000} million are accepted.",
+                    _l("这张图片有 %(width)d×%(height)d 像素，最多接受 %(million)d 百万像素。",
+                       width=image.width, height=image.height,
+                       million=MAX_PIXELS // 1_000_000),
                     code="too_many_pixels",
                 )
             image.load()
             upright = ImageOps.exif_transpose(image)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise PayloadTooLarge("This image unpacks to far too many pixels.",
+            raise PayloadTooLarge(_l("这张图片解压后的像素过多。"),
                                   code="too_many_pixels") from error
         except (OSError, SyntaxError, ValueError) as error:
             raise damaged from error
@@ -299,7 +302,7 @@ def _verify_pdf(upload: BinaryIO) -> None:
     upload.seek(0)
     # Readers look for the end-of-file marker in the last kilobyte.
     if b"%%EOF" not in tail:
-        raise UnsupportedMedia("This PDF is incomplete: it has no end-of-file marker.",
+        raise UnsupportedMedia(_l("这个 PDF 不完整：缺少文件结束标记。"),
                                code="damaged_pdf")
 
 
@@ -313,35 +316,36 @@ def _verify_mp4(upload: BinaryIO) -> None:
         upload.seek(offset)
         header = upload.read(16)
         if len(header) < 8:
-            raise _bad_mp4("a box is cut short")
+            raise _bad_mp4(_l("有数据块被截断"))
         box_size = int.from_bytes(header[:4], "big")
         box_type = header[4:8]
         header_size = 8
         if box_size == 1:
             if len(header) < 16:
-                raise _bad_mp4("a box is cut short")
+                raise _bad_mp4(_l("有数据块被截断"))
             box_size, header_size = int.from_bytes(header[8:16], "big"), 16
         elif box_size == 0:
             box_size = size - offset
         if box_size < header_size or offset + box_size > size:
-            raise _bad_mp4("a box has an impossible size")
+            raise _bad_mp4(_l("有数据块大小不可能成立"))
         if not seen:
             if box_type != b"ftyp" or box_size < 16:
-                raise _bad_mp4("it does not start with a file-type box")
+                raise _bad_mp4(_l("开头不是文件类型数据块"))
             upload.seek(offset + header_size)
             brands = upload.read(min(box_size - header_size, 4096))
             candidates = {brands[0:4]} | {brands[i : i + 4] for i in range(8, len(brands), 4)}
             if not candidates & MP4_BRANDS:
-                raise _bad_mp4("its brand is not MP4")
+                raise _bad_mp4(_l("格式标识不是 MP4"))
         seen.append(box_type)
         offset += box_size
     if offset != size or b"moov" not in seen:
-        raise _bad_mp4("it has no movie header")
+        raise _bad_mp4(_l("缺少影片头"))
     upload.seek(0)
 
 
 def _bad_mp4(reason: str) -> UnsupportedMedia:
-    return UnsupportedMedia(f"This is not a playable MP4 video: {reason}.", code="damaged_video")
+    return UnsupportedMedia(_l("这不是可以播放的 MP4 视频：%(reason)s。", reason=reason),
+                            code="damaged_video")
 
 
 def _store_stream(upload: BinaryIO, kind: MediaKind, *, media_root: Path) -> StoredFile:

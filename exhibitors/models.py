@@ -56,6 +56,8 @@ class Exhibitor(Base):
     )
     applied_at: Mapped[CreatedAt]
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Why the organiser rejected the application; the exhibitor reads it on its portal.
+    rejection_reason: Mapped[str] = mapped_column(String(500), default="", server_default="")
     #: The fair's booth fee has been paid (and not refunded); set by deals.payments.
     booth_fee_paid: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
@@ -92,6 +94,9 @@ class Project(Base):
     #: The exhibitor organisation's province, copied here so the catalogue filters one table.
     province: Mapped[str] = mapped_column(String(5))
     summary: Mapped[str] = mapped_column(String(500), default="")
+    #: The title and summary in English, for English readers and English search; optional.
+    title_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    summary_en: Mapped[str] = mapped_column(String(500), default="", server_default="")
     #: What the exhibitor wrote (Markdown or HTML), kept for editing.
     description_source: Mapped[str] = mapped_column(Text, default="")
     #: The sanitised HTML that pages show; no script survives into it.
@@ -114,6 +119,13 @@ class Project(Base):
     @property
     def is_published(self) -> bool:
         return self.status is ProjectStatus.published
+
+    def title_in(self, locale: str) -> str:
+        """The title English readers see when there is one; the Chinese one otherwise."""
+        return self.title_en if locale == "en" and self.title_en else self.title
+
+    def summary_in(self, locale: str) -> str:
+        return self.summary_en if locale == "en" and self.summary_en else self.summary
 
     @property
     def tag_list(self) -> list[str]:

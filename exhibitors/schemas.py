@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from flask_smorest.fields import Upload
 from marshmallow import (
     EXCLUDE,
@@ -29,10 +30,16 @@ TAG = validate.Length(min=1, max=30)
 MAX_DESCRIPTION = 8_000
 
 
+class RejectionSchema(StrictSchema):
+    reason = fields.Str(required=True, validate=validate.Length(min=1, max=500),
+                        metadata={"description": "Why; the exhibitor reads it"})
+
+
 class ExhibitorSchema(Schema):
     id = fields.Int()
     fair_id = fields.Int()
     status = fields.Enum(ExhibitorStatus, by_value=True)
+    rejection_reason = fields.Str()
     organisation = fields.Nested(OrganisationSchema)
     applied_at = UtcDateTime()
     decided_at = UtcDateTime(allow_none=True)
@@ -41,9 +48,13 @@ class ExhibitorSchema(Schema):
 class ProjectInputSchema(StrictSchema):
     title = Text(required=True, validate=validate.Length(min=2, max=200))
     category = fields.Str(
-        required=True, validate=validate.OneOf(list(CATEGORIES), error="Unknown category.")
+        required=True, validate=validate.OneOf(list(CATEGORIES), error=_l("未知的类别。"))
     )
     summary = Text(load_default="", validate=validate.Length(max=500))
+    title_en = Text(load_default="", validate=validate.Length(max=200),
+                    metadata={"description": "English title, optional"})
+    summary_en = Text(load_default="", validate=validate.Length(max=500),
+                      metadata={"description": "English summary, optional"})
     description = fields.Str(
         load_default="",
         validate=validate.Length(max=MAX_DESCRIPTION),
@@ -88,6 +99,8 @@ class ProjectSchema(Schema):
     category = fields.Str()
     province = fields.Str()
     summary = fields.Str()
+    title_en = fields.Str()
+    summary_en = fields.Str()
     description = fields.Str(attribute="description_source")
     description_html = fields.Str()
     price = YuanField(attribute="price_fen")
@@ -111,11 +124,11 @@ class CatalogueQuerySchema(Schema):
     q = Text(load_default="", validate=validate.Length(max=100),
                    metadata={"description": "Words to find, Chinese or English"})
     category = fields.Str(
-        load_default=None, validate=validate.OneOf(list(CATEGORIES), error="Unknown category.")
+        load_default=None, validate=validate.OneOf(list(CATEGORIES), error=_l("未知的类别。"))
     )
     province = fields.Str(
         load_default=None,
-        validate=validate.OneOf(list(PROVINCES), error="Unknown province code."),
+        validate=validate.OneOf(list(PROVINCES), error=_l("未知的省份代码。")),
         metadata={"description": "ISO 3166-2:CN code, such as CN-SC"},
     )
     min_price_fen = YuanField(data_key="min_price", allow_zero=True, load_default=None,
@@ -130,7 +143,7 @@ class CatalogueQuerySchema(Schema):
     def check_price_range(self, data: dict[str, Any], **kwargs: Any) -> None:
         low, high = data.get("min_price_fen"), data.get("max_price_fen")
         if low is not None and high is not None and low > high:
-            raise ValidationError("max_price must not be below min_price.", "max_price")
+            raise ValidationError(_l("最高价格不能低于最低价格。"), "max_price")
 
     @post_load
     def make_query(self, data: dict[str, Any], **kwargs: Any) -> CatalogueQuery:

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 
 import markdown
 import nh3
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from exhibitors import catalogue
@@ -17,7 +18,7 @@ from exhibitors.models import Exhibitor, ExhibitorStatus, Media, Project, Projec
 from fair import permissions
 from fair.accounts.models import Organisation, Role, User
 from fair.database import use_case, utcnow
-from fair.errors import Conflict, Forbidden, NotFound
+from fair.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair, FairStatus
 
@@ -72,7 +73,7 @@ def fair_figures(fair: Fair) -> FairFigures:
 def access_exhibitor(exhibitor_id: int) -> Exhibitor:
     exhibitor = db.session.get(Exhibitor, exhibitor_id)
     if exhibitor is None:
-        raise NotFound("No such exhibitor.")
+        raise NotFound(_l("没有这个参展单位。"))
     return exhibitor
 
 
@@ -102,7 +103,7 @@ def apply_to_fair(fair: Fair, *, user: User | None) -> Exhibitor:
     """An exhibitor's organisation applies to a fair; applying twice returns the application."""
     user = permissions.require_role(user, Role.exhibitor)
     if fair.status is FairStatus.closed:
-        raise Conflict("This fair is closed.", code="fair_closed")
+        raise Conflict(_l("本届大会已闭幕。"), code="fair_closed")
     existing = exhibitor_of(fair, user)
     if existing is not None:
         return existing
@@ -113,19 +114,78 @@ def apply_to_fair(fair: Fair, *, user: User | None) -> Exhibitor:
     return exhibitor
 
 
+@dataclass(frozen=True)
+class ExhibitorPage:
+    """One page of applications and how many match in all."""
+
+    items: Sequence[Exhibitor]
+    total: int
+
+
+def search_exhibitors(
+    fair: Fair, *, organiser: User | None, status: ExhibitorStatus | None = None,
+    province: str | None = None, q: str = "", page: int = 1, per_page: int = 50,
+) -> ExhibitorPage:
+    """Applications to the fair by status, province and a word of the organisation's name."""
+    permissions.require_organiser(organiser)
+    where = [Exhibitor.fair_id == fair.id]
+    if status is not None:
+        where.append(Exhibitor.status == status)
+    if province is not None:
+        where.append(Organisation.province == province)
+    if q.strip():
+        where.append(Organisation.name.contains(q.strip(), autoescape=True))
+    query = select(Exhibitor).join(Organisation, Exhibitor.organisation_id == Organisation.id)
+    total = db.session.scalar(
+        select(func.count()).select_from(query.where(*where).subquery())) or 0
+    items = db.session.scalars(
+        query.where(*where).order_by(Exhibitor.id).limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    ).all()
+    return ExhibitorPage(items=items, total=total)
+
+
 @use_case()
 def approve_exhibitor(exhibitor: Exhibitor, *, organiser: User | None) -> Exhibitor:
     permissions.require_organiser(organiser)
     exhibitor.status = ExhibitorStatus.approved
     exhibitor.decided_at = utcnow()
+    exhibitor.rejection_reason = ""
     return exhibitor
 
 
 @use_case()
-def reject_exhibitor(exhibitor: Exhibitor, *, organiser: User | None) -> Exhibitor:
+def approve_exhibitors(fair: Fair, *, organiser: User | None, ids: Sequence[int]) -> int:
+    """Approve several pending applications of the fair at once; returns how many."""
     permissions.require_organiser(organiser)
+    chosen = db.session.scalars(
+        select(Exhibitor).where(Exhibitor.fair_id == fair.id, Exhibitor.id.in_(list(ids)),
+                                Exhibitor.status == ExhibitorStatus.pending)
+    ).all()
+    now = utcnow()
+    for exhibitor in chosen:
+        exhibitor.status = ExhibitorStatus.approved
+        exhibitor.decided_at = now
+    return len(chosen)
+
+
+#: A rejection says why, in at most this many characters.
+MAX_REASON_LENGTH = 500
+
+
+@use_case()
+def reject_exhibitor(exhibitor: Exhibitor, *, organiser: User | None, reason: str) -> Exhibitor:
+    """Reject an application with the reason the exhibitor will read."""
+    permissions.require_organiser(organiser)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(fields={"reason": [_l("请写明拒绝的理由，参展单位会看到它。")]})
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidInput(fields={"reason": [_l("最多 %(count)d 个字。",
+                                                 count=MAX_REASON_LENGTH)]})
     exhibitor.status = ExhibitorStatus.rejected
     exhibitor.decided_at = utcnow()
+    exhibitor.rejection_reason = reason
     return exhibitor
 
 
@@ -133,7 +193,7 @@ def access_project(project_id: int, user: User | None) -> Project:
     """A project the user may see: published, or their own (organisers see all)."""
     project = db.session.get(Project, project_id)
     if project is None or not permissions.can_view_project(user, project):
-        raise NotFound("No such project.")
+        raise NotFound(_l("没有这个项目。"))
     return project
 
 
@@ -141,9 +201,9 @@ def access_own_project(project_id: int, user: User | None) -> Project:
     """A project the user may change."""
     project = db.session.get(Project, project_id)
     if project is None:
-        raise NotFound("No such project.")
+        raise NotFound(_l("没有这个项目。"))
     if not permissions.can_view_project(user, project):
-        raise NotFound("No such project.")
+        raise NotFound(_l("没有这个项目。"))
     permissions.require_project_editor(user, project)
     return project
 
@@ -165,6 +225,8 @@ def create_project(
     summary: str = "",
     description: str = "",
     tags: Sequence[str] = (),
+    title_en: str = "",
+    summary_en: str = "",
 ) -> Project:
     """An approved exhibitor adds a draft project to the fair."""
     exhibitor = exhibitor_of(fair, user)
@@ -177,6 +239,8 @@ def create_project(
         title=title.strip(),
         category=category,
         summary=summary.strip(),
+        title_en=title_en.strip(),
+        summary_en=summary_en.strip(),
         description_source=description,
         description_html=render_description(description),
         price_fen=price_fen,
@@ -193,8 +257,8 @@ def update_project(project: Project, *, user: User | None, changes: dict[str, An
     """The project's own exhibitor edits it."""
     permissions.require_project_editor(user, project)
     if project.status is ProjectStatus.withdrawn:
-        raise Conflict("A withdrawn project cannot be edited.", code="withdrawn")
-    for name in ("title", "summary"):
+        raise Conflict(_l("已撤回的项目不能再修改。"), code="withdrawn")
+    for name in ("title", "summary", "title_en", "summary_en"):
         if name in changes:
             setattr(project, name, changes[name].strip())
     if "category" in changes:
@@ -215,9 +279,9 @@ def publish_project(project: Project, *, user: User | None) -> Project:
     """Put a draft project into the catalogue."""
     permissions.require_project_editor(user, project)
     if not project.exhibitor.is_approved:
-        raise Forbidden("Your application has not been approved yet.", code="not_approved")
+        raise Forbidden(_l("参展申请尚未通过审核。"), code="not_approved")
     if project.status is ProjectStatus.withdrawn:
-        raise Conflict("A withdrawn project cannot be published again.", code="withdrawn")
+        raise Conflict(_l("已撤回的项目不能再发布。"), code="withdrawn")
     if project.status is ProjectStatus.draft:
         fair = db.session.get(Fair, project.fair_id)
         assert fair is not None  # noqa: S101 - a project always belongs to a fair
@@ -251,12 +315,12 @@ def add_media(project: Project, *, user: User | None, upload: BinaryIO, filename
     """
     permissions.require_project_editor(user, project)
     if project.status is ProjectStatus.withdrawn:
-        raise Conflict("A withdrawn project cannot be changed.", code="withdrawn")
+        raise Conflict(_l("已撤回的项目不能再修改。"), code="withdrawn")
     count = db.session.scalar(
         select(func.count()).select_from(Media).where(Media.project_id == project.id)
     )
     if (count or 0) >= MAX_MEDIA_PER_PROJECT:
-        raise Conflict(f"A project holds at most {MAX_MEDIA_PER_PROJECT} files.",
+        raise Conflict(_l("每个项目最多 %(count)d 个文件。", count=MAX_MEDIA_PER_PROJECT),
                        code="too_many_media")
     stored = media_files.store_upload(upload, media_root=media_root)
     item = Media(project=project, kind=stored.kind, sha256=stored.sha256,
@@ -270,7 +334,7 @@ def access_media(media_id: int, user: User | None) -> Media:
     """A media row whose project the user may change."""
     item = db.session.get(Media, media_id)
     if item is None or not permissions.can_view_project(user, item.project):
-        raise NotFound("No such media.")
+        raise NotFound(_l("没有这个文件。"))
     permissions.require_project_editor(user, item.project)
     return item
 
@@ -298,7 +362,7 @@ def media_for_download(sha256: str, user: User | None) -> Media:
     for item in db.session.scalars(select(Media).where(Media.sha256 == sha256)):
         if permissions.can_view_project(user, item.project):
             return item
-    raise NotFound("No such file.")
+    raise NotFound(_l("没有这个文件。"))
 
 
 def _join_tags(tags: Sequence[str]) -> str:

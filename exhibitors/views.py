@@ -9,6 +9,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -25,10 +26,11 @@ from fair import guard, permissions, signals
 from fair import service as fair_service
 from fair.accounts.models import Role
 from fair.auth import current_user
-from fair.errors import FairError
+from fair.errors import FairError, InvalidInput
 from fair.forms import refusal_text
 from fair.models import Fair
 from fair.money import format_yuan
+from fair.reference import PROVINCES
 
 bp = Blueprint("exhibitor_pages", __name__, template_folder="templates")
 
@@ -105,6 +107,14 @@ def portal_apply() -> Response:
 @bp.route("/portal/projects/new", methods=["GET", "POST"])
 def portal_new_project() -> str | Response:
     user = permissions.require_role(current_user(), Role.exhibitor)
+    exhibitor = service.exhibitor_of(fair_service.access_current_fair(), user)
+    if exhibitor is None or not exhibitor.is_approved:
+        # No form that would only be refused: the portal says where the application stands.
+        flash({None: _("请先申请参展，主办方批准后即可新建项目。"),
+               ExhibitorStatus.pending: _("参展申请正在审核，批准后即可新建项目。"),
+               ExhibitorStatus.rejected: _("参展申请未通过，不能新建项目。理由见下方。")}[
+                   None if exhibitor is None else exhibitor.status], "error")
+        return redirect(url_for(".portal"))
     form = ProjectForm()
     if form.validate_on_submit():
         try:
@@ -141,6 +151,8 @@ def _form_data(project: Project) -> dict[str, Any]:
         "category": project.category,
         "price": format_yuan(project.price_fen),
         "summary": project.summary,
+        "title_en": project.title_en,
+        "summary_en": project.summary_en,
         "description": project.description_source,
         "tags": "，".join(project.tag_list),
     }
@@ -164,7 +176,12 @@ def portal_upload_media(project_id: int) -> Response:
             flash(refusal_text(error), "error")
         else:
             flash(_("已上传 %(name)s。", name=upload.filename or ""), "success")
-    return redirect(url_for(".portal_project", project_id=own.id, _anchor="media"))
+    after = url_for(".portal_project", project_id=own.id, _anchor="media")
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        # upload.js follows this itself: a redirect followed inside the request would show
+        # the flashed message to the script instead of the person.
+        return jsonify({"next": after})
+    return redirect(after)
 
 
 @bp.post("/portal/media/<int:media_id>/delete")
@@ -196,14 +213,32 @@ def portal_withdraw(project_id: int) -> Response:
 # --- The organiser's approval page --------------------------------------------------------
 
 
+APPROVALS_PER_PAGE = 50
+
+
 @bp.get("/organiser/exhibitors")
 def approvals() -> str:
     shown = ExhibitorStatus.__members__.get(request.args.get("status", ""),
                                             ExhibitorStatus.pending)
+    province = request.args.get("province") if request.args.get("province") in PROVINCES else None
+    q = request.args.get("q", "").strip()[:100]
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))
     fair = fair_service.access_current_fair()
-    exhibitors = service.list_exhibitors(fair, organiser=current_user(), status=shown)
-    return render_template("exhibitors/approvals.html", fair=fair, exhibitors=exhibitors,
-                           shown=shown)
+    found = service.search_exhibitors(fair, organiser=current_user(), status=shown,
+                                      province=province, q=q, page=page,
+                                      per_page=APPROVALS_PER_PAGE)
+    return render_template(
+        "exhibitors/approvals.html", fair=fair, exhibitors=found.items, total=found.total,
+        shown=shown, province=province, q=q, page=page,
+        page_count=max(1, -(-found.total // APPROVALS_PER_PAGE)), provinces=PROVINCES,
+        back=_approvals_back())
+
+
+def _approvals_back() -> str:
+    """The approvals list as the organiser left it (status, filters, page)."""
+    kept = {name: request.values[name] for name in ("status", "province", "q", "page")
+            if request.values.get(name)}
+    return url_for(".approvals", **kept)
 
 
 @bp.post("/organiser/exhibitors/<int:exhibitor_id>/approve")
@@ -211,12 +246,26 @@ def approve(exhibitor_id: int) -> Response:
     decided = service.approve_exhibitor(service.access_exhibitor(exhibitor_id),
                                         organiser=current_user())
     flash(_("已批准 %(name)s 参展。", name=decided.organisation.name), "success")
-    return redirect(url_for(".approvals"))
+    return redirect(_approvals_back())
+
+
+@bp.post("/organiser/exhibitors/approve")
+def approve_many() -> Response:
+    ids = [int(value) for value in request.form.getlist("ids") if value.isdigit()]
+    approved = service.approve_exhibitors(fair_service.access_current_fair(),
+                                          organiser=current_user(), ids=ids)
+    flash(_("已批准 %(count)d 家单位参展。", count=approved), "success")
+    return redirect(_approvals_back())
 
 
 @bp.post("/organiser/exhibitors/<int:exhibitor_id>/reject")
 def reject(exhibitor_id: int) -> Response:
-    decided = service.reject_exhibitor(service.access_exhibitor(exhibitor_id),
-                                       organiser=current_user())
+    try:
+        decided = service.reject_exhibitor(service.access_exhibitor(exhibitor_id),
+                                           organiser=current_user(),
+                                           reason=request.form.get("reason", ""))
+    except InvalidInput as error:
+        flash(str(error.fields.get("reason", [error.message])[0]), "error")
+        return redirect(_approvals_back())
     flash(_("已拒绝 %(name)s 的参展申请。", name=decided.organisation.name), "success")
-    return redirect(url_for(".approvals"))
+    return redirect(_approvals_back())

@@ -129,6 +129,7 @@ def register_template_filters(app: Flask) -> None:
     app.add_template_filter(money.format_yuan_short, "yuan_short")
     app.add_template_filter(money.format_wan, "wan")
     app.add_template_filter(functools.partial(money.parse_yuan, allow_zero=True), "fen")
+    app.jinja_env.globals["MAX_DEAL_FEN"] = money.MAX_DEAL_FEN  # the limit a form shows
     app.add_template_filter(i18n.province_label, "province")
     app.add_template_filter(i18n.category_label, "category")
 
@@ -173,7 +174,8 @@ def register_blueprints(app: Flask) -> None:
     recording.init_app(app)  # the visitor cookie, the event buffer, the packages' signals
     recommend_views.init_app(app)  # the strips' template globals for the pages below it
     fair_views.init_app(app, readers=fair_views.Readers(
-        catalogue=exhibitor_service.fair_figures, halls=hall_service.count_halls))
+        catalogue=exhibitor_service.fair_figures, halls=hall_service.count_halls,
+        programme=hall_service.programme))
 
     from deals import webhooks
 

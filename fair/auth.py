@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, request, session
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
 from fair import signals
@@ -43,7 +44,7 @@ def _load_user() -> User | None:
     if token is not None:
         user = account_service.user_for_token(token)
         if user is None:
-            raise Unauthorized("The token is unknown or revoked.", code="bad_token")
+            raise Unauthorized(_l("令牌无效或已被撤销。"), code="bad_token")
         return user
     return session_user()
 
@@ -96,4 +97,4 @@ def init_app(app: Flask) -> None:
             try:
                 csrf.protect()
             except CSRFError as error:
-                raise Forbidden("The CSRF token is missing or wrong.", code="csrf") from error
+                raise Forbidden(_l("页面已过期，请刷新后重试。"), code="csrf") from error

@@ -52,7 +52,7 @@ def reconcile_payments_command() -> None:
     try:
         differences = payments.reconcile()
     except FairError as error:
-        raise click.ClickException(error.message) from error
+        raise click.ClickException(_operator_text(error)) from error
     for difference in differences:
         click.echo(str(difference))
     if differences:
@@ -67,9 +67,18 @@ def retry_refunds_command() -> None:
     try:
         results = payments.issue_requested_refunds()
     except FairError as error:
-        raise click.ClickException(error.message) from error
+        raise click.ClickException(_operator_text(error)) from error
     for payment, error in results:
         click.echo(f"payment {payment.id}: {error or payment.status.value}")
         failed += error is not None
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def _operator_text(error: FairError) -> str:
+    """What an operator reads: for payments that are off, which settings are missing."""
+    if isinstance(error, payments.PaymentsUnavailable):
+        reason = payments.settings(current_app.config).unavailable_reason
+        if reason:
+            return reason
+    return str(error.message)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, func
 from sqlalchemy.engine import Engine
@@ -112,7 +113,7 @@ def _attempt(fn: Callable[..., R], args: Any, kwargs: Any, *, attempts: int) -> 
             if attempts == 1 or getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
                 raise
             if attempt == attempts:
-                raise Conflict("The fair is busy; send the same request again.",
+                raise Conflict(_l("系统繁忙，请再次提交同一请求。"),
                                code="busy", headers={"Retry-After": "1"}) from error
             time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter only
     raise AssertionError("unreachable")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+from pypinyin import lazy_pinyin
 from sqlalchemy import insert, select
 
 from exhibitors import catalogue
@@ -36,6 +37,7 @@ from fair.database import use_case, utcnow
 from fair.extensions import db
 from fair.models import Fair, FairStatus
 from fair.money import parse_yuan
+from fair.reference import REFERENCE_EVENT_NAME, province_name
 from livehalls import service as hall_service
 from livehalls.models import Hall, Showcase
 from needs import service as need_service
@@ -43,7 +45,8 @@ from needs.models import Need, NeedMatch, NeedResponse, NeedStatus, ResponseStat
 
 logger = logging.getLogger(__name__)
 
-DEMO_FAIR_NAME = "2020 文化和旅游公共服务产品线上采购大会"
+#: The demo replays the reference event, under its own name.
+DEMO_FAIR_NAME = REFERENCE_EVENT_NAME
 #: The reference event's published figures (see DESIGN.md).
 EXHIBITORS = 317
 PROJECTS = 890
@@ -193,6 +196,112 @@ AUDIENCES = (
     "文化馆、社区和景区驻场", "中小学研学", "公共图书馆阅读推广", "旅游景区夜游",
     "乡镇综合文化站", "企业工会文化活动", "博物馆公共教育", "文化旅游节庆",
 )
+
+#: The English twin of every word the demo builds its titles and summaries from, so that the
+#: demo's projects carry English text and an English search finds what its Chinese twin finds.
+ENGLISH: dict[str, str] = {
+    # performance
+    "川剧变脸": "Sichuan Opera face-changing", "藏戏": "Tibetan opera",
+    "川剧折子戏": "Sichuan Opera highlights", "蜀地民族歌舞": "Sichuan folk song and dance",
+    "熊猫主题音乐剧": "panda musical", "清音曲艺": "Sichuan qingyin ballad singing",
+    "金钱板": "Sichuan clapper-talk storytelling", "湘西苗族歌舞": "West Hunan Miao song and dance",
+    "粤剧经典": "Cantonese opera classics", "京剧名段": "Peking opera arias",
+    "交响音乐": "symphonic music", "彝族火把节歌舞": "Yi Torch Festival song and dance",
+    "杂技": "acrobatics",
+    "专场演出": "special performance", "巡演": "touring show", "驻场演出": "resident show",
+    "惠民演出季": "community performance season", "周末剧场": "weekend theatre",
+    "进社区演出": "community show",
+    "演出": "performance", "剧场": "theatre", "惠民": "public benefit", "戏曲": "opera",
+    # exhibition
+    "三星堆青铜文明": "Sanxingdui bronze civilisation", "金沙遗址": "Jinsha site",
+    "蜀锦蜀绣": "Shu brocade and Shu embroidery", "大熊猫科普": "giant panda science",
+    "唐卡艺术": "thangka art", "巴渝老照片": "old photographs of Chongqing",
+    "岭南木雕": "Lingnan wood carving", "汉代画像砖": "Han dynasty pictorial bricks",
+    "茶马古道": "Ancient Tea Horse Road", "长江三峡": "Three Gorges of the Yangtze",
+    "川西林盘": "West Sichuan linpan farmsteads",
+    "巡回展": "touring exhibition", "主题展": "themed exhibition", "数字展": "digital exhibition",
+    "图片展": "photo exhibition", "精品展": "exhibition of masterpieces",
+    "流动博物馆": "mobile museum",
+    "展览": "exhibition", "博物馆": "museum", "巡展": "touring exhibition",
+    "文物": "cultural relics", "研学": "study tour",
+    # training
+    "蜀绣": "Shu embroidery", "剪纸": "paper cutting", "川剧唱腔": "Sichuan Opera singing",
+    "竹编": "bamboo weaving", "古琴": "guqin", "茶艺": "tea art", "书法": "calligraphy",
+    "皮影制作": "shadow puppet making", "民族舞蹈": "ethnic dance",
+    "合唱指挥": "choral conducting", "公共文化服务管理": "public cultural service management",
+    "非遗传承人": "intangible heritage masters",
+    "体验课": "taster class", "研修班": "workshop", "公益培训": "free training",
+    "大师课": "master class", "线上课程": "online course", "师资培训": "teacher training",
+    "培训": "training", "公益课堂": "free class", "亲子": "family", "美育": "arts education",
+    # tourism
+    "大熊猫基地": "Giant Panda Base", "九寨沟": "Jiuzhaigou", "峨眉山": "Mount Emei",
+    "都江堰": "Dujiangyan", "稻城亚丁": "Daocheng Yading", "武隆天坑": "Wulong karst",
+    "布达拉宫": "Potala Palace", "张家界": "Zhangjiajie", "大足石刻": "Dazu rock carvings",
+    "宽窄巷子": "Kuanzhai Alleys", "阆中古城": "Langzhong old town",
+    "康定情歌": "Kangding Love Song",
+    "研学旅行线路": "study tour route", "文化旅游线路": "cultural tour route",
+    "夜游项目": "night tour", "红色旅游线路": "red heritage tour route",
+    "乡村旅游套餐": "rural tourism package", "自驾旅游线路": "self-drive tour route",
+    "旅游": "tourism", "线路": "route", "乡村振兴": "rural revitalisation", "夜游": "night tour",
+    # creative goods
+    "大熊猫文创": "giant panda creative goods", "三星堆文创": "Sanxingdui creative goods",
+    "蜀锦": "Shu brocade", "川剧脸谱": "Sichuan Opera masks", "熊猫": "panda",
+    "藏式": "Tibetan style", "漆器": "lacquerware", "非遗手作": "intangible heritage handicraft",
+    "文创礼盒": "gift box", "文具套装": "stationery set", "冰箱贴系列": "fridge magnets",
+    "帆布包": "canvas bag", "茶具套装": "tea set", "盲盒": "blind box", "丝巾": "silk scarf",
+    "文创": "creative goods", "礼品": "gifts", "伴手礼": "souvenirs", "定制": "custom-made",
+    # intangible heritage
+    "自贡灯会": "Zigong lantern festival", "羌绣": "Qiang embroidery", "唐卡": "thangka",
+    "皮影戏": "shadow puppetry", "蜀锦织造": "Shu brocade weaving", "苗绣": "Miao embroidery",
+    "湘绣": "Hunan embroidery", "潮州木雕": "Chaozhou wood carving", "醒狮": "lion dance",
+    "非遗展演": "intangible heritage show", "非遗进校园": "intangible heritage in schools",
+    "非遗传承体验": "intangible heritage experience",
+    "非遗市集": "intangible heritage market",
+    "非遗项目展示": "intangible heritage showcase", "技艺展示": "craft demonstration",
+    "非遗": "intangible heritage", "传承": "heritage transmission", "手艺": "handicraft",
+    "民俗": "folk customs", "传统工艺": "traditional crafts",
+    # digital
+    "三星堆": "Sanxingdui", "大熊猫": "giant panda", "川剧": "Sichuan Opera",
+    "数字图书馆": "digital library", "智慧文化馆": "smart cultural centre",
+    "石窟艺术": "grotto art", "古蜀文明": "ancient Shu civilisation",
+    "公共文化云": "public culture cloud",
+    "VR 沉浸体验": "immersive VR experience", "数字展厅": "digital showroom",
+    "线上直播平台": "live streaming platform", "AR 导览": "AR guide",
+    "数字藏品": "digital collectibles", "云展览系统": "cloud exhibition system",
+    "数字文化": "digital culture", "VR": "VR", "线上": "online", "智慧服务": "smart services",
+    "直播": "live streaming",
+    # other
+    "社区文化": "community culture", "乡村文化振兴": "rural cultural revitalisation",
+    "全民阅读": "reading for all", "公共文化服务": "public cultural services",
+    "群众文艺": "popular arts", "文化志愿": "cultural volunteering",
+    "策划服务": "planning service", "活动执行": "event management",
+    "运营托管": "managed operation", "咨询服务": "consulting", "品牌推广": "brand promotion",
+    "公共服务": "public services", "社区": "community", "乡村": "rural", "阅读": "reading",
+    "运营": "operations",
+    # features and audiences
+    "由国家级非遗传承人领衔": "led by a national intangible heritage master",
+    "可按需定制内容与规模": "content and scale made to measure",
+    "配套讲解与互动体验": "with guided talks and hands-on activities",
+    "支持线上线下结合": "online and on site",
+    "已在多个城市成功落地": "already run in many cities",
+    "提供全程策划与执行": "planned and run end to end",
+    "节假日和文化惠民活动均可安排": "available for holidays and public cultural events",
+    "含宣传物料与媒体推广": "publicity material and media promotion included",
+    "文化馆、社区和景区驻场": "cultural centres, communities and scenic areas",
+    "中小学研学": "school study trips", "公共图书馆阅读推广": "library reading promotion",
+    "旅游景区夜游": "night tours of scenic areas", "乡镇综合文化站": "township cultural stations",
+    "企业工会文化活动": "company union events", "博物馆公共教育": "museum education",
+    "文化旅游节庆": "culture and tourism festivals",
+    # institutions
+    "文化馆": "Cultural Centre", "群众艺术馆": "Mass Art Centre", "图书馆": "Library",
+    "美术馆": "Art Museum",
+    "非物质文化遗产保护中心": "Intangible Cultural Heritage Centre",
+    "文化旅游发展集团": "Culture and Tourism Group", "演艺有限公司": "Performing Arts Co.",
+    "歌舞剧院": "Song and Dance Theatre", "川剧院": "Sichuan Opera Theatre",
+    "文化创意有限公司": "Creative Co.", "数字科技有限公司": "Digital Technology Co.",
+    "国际旅行社": "International Travel Service", "文化传播有限公司": "Culture Media Co.",
+    "艺术培训中心": "Arts Training Centre", "非遗工坊": "Intangible Heritage Workshop",
+}
 
 
 @dataclass(frozen=True)
@@ -349,7 +458,8 @@ def _add_logins(*, exhibiting: Organisation) -> None:
     for email, password, name, role, organisation in logins:
         if account_service.find_user(email) is None:
             db.session.add(User(email=email, password_hash=account_service.hash_password(password),
-                                name=name, role=role, organisation=organisation))
+                                name=name, role=role, organisation=organisation,
+                                phone="023-6000 0000" if role is Role.buyer else ""))
 
 
 def _add_projects(rng: random.Random, fair: Fair, stands: Sequence[Exhibitor], count: int,
@@ -522,9 +632,22 @@ def _project(rng: random.Random, fair: Fair, owner: Exhibitor, category: str,
     step = 10 if high <= 50_000 else 100
     price_yuan = rng.randrange(low, high + 1, step)
     tags = [subject, *rng.sample(theme.tags, rng.randint(1, 3))]
+    # The English twin, from the same words; the random draws above stay as they were.
+    place_en, province_en = _pinyin_name(_place(organisation.name)), province_name(
+        organisation.province, "en")
+    title_en = f"{ENGLISH[subject]} {ENGLISH[kind]}"
+    if title != f"{subject}{kind}":
+        title_en = f"{place_en} · {title_en}"
+    summary_en = (
+        f"{ENGLISH[subject].capitalize()} {ENGLISH[kind]} by {_english_name(organisation.name)}"
+        f" ({place_en}, {province_en}): {ENGLISH[features[0]]}, {ENGLISH[features[1]]};"
+        f" for {ENGLISH[audience]}. "
+        f"Tags: {', '.join(ENGLISH[tag] for tag in dict.fromkeys(tags))}."
+    )[:500]
     return Project(
         fair_id=fair.id, exhibitor_id=owner.id, province=organisation.province, title=title,
-        category=category, summary=summary, description_source=description,
+        category=category, summary=summary, title_en=title_en[:200], summary_en=summary_en,
+        description_source=description,
         description_html=exhibitor_service.render_description(description),
         price_fen=parse_yuan(str(price_yuan)), tags=",".join(dict.fromkeys(tags)),
         status=ProjectStatus.published, published_at=published_at,
@@ -537,6 +660,19 @@ def _place(organisation_name: str) -> str:
         if mark in organisation_name:
             return organisation_name.split(mark)[0]
     return organisation_name[:2]
+
+
+def _pinyin_name(chinese: str) -> str:
+    """成都 -> Chengdu: how places are written in English."""
+    return "".join(lazy_pinyin(chinese)).capitalize()
+
+
+def _english_name(organisation_name: str) -> str:
+    """成都市文化馆 -> Chengdu Cultural Centre."""
+    for institution in sorted(INSTITUTIONS, key=len, reverse=True):
+        if institution in organisation_name:
+            return f"{_pinyin_name(_place(organisation_name))} {ENGLISH[institution]}"
+    return _pinyin_name(organisation_name)
 
 
 def _posters(rng: random.Random, count: int, media_root: Path) -> dict[str, list[StoredFile]]:

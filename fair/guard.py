@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
 from flask import Flask, Request, current_app, request
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, Map
@@ -85,14 +87,14 @@ class GuardedRequest(Request):
         return file_stream(total_content_length)
 
 
-def text_problem(value: str) -> str | None:
+def text_problem(value: str) -> LazyString | None:
     """Why this text cannot be stored, or None when it can."""
     match = _BAD_TEXT.search(value)
     if match is None:
         return None
     if match.group() == "\x00":
-        return "Text may not contain the NUL character (U+0000)."
-    return "Text may not contain an unpaired surrogate (invalid Unicode)."
+        return _l("文字中不能含有 NUL 字符（U+0000）。")
+    return _l("文字中不能含有不成对的代理字符（无效的 Unicode）。")
 
 
 def check_text(data: Any, *, location: str = "json") -> None:
@@ -113,7 +115,7 @@ def json_depth(data: Any) -> int:
     return depth
 
 
-def _text_problems(data: Any, path: str) -> Iterator[tuple[str, str]]:
+def _text_problems(data: Any, path: str) -> Iterator[tuple[str, LazyString]]:
     # Iterative: a deep body must not overflow the stack here either.
     stack: list[tuple[str, Any]] = [(path, data)]
     while stack:
@@ -146,7 +148,7 @@ def _guard_request() -> None:
     if request.method == "PATCH" and request.routing_exception is None and not (
             request.is_json and request.content_length) and request.path.startswith("/api/"):
         # A change needs its JSON object; without one a PATCH would answer 200 for nothing.
-        raise FairError("Send the changes as a JSON object.", code="body_required")
+        raise FairError(_l("请以 JSON 对象发送要修改的内容。"), code="body_required")
     if request.is_json:
         _guard_json()
     elif request.mimetype == "application/x-www-form-urlencoded":
@@ -156,7 +158,7 @@ def _guard_request() -> None:
 def _guard_json() -> None:
     length = request.content_length
     if length is not None and length > MAX_JSON_BYTES:
-        raise PayloadTooLarge(f"A JSON body may have at most {MAX_JSON_BYTES // 1024} KB.",
+        raise PayloadTooLarge(_l("JSON 请求体最多 %(kb)s KB。", kb=MAX_JSON_BYTES // 1024),
                               code="too_large")
     # Without a Content-Length the body streams in: werkzeug stops reading past this (413).
     request.max_content_length = MAX_JSON_BYTES
@@ -169,7 +171,7 @@ def _guard_json() -> None:
     else:
         deep = data is not None and json_depth(data) > MAX_JSON_DEPTH
     if deep:
-        raise FairError(f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep.",
+        raise FairError(_l("JSON 最多嵌套 %(depth)s 层。", depth=MAX_JSON_DEPTH),
                         code="too_deep")
     if data is not None and _may_hold_bad_text(request.get_data(cache=True)):
         check_text(data)
@@ -195,4 +197,4 @@ def init_app(app: Flask) -> None:
         # The last line of defence: a value the database refused (out of range, bad text) is
         # the request's fault, and its transaction rolled back, so nothing changed.
         return app.handle_user_exception(
-            InvalidInput("A value is outside what the fair can store.", code="out_of_range"))
+            InvalidInput(_l("有一个值超出了可以保存的范围。"), code="out_of_range"))

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request, session, url_for
+from flask import Flask, current_app, has_request_context, request, session, url_for
 from flask_babel import get_locale, refresh
 
 from fair import reference
 
 LOCALES = ("zh", "en")
 SESSION_KEY = "locale"
+#: Paths whose clients are programs: they choose a language per request, never by session.
+API_PREFIXES = ("/api/", "/stripe/")
 
 
 def select_locale() -> str:
-    """The ?lang= switch, then the remembered choice, then the fair's default."""
+    """The ?lang= switch, then the remembered choice, then the fair's default; the API
+    answers in the language of Accept-Language, Chinese when it names neither."""
+    if not has_request_context():
+        return "zh"  # a command or a background task: nobody reads its messages but logs
     chosen = request.args.get("lang")
+    if request.path.startswith(API_PREFIXES):
+        if chosen in LOCALES:
+            return chosen
+        return request.accept_languages.best_match(LOCALES) or "zh"
     if chosen in LOCALES:
         session[SESSION_KEY] = chosen
         return chosen

@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError, fields
 
 FEN_PER_YUAN = 100
@@ -22,23 +23,54 @@ _YUAN_PATTERN = re.compile(r"(0|[1-9][0-9]{0,11})(?:\.([0-9]{1,2}))?", re.ASCII)
 
 
 class MoneyError(ValueError):
-    """Text is not an acceptable amount of yuan."""
+    """Text is not an acceptable amount of yuan; `reason` is "format", "zero" or "maximum"."""
+
+    def __init__(self, message: object, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def parse_yuan(text: str, *, allow_zero: bool = False, maximum_fen: int = MAX_DEAL_FEN) -> int:
     """Turn "123.45" into 12345 fen, refusing anything that is not a plain amount."""
     if not isinstance(text, str):
-        raise MoneyError("amount must be a string such as \"120000.00\"")
+        raise MoneyError(_l("金额须为文本，例如 \"120000.00\"。"), "format")
     match = _YUAN_PATTERN.fullmatch(text)
     if match is None:
-        raise MoneyError("amount must be digits with at most two decimals, such as \"120000.00\"")
+        raise MoneyError(_l("金额须为数字，最多两位小数，例如 \"120000.00\"。"), "format")
     whole, decimals = match.group(1), match.group(2) or ""
     fen = int(whole) * FEN_PER_YUAN + int(decimals.ljust(2, "0"))
     if fen == 0 and not allow_zero:
-        raise MoneyError("amount must be more than zero")
+        raise MoneyError(_l("金额须大于零。"), "zero")
     if fen > maximum_fen:
-        raise MoneyError(f"amount must be at most {format_yuan_grouped(maximum_fen)} yuan")
+        raise MoneyError(_l("金额最多 %(amount)s 元。", amount=format_yuan_grouped(maximum_fen)),
+                         "maximum")
     return fen
+
+
+#: Full-width digits and point, as Chinese input methods type them.
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９．", "0123456789.")
+#: Thousands grouped by commas (ASCII or full-width) in threes, and nothing else: "12,50"
+#: is refused rather than read as 1250 (it may be a decimal comma).
+_GROUPED = re.compile(r"[0-9]{1,3}(?:[,，][0-9]{3})+(?:\.[0-9]*)?", re.ASCII)
+_CURRENCY_MARKS = re.compile(r"\A[¥￥][ \u3000]*|[ \u3000]*元\Z")
+#: The blanks taken off both ends; the same list as money.js, so both agree to the character.
+_BLANKS = " \t\r\n\u3000"
+
+
+def normalize_yuan(text: str) -> str:
+    """What a person typed ("１２,０００元", "¥ 12,000.5") as the API's ASCII ("12000.5").
+
+    Full-width digits, thousands separators in threes, a leading ¥ and a trailing 元 are
+    taken away; anything else is left for parse_yuan to refuse. Only pages call this: the
+    API keeps its one ASCII form.
+    """
+    if not isinstance(text, str):
+        return text
+    cleaned = _CURRENCY_MARKS.sub("", text.strip(_BLANKS).translate(_FULL_WIDTH))
+    cleaned = cleaned.strip(_BLANKS)
+    if _GROUPED.fullmatch(cleaned):
+        cleaned = cleaned.replace(",", "").replace("，", "")
+    return cleaned
 
 
 def format_yuan(fen: int) -> str:
@@ -126,7 +158,7 @@ class YuanField(fields.Field):
     JSON numbers are refused: a float has already lost the amount the user meant.
     """
 
-    default_error_messages = {"invalid": "Not a valid amount."}
+    default_error_messages = {"invalid": _l("金额无效。")}
 
     def __init__(
         self, *, allow_zero: bool = False, maximum_fen: int = MAX_DEAL_FEN, **kwargs: Any

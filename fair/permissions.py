@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from fair.accounts.models import Role, User
 from fair.errors import Forbidden, Unauthorized
 from fair.models import Fair
@@ -41,6 +44,10 @@ class Payment(Protocol):
     def payer_id(self) -> int: ...
 
 
+#: Each role as a refusal names it.
+ROLE_NAMES = {Role.organiser: _l("主办方"), Role.exhibitor: _l("参展商"), Role.buyer: _l("采购方")}
+
+
 def require_user(user: User | None) -> User:
     """Anyone signed in."""
     if user is None:
@@ -52,8 +59,8 @@ def require_role(user: User | None, *roles: Role) -> User:
     """A signed-in user holding one of the roles."""
     user = require_user(user)
     if user.role not in roles:
-        names = " or ".join(role.value for role in roles)
-        raise Forbidden(f"Only a {names} may do that.", code="wrong_role")
+        names = _("或").join(str(ROLE_NAMES[role]) for role in roles)
+        raise Forbidden(_l("只有%(roles)s可以进行此操作。", roles=names), code="wrong_role")
     return user
 
 
@@ -78,9 +85,9 @@ def require_approved_exhibitor(user: User | None, exhibitor: Exhibitor | None) -
     """The user's organisation is an approved exhibitor of the fair."""
     user = require_role(user, Role.exhibitor)
     if exhibitor is None or not owns_exhibitor(user, exhibitor):
-        raise Forbidden("Apply to this fair first.", code="not_an_exhibitor")
+        raise Forbidden(_l("请先申请参展。"), code="not_an_exhibitor")
     if not exhibitor.is_approved:
-        raise Forbidden("Your application has not been approved yet.", code="not_approved")
+        raise Forbidden(_l("参展申请尚未通过审核。"), code="not_approved")
     return user
 
 
@@ -91,7 +98,7 @@ def can_edit_project(user: User | None, project: Project) -> bool:
 def require_project_editor(user: User | None, project: Project) -> User:
     user = require_user(user)
     if not can_edit_project(user, project):
-        raise Forbidden("Only the project's own exhibitor may change it.", code="not_yours")
+        raise Forbidden(_l("只有项目所属的参展单位可以修改它。"), code="not_yours")
     return user
 
 
@@ -109,7 +116,7 @@ def require_buyer(user: User | None) -> User:
     """Only buyers sign intents: exhibitors, organisers and visitors cannot."""
     user = require_user(user)
     if user.role is not Role.buyer:
-        raise Forbidden("Only a buyer may sign an intent.", code="wrong_role")
+        raise Forbidden(_l("只有采购方可以提交签约意向。"), code="wrong_role")
     return user
 
 
@@ -117,8 +124,7 @@ def require_verified_buyer(user: User | None) -> User:
     """A buyer whose organisation an organiser has verified (for what only such buyers do)."""
     user = require_buyer(user)
     if user.organisation is None or not user.organisation.is_verified:
-        raise Forbidden("Your organisation has not been verified by the organisers yet.",
-                        code="not_verified")
+        raise Forbidden(_l("贵单位尚未通过主办方的核验。"), code="not_verified")
     return user
 
 
@@ -140,7 +146,7 @@ def require_intent_buyer(user: User | None, intent: Intent) -> User:
     """Only the buyer who signed an intent withdraws it."""
     user = require_user(user)
     if user.id != intent.buyer_id:
-        raise Forbidden("Only the buyer who signed this intent may withdraw it.",
+        raise Forbidden(_l("只有提交这笔签约意向的采购方可以撤回它。"),
                         code="not_yours")
     return user
 
@@ -149,7 +155,7 @@ def require_deposit_payer(user: User | None, intent: Intent) -> User:
     """Only the buyer who signed an intent pays a deposit on it."""
     user = require_user(user)
     if user.id != intent.buyer_id:
-        raise Forbidden("Only the buyer who signed this intent may pay its deposit.",
+        raise Forbidden(_l("只有提交这笔签约意向的采购方可以支付意向金。"),
                         code="not_yours")
     return user
 
@@ -157,7 +163,7 @@ def require_deposit_payer(user: User | None, intent: Intent) -> User:
 def require_booth_fee_paid(fair: Fair, exhibitor: Exhibitor) -> None:
     """Where the organiser asks for it, only an exhibitor that paid its booth fee publishes."""
     if fair.booth_fee_required and fair.booth_fee_fen > 0 and not exhibitor.booth_fee_paid:
-        raise Forbidden("Pay the booth fee before publishing.", code="booth_fee_unpaid")
+        raise Forbidden(_l("请先支付展位费再发布项目。"), code="booth_fee_unpaid")
 
 
 def can_view_payment(user: User | None, payment: Payment) -> bool:
@@ -178,7 +184,7 @@ def can_see_push_details(user: User | None, project: Project) -> bool:
 def require_push_viewer(user: User | None, project: Project) -> User:
     user = require_user(user)
     if not can_see_push_details(user, project):
-        raise Forbidden("Only the organisers and the project's exhibitor see its push details.",
+        raise Forbidden(_l("只有主办方和项目的参展单位可以查看推流信息。"),
                         code="not_yours")
     return user
 
@@ -231,7 +237,7 @@ def require_need_buyer(user: User | None, need: Need) -> User:
     """Only the buyer who published a need changes it and decides on its responses."""
     user = require_user(user)
     if user.id != need.buyer_id:
-        raise Forbidden("Only the need's own buyer may do that.", code="not_yours")
+        raise Forbidden(_l("只有发布这条需求的采购方可以这样做。"), code="not_yours")
     return user
 
 
@@ -245,6 +251,5 @@ def require_responder(user: User | None, response: NeedResponse) -> User:
     """Only the responding exhibitor edits its response."""
     user = require_user(user)
     if not owns_exhibitor(user, response.exhibitor):
-        raise Forbidden("Only the responding exhibitor may change this response.",
-                        code="not_yours")
+        raise Forbidden(_l("只有提交这条响应的参展单位可以修改它。"), code="not_yours")
     return user

@@ -60,6 +60,10 @@ CATEGORIES: dict[str, Name] = {
 }
 
 
+#: The event the demo fair replays (DESIGN.md), under its own name.
+REFERENCE_EVENT_NAME = "“成渝地•巴蜀情”2020年成渝地区文化和旅游公共服务及产品采购大会"
+
+
 def province_name(code: str, locale: str = "zh") -> str:
     """The province's name in the locale, or the code itself when unknown."""
     name = PROVINCES.get(code)

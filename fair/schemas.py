@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from fair.accounts.schemas import StrictSchema, Text
@@ -47,7 +48,7 @@ class FairSchema(StrictSchema):
     @validates_schema
     def check_dates(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "starts_at" in data and "ends_at" in data and data["ends_at"] <= data["starts_at"]:
-            raise ValidationError("The fair must end after it starts.", "ends_at")
+            raise ValidationError(_l("闭幕时间必须晚于开幕时间。"), "ends_at")
 
 
 class FairUpdateSchema(StrictSchema):

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from fair import permissions
@@ -23,10 +24,15 @@ TRANSITIONS: dict[FairStatus, frozenset[FairStatus]] = {
 }
 
 
+#: Each state of a fair as people read it.
+STATUS_NAMES = {FairStatus.draft: _l("筹备中"), FairStatus.open: _l("进行中"),
+                FairStatus.closed: _l("已闭幕")}
+
+
 def access_fair(fair_id: int) -> Fair:
     fair = db.session.get(Fair, fair_id)
     if fair is None:
-        raise NotFound("No such fair.")
+        raise NotFound(_l("没有这届大会。"))
     return fair
 
 
@@ -46,7 +52,7 @@ def access_current_fair() -> Fair:
     """The current fair, for pages that make no sense without one."""
     fair = current_fair()
     if fair is None:
-        raise NotFound("No fair has been created yet.")
+        raise NotFound(_l("尚未创建采购大会。"))
     return fair
 
 
@@ -61,7 +67,7 @@ def create_fair(*, organiser: User | None, name: str, starts_at: dt.datetime,
     """Create a fair in draft."""
     permissions.require_organiser(organiser)
     if ends_at <= starts_at:
-        raise InvalidInput(fields={"ends_at": ["The fair must end after it starts."]})
+        raise InvalidInput(fields={"ends_at": [_l("闭幕时间必须晚于开幕时间。")]})
     fair = Fair(name=name.strip(), starts_at=in_utc(starts_at), ends_at=in_utc(ends_at),
                 status=FairStatus.draft)
     db.session.add(fair)
@@ -77,7 +83,8 @@ def update_fair(fair: Fair, *, organiser: User | None, changes: dict[str, Any]) 
     if status is not None and status is not fair.status:
         if status not in TRANSITIONS[fair.status]:
             raise Conflict(
-                f"A {fair.status.value} fair cannot become {status.value}.",
+                _l("“%(current)s”的大会不能改为“%(wanted)s”。",
+                   current=STATUS_NAMES[fair.status], wanted=STATUS_NAMES[status]),
                 code="bad_transition",
             )
         fair.status = status
@@ -90,5 +97,5 @@ def update_fair(fair: Fair, *, organiser: User | None, changes: dict[str, Any]) 
         if name in changes:
             setattr(fair, name, changes[name])
     if as_utc(fair.ends_at) <= as_utc(fair.starts_at):
-        raise InvalidInput(fields={"ends_at": ["The fair must end after it starts."]})
+        raise InvalidInput(fields={"ends_at": [_l("闭幕时间必须晚于开幕时间。")]})
     return fair

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +39,25 @@ class CatalogueFigures(Protocol):
     def provinces(self) -> int: ...
 
 
+class ProgrammeEntry(Protocol):
+    """A hall and what it shows now or next (livehalls.service.ProgrammeItem)."""
+
+    @property
+    def hall_id(self) -> int: ...
+    @property
+    def hall_name(self) -> str: ...
+    @property
+    def project_id(self) -> int | None: ...
+    @property
+    def project_title(self) -> str: ...
+    @property
+    def project_title_en(self) -> str: ...
+    @property
+    def on_air(self) -> bool: ...
+    @property
+    def starts_at(self) -> dt.datetime | None: ...
+
+
 @dataclass(frozen=True)
 class Readers:
     """What the home page reads of the domain packages, handed over by the app: the core of
@@ -47,6 +67,8 @@ class Readers:
     catalogue: Callable[[Fair], CatalogueFigures]
     #: How many live halls the fair has.
     halls: Callable[[Fair], int]
+    #: Each hall with what is on air, or next.
+    programme: Callable[[Fair], Sequence[ProgrammeEntry]] = lambda fair: ()
 
 
 def init_app(app: Flask, *, readers: Readers) -> None:
@@ -71,7 +93,8 @@ def home() -> str:
         return render_template("fair/home.html", fair=None, figures=None, halls=0)
     readers: Readers = current_app.extensions[EXTENSION_KEY]
     return render_template("fair/home.html", fair=fair, halls=readers.halls(fair),
-                           figures=readers.catalogue(fair))
+                           figures=readers.catalogue(fair), programme=readers.programme(fair),
+                           replay=fair.name == reference.REFERENCE_EVENT_NAME)
 
 
 @bp.get("/dashboard", defaults={"fair_id": None})
@@ -99,6 +122,15 @@ def _dashboard_config(fair: Fair) -> dict[str, object]:
             "offline": _("网络已断开"),
             "refused": _("仅主办方可以查看数据大屏"),
             "secured": _("已付意向金"),
+            "pause": _("暂停实时更新"),
+            "resume": _("恢复实时更新"),
+            "announce": _("全场签约意向 %(amount)s 万元，共 %(count)s 笔。",
+                          amount="__AMOUNT__", count="__COUNT__"),
+            "chart": _("%(title)s：%(items)s。", title="__TITLE__", items="__ITEMS__"),
+            "chart_empty": _("%(title)s：暂无数据。", title="__TITLE__"),
+            "chart_item": _("%(name)s %(amount)s 万元（%(count)s 笔）", name="__NAME__",
+                            amount="__AMOUNT__", count="__COUNT__"),
+            "separator": _("；"),
         },
     }
 

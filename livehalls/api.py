@@ -12,10 +12,12 @@ from fair import health
 from fair import service as fair_service
 from fair.auth import current_user
 from livehalls import presence, service, streaming
-from livehalls.models import ChatMessage, PushAttempt, Showcase
+from livehalls.models import ChatMessage, ChatSanction, PushAttempt, Showcase
 from livehalls.schemas import (
     ChatLineSchema,
     ChatMessageEventSchema,
+    ChatSanctionInputSchema,
+    ChatSanctionSchema,
     HallChangeSchema,
     HallInputSchema,
     HallSchema,
@@ -192,6 +194,36 @@ def recent_chat(hall_id: int) -> list[ChatMessage]:
 def hide_chat(message_id: int) -> ChatMessage:
     """Hide a chat line from everyone (organisers)."""
     return service.hide_chat(service.access_chat_message(message_id), organiser=current_user())
+
+
+@blp.post("/chat/<int:message_id>/show")
+@blp.response(200, ChatLineSchema)
+def show_chat(message_id: int) -> ChatMessage:
+    """Show a hidden chat line again, undoing its hiding (organisers)."""
+    return service.show_chat(service.access_chat_message(message_id), organiser=current_user())
+
+
+@blp.get("/halls/<int:hall_id>/chat-sanctions")
+@blp.response(200, ChatSanctionSchema(many=True))
+def list_chat_sanctions(hall_id: int) -> Sequence[ChatSanction]:
+    """Who is muted or banned in the hall's chat (organisers)."""
+    return service.list_sanctions(service.access_hall(hall_id), organiser=current_user())
+
+
+@blp.post("/halls/<int:hall_id>/chat-sanctions")
+@blp.arguments(ChatSanctionInputSchema)
+@blp.response(200, ChatSanctionSchema)
+def sanction_chatter(data: dict[str, Any], hall_id: int) -> ChatSanction:
+    """Mute or ban a user in the hall's chat; a ban also hides their lines (organisers)."""
+    return service.sanction_chatter(service.access_hall(hall_id), organiser=current_user(),
+                                    user_id=data["user_id"], kind=data["kind"])
+
+
+@blp.delete("/halls/<int:hall_id>/chat-sanctions/<int:user_id>")
+@blp.response(204)
+def lift_chat_sanction(hall_id: int, user_id: int) -> None:
+    """Let a muted or banned user chat in the hall again (organisers)."""
+    service.lift_sanction(service.access_hall(hall_id), organiser=current_user(), user_id=user_id)
 
 
 @blp.get("/health")

@@ -10,6 +10,7 @@ from typing import Any
 
 import flask_socketio
 from flask import request, session
+from flask_babel import lazy_gettext as _l
 from flask_socketio import SocketIO, join_room, leave_room
 from marshmallow import ValidationError
 from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
@@ -61,7 +62,7 @@ def connect(credentials: Any = None) -> None:
         # Flask-SocketIO calls a connect handler that raised TypeError again *without* its auth
         # argument: nothing may escape from here, or a failed check would return as anonymous.
         logger.exception("A /live connection failed to authenticate.")
-        raise ConnectionRefused({"code": "error", "message": "Could not connect."}) from error
+        raise ConnectionRefused({"code": "error", "message": _l("无法连接。")}) from error
     session[VIEWER_KEY] = None if user is None else user.id
     session[CREDENTIAL_KEY] = token
     session[PERSON_KEY] = _person(user)
@@ -166,7 +167,7 @@ def chat(data: Any) -> Ack:
     payload = ChatInputSchema().load(data)
     hall = service.access_hall(payload["hall_id"])
     if hall.id not in presence.current().halls_of(request.sid):
-        raise Forbidden("Join the hall before chatting in it.", code="not_in_hall")
+        raise Forbidden(_l("请先进入直播厅再发言。"), code="not_in_hall")
     service.post_chat(hall, user=current_viewer(), text=payload["text"])
     return {"ok": True}
 
@@ -224,7 +225,7 @@ def handle_error(error: Exception) -> Ack:
         error = InvalidInput(fields=error.normalized_messages())
     if not isinstance(error, FairError):
         logger.error("A /live event failed.", exc_info=error)
-        error = FairError("Something went wrong on our side; nothing was changed.", code="error")
+        error = FairError(_l("服务器出错，未做任何更改。"), code="error")
     return {"ok": False, "error": error.to_dict()}
 
 
@@ -241,7 +242,7 @@ def _check_credential() -> None:
     if token is not None and account_service.user_for_token(token) is None:
         session[VIEWER_KEY] = session[CREDENTIAL_KEY] = None
         flask_socketio.disconnect()
-        raise Unauthorized("The token is revoked or the session ended.", code="bad_token")
+        raise Unauthorized(_l("令牌已被撤销或会话已结束。"), code="bad_token")
 
 
 def _authenticate(credentials: Any) -> tuple[User | None, str | None]:
@@ -253,7 +254,7 @@ def _authenticate(credentials: Any) -> tuple[User | None, str | None]:
     if token is not None:
         user = account_service.user_for_token(token)
         if user is None:
-            raise Unauthorized("The token is unknown or revoked.", code="bad_token")
+            raise Unauthorized(_l("令牌无效或已被撤销。"), code="bad_token")
         return user, token
     user = auth.session_user()
     return user, None if user is None else session.get(auth.SESSION_TOKEN_KEY)

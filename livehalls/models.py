@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import secrets
 
 from sqlalchemy import (
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    UniqueConstraint,
     false,
     func,
     text,
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exhibitors.models import Project
 from fair.accounts.models import User
-from fair.database import Base, CreatedAt, IntPK
+from fair.database import Base, CreatedAt, IntPK, enum_column
 
 
 def new_stream_secret() -> str:
@@ -190,3 +192,29 @@ class ChatMessage(Base):
 
     def __repr__(self) -> str:
         return f"<ChatMessage {self.id} hall={self.hall_id} user={self.user_id}>"
+
+
+class SanctionKind(enum.Enum):
+    #: The user may watch and read but not chat in the hall.
+    mute = "mute"
+    #: As mute, and the user's lines in the hall were hidden when the ban was given.
+    ban = "ban"
+
+
+class ChatSanction(Base):
+    """An organiser's mute or ban of one user in one hall's chat, until it is lifted."""
+
+    __tablename__ = "chat_sanctions"
+    __table_args__ = (UniqueConstraint("hall_id", "user_id", name="uq_chat_sanctions_hall_user"),)
+
+    id: Mapped[IntPK]
+    hall_id: Mapped[int] = mapped_column(ForeignKey("halls.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[SanctionKind] = mapped_column(enum_column(SanctionKind, "sanction_kind"))
+    by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[CreatedAt]
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
+
+    def __repr__(self) -> str:
+        return f"<ChatSanction {self.kind.value} hall={self.hall_id} user={self.user_id}>"

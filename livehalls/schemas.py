@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from marshmallow import (
     EXCLUDE,
     Schema,
@@ -23,7 +24,7 @@ from fair.accounts.schemas import Id, Text
 from fair.money import YuanField, format_yuan
 from fair.reference import PROVINCES
 from fair.schemas import UtcDateTime
-from livehalls.models import Showcase
+from livehalls.models import SanctionKind, Showcase
 
 #: Totals are sums of many intents: only the pattern of an amount limits them, not one deal's cap.
 _ANY_TOTAL = sys.maxsize
@@ -167,7 +168,7 @@ class HallTotalsSchema(TotalsSchema):
 def _stream_url(**options: Any) -> fields.String:
     return fields.String(
         validate=[validate.Length(max=500),
-                  validate.Regexp(r"^(https?://\S+)?$", error="Give an http(s) address.")],
+                  validate.Regexp(r"^(https?://\S+)?$", error=_l("请填写 http(s) 地址。"))],
         metadata={"description": "an HLS (.m3u8) address; empty plays the project's video"},
         **options,
     )
@@ -266,7 +267,7 @@ class ShowcaseInputSchema(Schema):
     @validates_schema
     def check_slot(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data["ends_at"] <= data["starts_at"]:
-            raise ValidationError("The showcase must end after it starts.", "ends_at")
+            raise ValidationError(_l("展播结束时间必须晚于开始时间。"), "ends_at")
 
 
 class ShowcaseMoveSchema(ShowcaseInputSchema):
@@ -368,6 +369,21 @@ class ChatLineSchema(ChatMessageEventSchema):
     """A chat line as the moderation API answers: with when it was hidden, if it was."""
 
     hidden_at = UtcDateTime(allow_none=True, format="iso")
+
+
+class ChatSanctionInputSchema(Schema):
+    user_id = Id(required=True)
+    kind = fields.Enum(SanctionKind, by_value=True, required=True, metadata={
+        "description": "mute: no more chatting; ban: as mute, and the user's lines are hidden"})
+
+
+class ChatSanctionSchema(Schema):
+    """A mute or ban of one user in a hall's chat."""
+
+    hall_id = fields.Integer(required=True)
+    user = fields.Nested(ChatUserSchema, required=True)
+    kind = fields.Enum(SanctionKind, by_value=True, required=True)
+    at = UtcDateTime(required=True, attribute="created_at", format="iso")
 
 
 class ChatHiddenMessageSchema(Schema):

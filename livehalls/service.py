@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from exhibitors.models import Exhibitor, Project, ProjectStatus
@@ -18,11 +19,11 @@ from fair import permissions
 from fair import service as fair_service
 from fair.accounts.models import Organisation, Role, User
 from fair.database import as_utc, use_case, utcnow
-from fair.errors import Conflict, FairError, InvalidInput, NotFound
+from fair.errors import Conflict, FairError, Forbidden, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair, FairStatus
 from livehalls import broadcast, presence, schemas
-from livehalls.models import ChatMessage, Hall, Showcase
+from livehalls.models import ChatMessage, ChatSanction, Hall, SanctionKind, Showcase
 
 #: The longest chat line, in characters.
 MAX_CHAT_LENGTH = 300
@@ -39,7 +40,7 @@ SNAPSHOTS_KEY = "fair.hall_snapshots"
 class ChatTooFast(FairError):
     status = 429
     code = "too_fast"
-    message = "You are sending messages too fast; wait a few seconds."
+    message = _l("发言太快了，请稍等几秒。")
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,14 @@ def access_hall(hall_id: int) -> Hall:
     """A hall; anyone may watch one, signed in or not."""
     hall = db.session.get(Hall, hall_id)
     if hall is None:
-        raise NotFound("No such hall.")
+        raise NotFound(_l("没有这个直播厅。"))
     return hall
 
 
 def access_chat_message(message_id: int) -> ChatMessage:
     message = db.session.get(ChatMessage, message_id)
     if message is None:
-        raise NotFound("No such chat message.")
+        raise NotFound(_l("没有这条聊天消息。"))
     return message
 
 
@@ -83,6 +84,42 @@ def count_halls(fair: Fair) -> int:
     return db.session.scalar(
         select(func.count()).select_from(Hall).where(Hall.fair_id == fair.id)
     ) or 0
+
+
+@dataclass(frozen=True)
+class ProgrammeItem:
+    """A hall and what it shows now, or next when nothing is on air (None: nothing planned)."""
+
+    hall_id: int
+    hall_name: str
+    project_id: int | None
+    project_title: str
+    project_title_en: str
+    on_air: bool
+    starts_at: dt.datetime | None
+
+
+def programme(fair: Fair) -> list[ProgrammeItem]:
+    """Each hall of the fair with its showcase on air, or its next one, for the home page."""
+    now = utcnow()
+    items = []
+    for hall in list_halls(fair):
+        showcase = hall.on_air
+        if showcase is None:
+            showcase = db.session.scalars(
+                select(Showcase).where(Showcase.hall_id == hall.id, Showcase.starts_at >= now)
+                .order_by(Showcase.starts_at).limit(1)
+            ).first()
+        project = None if showcase is None else showcase.project
+        items.append(ProgrammeItem(
+            hall_id=hall.id, hall_name=hall.name,
+            project_id=None if project is None else project.id,
+            project_title="" if project is None else project.title,
+            project_title_en="" if project is None else project.title_en,
+            on_air=hall.on_air is not None,
+            starts_at=None if showcase is None or hall.on_air is not None else showcase.starts_at,
+        ))
+    return items
 
 
 def view_hall(hall: Hall) -> HallView:
@@ -113,7 +150,7 @@ def hall_snapshot(hall_id: int) -> HallSnapshot:
         select(Hall.on_air_showcase_id).where(Hall.id == hall_id)
     ).first()
     if on_air_id is None:
-        raise NotFound("No such hall.")
+        raise NotFound(_l("没有这个直播厅。"))
     snapshots: dict[int, tuple[float, HallSnapshot]] = current_app.extensions.setdefault(
         SNAPSHOTS_KEY, {})
     cached = snapshots.get(hall_id)
@@ -231,7 +268,7 @@ def _move_hall(hall: Hall, position: int) -> None:
 def _hall_name(name: str) -> str:
     name = name.strip()
     if not name:
-        raise InvalidInput(fields={"name": ["Give the hall a name."]})
+        raise InvalidInput(fields={"name": [_l("请填写直播厅名称。")]})
     return name
 
 
@@ -243,9 +280,9 @@ def schedule_showcase(hall: Hall, *, organiser: User | None, project_id: int,
     starts_at, ends_at = _slot(starts_at, ends_at)
     project = db.session.get(Project, project_id)
     if project is None or project.fair_id != hall.fair_id:
-        raise InvalidInput(fields={"project_id": ["No such project in this hall's fair."]})
+        raise InvalidInput(fields={"project_id": [_l("本届大会没有这个项目。")]})
     if not project.is_published:
-        raise Conflict("Only a published project can be showcased.",
+        raise Conflict(_l("只有已发布的项目可以安排展播。"),
                        code="project_not_published")
     _refuse_overlap(hall.id, starts_at, ends_at)
     showcase = Showcase(hall_id=hall.id, project=project, starts_at=starts_at, ends_at=ends_at)
@@ -263,9 +300,9 @@ def move_showcase(showcase: Showcase, *, organiser: User | None, starts_at: dt.d
     hall = access_hall(showcase.hall_id)
     target = hall if hall_id is None else db.session.get(Hall, hall_id)
     if target is None or target.fair_id != hall.fair_id:
-        raise InvalidInput(fields={"hall_id": ["No such hall in this fair."]})
+        raise InvalidInput(fields={"hall_id": [_l("本届大会没有这个直播厅。")]})
     if target.id != hall.id and hall.on_air_showcase_id == showcase.id:
-        raise Conflict("Take the showcase off air before moving it to another hall.",
+        raise Conflict(_l("请先让这场展播下播，再把它移到另一个直播厅。"),
                        code="on_air")
     _refuse_overlap(target.id, starts_at, ends_at, besides=showcase.id)
     showcase.hall_id, showcase.starts_at, showcase.ends_at = target.id, starts_at, ends_at
@@ -280,9 +317,9 @@ def cancel_showcase(showcase: Showcase, *, organiser: User | None) -> None:
     permissions.require_hall_manager(organiser)
     hall = access_hall(showcase.hall_id)
     if hall.on_air_showcase_id == showcase.id or showcase.is_streaming:
-        raise Conflict("The showcase is on air; take it off air first.", code="on_air")
+        raise Conflict(_l("这场展播正在直播，请先下播。"), code="on_air")
     if showcase.replay_sha256 is not None:
-        raise Conflict("The showcase was streamed and has a replay; hide the replay instead.",
+        raise Conflict(_l("这场展播已经直播过并有回放，请改为隐藏回放。"),
                        code="has_replay")
     db.session.delete(showcase)
     _forget_snapshot(hall.id)
@@ -291,7 +328,7 @@ def cancel_showcase(showcase: Showcase, *, organiser: User | None) -> None:
 def access_showcase(showcase_id: int) -> Showcase:
     showcase = db.session.get(Showcase, showcase_id)
     if showcase is None:
-        raise NotFound("No such showcase.")
+        raise NotFound(_l("没有这场展播。"))
     return showcase
 
 
@@ -299,7 +336,7 @@ def _slot(starts_at: dt.datetime, ends_at: dt.datetime) -> tuple[dt.datetime, dt
     # SQLite keeps no offset: every slot is stored, and compared, in UTC.
     starts_at, ends_at = as_utc(starts_at).astimezone(dt.UTC), as_utc(ends_at).astimezone(dt.UTC)
     if ends_at <= starts_at:
-        raise InvalidInput(fields={"ends_at": ["The showcase must end after it starts."]})
+        raise InvalidInput(fields={"ends_at": [_l("展播结束时间必须晚于开始时间。")]})
     return starts_at, ends_at
 
 
@@ -322,7 +359,7 @@ def _flush_slot() -> None:
         db.session.flush()
     except IntegrityError as error:
         # PostgreSQL's exclusion constraint caught a slot scheduled at the same moment.
-        raise Conflict("Another showcase was scheduled in that slot just now.",
+        raise Conflict(_l("这个时段刚刚被安排了另一场展播。"),
                        code="slot_taken") from error
 
 
@@ -334,7 +371,7 @@ def put_on_air(hall: Hall, *, organiser: User | None, showcase_id: int | None) -
     if showcase_id is not None:
         showcase = db.session.get(Showcase, showcase_id)
         if showcase is None or showcase.hall_id != hall.id:
-            raise InvalidInput(fields={"showcase_id": ["No such showcase in this hall."]})
+            raise InvalidInput(fields={"showcase_id": [_l("这个直播厅没有这场展播。")]})
     return set_on_air(hall, showcase)
 
 
@@ -356,7 +393,8 @@ def post_chat(hall: Hall, *, user: User | None, text: str) -> ChatMessage:
     user = permissions.require_chatter(user)
     fair = db.session.get(Fair, hall.fair_id)
     if fair is None or fair.status is FairStatus.closed:
-        raise Conflict("This fair is closed; its halls' chat is over.", code="fair_closed")
+        raise Conflict(_l("本届大会已闭幕，直播厅的聊天已结束。"), code="fair_closed")
+    _refuse_sanctioned(hall, user)
     text = _clean_chat(text)
     now = utcnow()
     recent = db.session.scalar(
@@ -386,6 +424,86 @@ def hide_chat(message: ChatMessage, *, organiser: User | None) -> ChatMessage:
     return message
 
 
+@use_case()
+def show_chat(message: ChatMessage, *, organiser: User | None) -> ChatMessage:
+    """Undo hiding a chat line: everyone sees it again, in its place; a visible line stays."""
+    permissions.require_chat_moderator(organiser)
+    if message.hidden_at is not None:
+        message.hidden_at = None
+        message.hidden_by_id = None
+        db.session.flush()
+        _forget_snapshot(message.hall_id)
+        broadcast.chat_posted(schemas.ChatMessageEventSchema().dump(message))
+    return message
+
+
+def _refuse_sanctioned(hall: Hall, user: User) -> None:
+    sanction = db.session.scalar(select(ChatSanction.kind).where(
+        ChatSanction.hall_id == hall.id, ChatSanction.user_id == user.id))
+    if sanction is SanctionKind.mute:
+        raise Forbidden(_l("你已被主办方禁言，暂时不能在本厅发言。"), code="muted")
+    if sanction is SanctionKind.ban:
+        raise Forbidden(_l("你已被主办方移出本厅聊天，不能在本厅发言。"), code="banned")
+
+
+def list_sanctions(hall: Hall, *, organiser: User | None) -> Sequence[ChatSanction]:
+    """Who is muted or banned in the hall's chat, newest first."""
+    permissions.require_chat_moderator(organiser)
+    return db.session.scalars(select(ChatSanction).where(ChatSanction.hall_id == hall.id)
+                              .order_by(ChatSanction.id.desc())).all()
+
+
+@use_case()
+def sanction_chatter(hall: Hall, *, organiser: User | None, user_id: int,
+                     kind: SanctionKind) -> ChatSanction:
+    """Mute a user in the hall's chat, or ban them: a ban also hides their lines there.
+    Giving a user another sanction replaces the one they had."""
+    organiser = permissions.require_chat_moderator(organiser)
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise InvalidInput(fields={"user_id": [_l("没有这个用户。")]})
+    if user.role is Role.organiser:
+        raise InvalidInput(fields={"user_id": [_l("不能禁言主办方。")]})
+    sanction = db.session.scalar(select(ChatSanction).where(
+        ChatSanction.hall_id == hall.id, ChatSanction.user_id == user.id))
+    if sanction is None:
+        sanction = ChatSanction(hall_id=hall.id, user=user, kind=kind, by_id=organiser.id)
+        db.session.add(sanction)
+    else:
+        sanction.kind, sanction.by_id = kind, organiser.id
+    if kind is SanctionKind.ban:
+        hidden = db.session.scalars(
+            update(ChatMessage)
+            .where(ChatMessage.hall_id == hall.id, ChatMessage.user_id == user.id,
+                   ChatMessage.hidden_at.is_(None))
+            .values(hidden_at=utcnow(), hidden_by_id=organiser.id)
+            .returning(ChatMessage.id)
+        ).all()
+        for message_id in hidden:
+            broadcast.chat_hidden(hall.id, message_id=message_id)
+        if hidden:
+            _forget_snapshot(hall.id)
+    try:
+        db.session.flush()
+    except IntegrityError as error:
+        # Another organiser sanctioned the same user at the same moment.
+        raise Conflict(_l("这位用户刚刚被另一位主办方处理过，请刷新后重试。"),
+                       code="sanction_taken") from error
+    return sanction
+
+
+@use_case()
+def lift_sanction(hall: Hall, *, organiser: User | None, user_id: int) -> None:
+    """Let a muted or banned user chat in the hall again; lifting nothing changes nothing.
+    Lines a ban hid stay hidden (each can be shown again on its own)."""
+    permissions.require_chat_moderator(organiser)
+    sanction = db.session.scalar(select(ChatSanction).where(
+        ChatSanction.hall_id == hall.id, ChatSanction.user_id == user_id))
+    if sanction is not None:
+        db.session.delete(sanction)
+        db.session.flush()
+
+
 _FIGURES = ("viewers", "visits", "peak_viewers", "fair")
 _NONE = presence.Figures(0, 0, 0)
 
@@ -393,21 +511,21 @@ _NONE = presence.Figures(0, 0, 0)
 def _clean_chat(text: str) -> str:
     """Keep printable text on one line; refuse an empty or overlong line."""
     if not isinstance(text, str):
-        raise InvalidInput(fields={"text": ["Send text."]})
+        raise InvalidInput(fields={"text": [_l("请发送文字。")]})
     # Control characters (new lines included) would let one line pose as several.
     text = "".join(" " if unicodedata.category(char).startswith("C") else char for char in text)
     text = " ".join(text.split())
     if not text:
-        raise InvalidInput(fields={"text": ["Write something first."]})
+        raise InvalidInput(fields={"text": [_l("请先输入内容。")]})
     if len(text) > MAX_CHAT_LENGTH:
         raise InvalidInput(code="too_long",
-                           fields={"text": [f"At most {MAX_CHAT_LENGTH} characters."]})
+                           fields={"text": [_l("最多 %(count)d 个字。", count=MAX_CHAT_LENGTH)]})
     return text
 
 
 def _slot_taken(clash: Showcase) -> Conflict:
     return Conflict(
-        "That slot overlaps another showcase in this hall "
-        f"({as_utc(clash.starts_at).isoformat()} to {as_utc(clash.ends_at).isoformat()}).",
+        _l("这个时段与本厅另一场展播重叠（%(starts)s 至 %(ends)s）。",
+           starts=as_utc(clash.starts_at).isoformat(), ends=as_utc(clash.ends_at).isoformat()),
         code="slot_taken",
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from exhibitors import media as media_files
@@ -91,7 +92,7 @@ def hook_token(secret_key: str | None = None) -> str:
 
 def check_hook_token(token: str) -> None:
     if not hmac.compare_digest(token.encode(), hook_token().encode()):
-        raise NotFound("No such hook.")
+        raise NotFound(_l("没有这个回调。"))
 
 
 def _expiry(showcase: Showcase, hall: Hall) -> int:
@@ -119,7 +120,7 @@ def push_details(showcase: Showcase, *, user: User | None) -> PushDetails:
 def operator_push_details(showcase: Showcase) -> PushDetails:
     """The push details for the operator's own tools (`flask fair demo-push`), no user asked."""
     if not showcase.stream_secret:
-        raise Conflict("This showcase has no stream key yet; regenerate it.", code="no_key")
+        raise Conflict(_l("这场展播还没有推流密钥，请重新生成。"), code="no_key")
     hall = service.access_hall(showcase.hall_id)
     expires = _expiry(showcase, hall)
     key = f"{showcase.stream_name}?e={expires}&s={_signature(showcase, expires)}"
@@ -315,7 +316,7 @@ def set_replay_hidden(showcase: Showcase, *, user: User | None, hidden: bool) ->
     """The exhibitor hides the replay of its showcase from everyone else, or shows it again."""
     permissions.require_replay_editor(user, showcase.project)
     if showcase.replay_sha256 is None:
-        raise NotFound("This showcase has no replay.")
+        raise NotFound(_l("这场展播没有回放。"))
     showcase.replay_hidden = hidden
     return showcase
 
@@ -327,7 +328,7 @@ def access_replay(showcase_id: int, user: User | None) -> Showcase:
             or not permissions.can_view_project(user, showcase.project)
             or (showcase.replay_hidden
                 and not permissions.can_see_push_details(user, showcase.project))):
-        raise NotFound("No such replay.")
+        raise NotFound(_l("没有这个回放。"))
     return showcase
 
 

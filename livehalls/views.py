@@ -58,9 +58,12 @@ def hall(hall_id: int) -> str:
         "schedule": ShowcaseSchema(many=True).dump(showcases),
         "chat": ChatMessageEventSchema(many=True).dump(service.recent_chat(found)),
         "signed_in": user is not None,
+        "user_id": None if user is None else user.id,
         "moderator": permissions.is_organiser(user),
         "project_url": url_for("exhibitor_pages.project", project_id=0),
         "provinces": {code: i18n.province_label(code) for code in PROVINCES},
+        "timezone": current_app.config["BABEL_DEFAULT_TIMEZONE"],
+        "hls_src": url_for("pages.vendor", path="hls.js/dist/hls.min.js"),
     }
     signals.hall_opened.send(None, fair_id=fair.id, hall_id=found.id)
     return render_template("livehalls/hall.html", fair=fair, hall=found, view=view,

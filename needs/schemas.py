@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import (
     EXCLUDE,
     Schema,
@@ -28,9 +29,9 @@ class NeedInputSchema(StrictSchema):
     description = fields.Str(load_default="", validate=validate.Length(max=MAX_DESCRIPTION),
                              metadata={"description": "Markdown or HTML; sanitised"})
     category = fields.Str(required=True,
-                          validate=validate.OneOf(list(CATEGORIES), error="Unknown category."))
+                          validate=validate.OneOf(list(CATEGORIES), error=_l("未知的类别。")))
     province = fields.Str(required=True,
-                          validate=validate.OneOf(list(PROVINCES), error="Unknown province."),
+                          validate=validate.OneOf(list(PROVINCES), error=_l("未知的省份代码。")),
                           metadata={"description": "the region it is for, ISO 3166-2:CN"})
     city = Text(load_default="", validate=validate.Length(max=50),
                 metadata={"description": "an optional city or district"})
@@ -48,7 +49,7 @@ class NeedInputSchema(StrictSchema):
     def check_budget(self, data: dict[str, Any], **kwargs: Any) -> None:
         low, high = data.get("budget_min_fen"), data.get("budget_max_fen")
         if low is not None and high is not None and low > high:
-            raise ValidationError("budget_max must not be below budget_min.", "budget_max")
+            raise ValidationError(_l("预算上限不能低于预算下限。"), "budget_max")
 
 
 class NeedUpdateSchema(NeedInputSchema):
@@ -87,9 +88,9 @@ class NeedQuerySchema(Schema):
 
     q = Text(load_default="", validate=validate.Length(max=100))
     category = fields.Str(load_default=None,
-                          validate=validate.OneOf(list(CATEGORIES), error="Unknown category."))
+                          validate=validate.OneOf(list(CATEGORIES), error=_l("未知的类别。")))
     province = fields.Str(load_default=None,
-                          validate=validate.OneOf(list(PROVINCES), error="Unknown province."))
+                          validate=validate.OneOf(list(PROVINCES), error=_l("未知的省份代码。")))
     min_budget_fen = YuanField(data_key="min_budget", allow_zero=True, load_default=None)
     max_budget_fen = YuanField(data_key="max_budget", allow_zero=True, load_default=None)
     page = fields.Int(load_default=1, validate=validate.Range(min=1, max=10_000))
@@ -99,7 +100,7 @@ class NeedQuerySchema(Schema):
     def check_range(self, data: dict[str, Any], **kwargs: Any) -> None:
         low, high = data.get("min_budget_fen"), data.get("max_budget_fen")
         if low is not None and high is not None and low > high:
-            raise ValidationError("max_budget must not be below min_budget.", "max_budget")
+            raise ValidationError(_l("预算上限不能低于预算下限。"), "max_budget")
 
     @post_load
     def make_query(self, data: dict[str, Any], **kwargs: Any) -> NeedQuery:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
@@ -51,7 +53,7 @@ def create_need(fair: Fair, *, buyer: User | None, title: str, category: str, pr
     """A verified buyer writes a need in a fair: a draft, or open at once with ``publish``."""
     buyer = permissions.require_verified_buyer(buyer)
     if fair.status is FairStatus.closed:
-        raise Conflict("This fair is closed.", code="fair_closed")
+        raise Conflict(_l("本届大会已闭幕。"), code="fair_closed")
     assert buyer.organisation_id is not None  # noqa: S101 - buyers always have one
     need = Need(fair_id=fair.id, buyer_id=buyer.id, organisation_id=buyer.organisation_id,
                 status=NeedStatus.draft, response_count=0)
@@ -71,7 +73,7 @@ def update_need(need: Need, *, buyer: User | None, changes: Mapping[str, Any]) -
     """The buyer edits its draft."""
     permissions.require_need_buyer(buyer, need)
     if need.status is not NeedStatus.draft:
-        raise Conflict("Only a draft need can be edited.", code="need_not_draft")
+        raise Conflict(_l("只有草稿状态的需求可以修改。"), code="need_not_draft")
     _apply(need, {name: value for name, value in changes.items() if name in EDITABLE})
     index_need(need)
     return need
@@ -83,20 +85,20 @@ def _apply(need: Need, values: Mapping[str, Any]) -> None:
     if merged["deadline"] is not None:
         merged["deadline"] = as_utc(merged["deadline"])  # SQLite hands it back naive
     merged.update(values)
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[LazyString]] = {}
     if not 2 <= len((merged["title"] or "").strip()) <= 200:
-        errors["title"] = ["2 to 200 characters."]
+        errors["title"] = [_l("请填写 %(min)d 到 %(max)d 个字。", min=2, max=200)]
     if merged["category"] not in CATEGORIES:
-        errors["category"] = ["Unknown category."]
+        errors["category"] = [_l("未知的类别。")]
     if merged["province"] not in PROVINCES:
-        errors["province"] = ["Unknown province."]
+        errors["province"] = [_l("未知的省份代码。")]
     if len(merged["city"] or "") > 50:
-        errors["city"] = ["At most 50 characters."]
+        errors["city"] = [_l("最多 %(max)d 个字。", max=50)]
     low, high = merged["budget_min_fen"], merged["budget_max_fen"]
     if not isinstance(low, int) or low <= 0:
-        errors["budget_min"] = ["Must be more than 0."]
+        errors["budget_min"] = [_l("金额须大于零。")]
     elif not isinstance(high, int) or high < low:
-        errors["budget_max"] = ["Must be at least budget_min."]
+        errors["budget_max"] = [_l("预算上限不能低于预算下限。")]
     deadline = merged["deadline"]
     try:
         # In UTC, as stored; a moment at the edge of the calendar has no UTC equivalent.
@@ -104,14 +106,15 @@ def _apply(need: Need, values: Mapping[str, Any]) -> None:
     except (AttributeError, OverflowError):
         deadline = None
     if not isinstance(deadline, dt.datetime):
-        errors["deadline"] = ["A date and time with its offset."]
+        errors["deadline"] = [_l("请填写带时区的日期和时间。")]
     elif deadline <= utcnow():
-        errors["deadline"] = ["Must be in the future."]
+        errors["deadline"] = [_l("截止时间须晚于现在。")]
     limit = merged["max_responses"]
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RESPONSES:
-        errors["max_responses"] = [f"1 to {MAX_RESPONSES}."]
+        errors["max_responses"] = [_l("须在 %(min)s 到 %(max)s 之间。", min=1,
+                                        max=MAX_RESPONSES)]
     elif limit < (need.response_count or 0):
-        errors["max_responses"] = ["Fewer than the responses already taken."]
+        errors["max_responses"] = [_l("不能少于已收到的响应数。")]
     if errors:
         raise InvalidInput(fields=errors)
     need.title = merged["title"].strip()
@@ -131,9 +134,9 @@ def open_need(need: Need, *, buyer: User | None) -> Need:
     permissions.require_verified_buyer(buyer)
     permissions.require_need_buyer(buyer, need)
     if need.status is not NeedStatus.draft:
-        raise Conflict("Only a draft need can be opened.", code="need_not_draft")
+        raise Conflict(_l("只有草稿状态的需求可以发布。"), code="need_not_draft")
     if as_utc(need.deadline) <= utcnow():
-        raise InvalidInput(fields={"deadline": ["Must be in the future."]})
+        raise InvalidInput(fields={"deadline": [_l("截止时间须晚于现在。")]})
     _open(need)
     return need
 
@@ -152,7 +155,7 @@ def close_need(need: Need, *, buyer: User | None) -> Need:
     """The buyer stops taking responses; signing from those it has goes on."""
     permissions.require_need_buyer(buyer, need)
     if need.status is not NeedStatus.open:
-        raise Conflict("Only an open need can be closed.", code="need_not_open")
+        raise Conflict(_l("只有征集中的需求可以截止。"), code="need_not_open")
     need.status, need.closed_at = NeedStatus.closed, utcnow()
     return need
 
@@ -162,7 +165,7 @@ def withdraw_need(need: Need, *, buyer: User | None) -> Need:
     """The buyer takes a draft or open need back: it leaves the list; nobody responds to it."""
     permissions.require_need_buyer(buyer, need)
     if need.status not in (NeedStatus.draft, NeedStatus.open):
-        raise Conflict("Only a draft or open need can be withdrawn.", code="need_not_open")
+        raise Conflict(_l("只有草稿或征集中的需求可以撤回。"), code="need_not_open")
     need.status, need.closed_at = NeedStatus.withdrawn, utcnow()
     return need
 
@@ -170,7 +173,7 @@ def withdraw_need(need: Need, *, buyer: User | None) -> Need:
 def access_need(need_id: int, user: User | None) -> Need:
     need = db.session.get(Need, need_id)
     if need is None or not permissions.can_view_need(user, need):
-        raise NotFound("No such need.")
+        raise NotFound(_l("没有这条需求。"))
     return need
 
 
@@ -300,17 +303,15 @@ def respond_to_need(need: Need, *, user: User | None, project_id: int, price_fen
     assert exhibitor is not None  # noqa: S101 - checked just above
     note = _check_offer(price_fen, note)
     if not need.is_open:
-        raise Conflict("This need takes no more responses.", code="need_not_open")
+        raise Conflict(_l("这条需求不再接受响应。"), code="need_not_open")
     project = db.session.get(Project, project_id)
     if project is None or project.exhibitor_id != exhibitor.id:
-        raise Forbidden("Respond with one of your own projects.", code="not_yours")
+        raise Forbidden(_l("请用本单位的项目响应。"), code="not_yours")
     if project.status is not ProjectStatus.published:
-        raise Conflict("Publish the project before responding with it.",
-                       code="project_not_published")
+        raise Conflict(_l("请先发布该项目，再用它响应。"), code="project_not_published")
     if db.session.scalar(select(NeedResponse.id).where(NeedResponse.need_id == need.id,
                                                       NeedResponse.project_id == project.id)):
-        raise Conflict("This project has already responded to this need.",
-                       code="already_responded")
+        raise Conflict(_l("该项目已经响应过这条需求。"), code="already_responded")
     # The count moves in the statement that checks it: of two exhibitors racing for the last
     # place, the second finds none left (its update waits for the first's to commit).
     taken = db.session.execute(
@@ -321,15 +322,14 @@ def respond_to_need(need: Need, *, user: User | None, project_id: int, price_fen
         .execution_options(synchronize_session=False)
     ).rowcount
     if not taken:
-        raise Conflict("This need has all the responses it asked for.", code="need_full")
+        raise Conflict(_l("这条需求的响应名额已满。"), code="need_full")
     response = NeedResponse(need_id=need.id, project_id=project.id, exhibitor_id=exhibitor.id,
                             price_fen=price_fen, note=note, status=ResponseStatus.submitted)
     db.session.add(response)
     try:
         db.session.flush()
     except IntegrityError as error:
-        raise Conflict("This project has already responded to this need.",
-                       code="already_responded") from error
+        raise Conflict(_l("该项目已经响应过这条需求。"), code="already_responded") from error
     inbox.notify(need.buyer_id, kind="response_received", data={
         "need": need.title, "project": project.title,
         "exhibitor": exhibitor.organisation.name}, link=f"/needs/{need.id}",
@@ -340,9 +340,9 @@ def respond_to_need(need: Need, *, user: User | None, project_id: int, price_fen
 def _check_offer(price_fen: int, note: str) -> str:
     note = (note or "").strip()
     if isinstance(price_fen, bool) or not isinstance(price_fen, int) or price_fen <= 0:
-        raise InvalidInput(fields={"price": ["Must be more than 0."]})
+        raise InvalidInput(fields={"price": [_l("金额须大于零。")]})
     if len(note) > MAX_NOTE_LENGTH:
-        raise InvalidInput(fields={"note": [f"At most {MAX_NOTE_LENGTH} characters."]})
+        raise InvalidInput(fields={"note": [_l("最多 %(max)d 个字。", max=MAX_NOTE_LENGTH)]})
     return note
 
 
@@ -352,10 +352,9 @@ def update_response(response: NeedResponse, *, user: User | None, price_fen: int
     """The exhibitor changes its offer, until the buyer has acted on it."""
     permissions.require_responder(user, response)
     if response.decided_at is not None or _signed(response):
-        raise Conflict("The buyer has acted on this response; it can no longer change.",
-                       code="response_decided")
+        raise Conflict(_l("采购方已处理该响应，不能再修改。"), code="response_decided")
     if not response.need.is_open:
-        raise Conflict("This need takes no more responses.", code="need_not_open")
+        raise Conflict(_l("这条需求不再接受响应。"), code="need_not_open")
     checked = _check_offer(response.price_fen if price_fen is None else price_fen,
                            response.note if note is None else note)
     if price_fen is not None:
@@ -385,7 +384,7 @@ def _decide(response: NeedResponse, *, buyer: User | None, status: ResponseStatu
     if response.status is status:
         return response
     if response.status is ResponseStatus.declined or _signed(response):
-        raise Conflict("This response has been decided already.", code="response_decided")
+        raise Conflict(_l("该响应已经处理过。"), code="response_decided")
     response.status, response.decided_at = status, utcnow()
     _tell_exhibitor(response, kind=kind, dedupe_key=f"{kind}:{response.id}")
     return response
@@ -409,7 +408,7 @@ def _signed(response: NeedResponse) -> bool:
 def access_response(response_id: int, user: User | None) -> NeedResponse:
     response = db.session.get(NeedResponse, response_id)
     if response is None or not permissions.can_view_response(user, response):
-        raise NotFound("No such response.")
+        raise NotFound(_l("没有这条响应。"))
     return response
 
 
@@ -441,15 +440,15 @@ def sign_response(response: NeedResponse, *, buyer: User | None,
     need = response.need
     permissions.require_need_buyer(buyer, need)
     if response.status is ResponseStatus.declined:
-        raise Conflict("A declined response cannot become an intent.", code="response_declined")
+        raise Conflict(_l("已婉拒的响应不能转为签约意向。"), code="response_declined")
     if need.status is NeedStatus.withdrawn:
-        raise Conflict("This need was withdrawn.", code="need_withdrawn")
+        raise Conflict(_l("这条需求已撤回。"), code="need_withdrawn")
     earlier = db.session.scalars(
         select(IdempotencyKey.key).join(Intent, Intent.id == IdempotencyKey.intent_id)
         .where(Intent.response_id == response.id, Intent.status == IntentStatus.active)
     ).all()
     if earlier and idempotency_key not in earlier:
-        raise Conflict("This response is already an intent.", code="already_signed")
+        raise Conflict(_l("该响应已转为签约意向。"), code="already_signed")
     response_id, need_id = response.id, need.id
     intent = deal_service.record_intent(
         response.project_id, buyer=buyer, amount_fen=response.price_fen,

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import selectinload
 
@@ -188,7 +189,7 @@ def rebuild(fair_id: int) -> Built:
     """Build the fair's model and store it; every server process picks it up within
     RECHECK_SECONDS. The requests served meanwhile keep reading the model they had."""
     if db.session.get(Fair, fair_id) is None:
-        raise NotFound("No such fair.")
+        raise NotFound(_l("没有这届大会。"))
     started = time.perf_counter()
     history = load_history(fair_id)
     catalogue = load_catalogue(fair_id)

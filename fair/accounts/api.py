@@ -28,6 +28,7 @@ def register(data: dict[str, Any]) -> User:
         role=Role(data["role"]),
         organisation_name=data["organisation"]["name"],
         province=data["organisation"]["province"],
+        phone=data["phone"],
     )
 
 

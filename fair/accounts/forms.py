@@ -39,6 +39,12 @@ class RegisterForm(FairForm):
         _l("联系人"),
         validators=[DataRequired(REQUIRED), Length(max=100, message=AT_MOST)],
     )
+    phone = StringField(
+        _l("联系电话"),
+        validators=[Length(max=30, message=AT_MOST)],
+        description=_l("采购方必填。提交签约意向后，该项目的参展单位可以看到您的联系人、电话和"
+                       "邮箱，以便跟进。"),
+    )
     email = EmailField(
         _l("邮箱"),
         validators=[DataRequired(REQUIRED), Regexp(EMAIL, message=_l("请填写有效的邮箱地址。"))],

@@ -49,7 +49,10 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     #: Argon2id hash.
     password_hash: Mapped[str] = mapped_column(String(200))
+    #: The contact person (联系人).
     name: Mapped[str] = mapped_column(String(100))
+    #: The contact's phone; buyers must give it, exhibitors see it on intents for their projects.
+    phone: Mapped[str] = mapped_column(String(30), default="", server_default="")
     role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
     #: Organisers act for the fair itself and have none.
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from fair.guard import MAX_ID
@@ -35,7 +36,7 @@ class Text(fields.String):
         for validator in self.validators:
             if (isinstance(validator, validate.Length) and validator.max is not None
                     and len(text) > validator.max):
-                raise ValidationError(f"Longer than maximum length {validator.max}.")
+                raise ValidationError(_l("最多 %(max)s 个字。", max=validator.max))
         return text.strip()
 
 
@@ -53,7 +54,7 @@ class OrganisationSchema(StrictSchema):
     name = Text(required=True, validate=validate.Length(min=2, max=200))
     province = fields.Str(
         required=True,
-        validate=validate.OneOf(list(PROVINCES), error="Unknown province code."),
+        validate=validate.OneOf(list(PROVINCES), error=_l("未知的省份代码。")),
         metadata={"description": "ISO 3166-2:CN code, such as CN-SC"},
     )
     verified = fields.Boolean(
@@ -69,9 +70,13 @@ class RegisterSchema(StrictSchema):
     password = fields.Str(
         required=True,
         load_only=True,
-        validate=validate.Length(min=10, max=200, error="Use 10 to 200 characters."),
+        validate=validate.Length(min=10, max=200, error=_l("请使用 10 到 200 个字符。")),
     )
-    name = Text(required=True, validate=validate.Length(min=1, max=100))
+    name = Text(required=True, validate=validate.Length(min=1, max=100),
+                metadata={"description": "contact person"})
+    phone = fields.Str(load_default="", validate=validate.Length(max=30),
+                       metadata={"description": "contact phone; required of buyers, shown to "
+                                              "the exhibitors of the projects they sign for"})
     role = fields.Str(required=True, validate=validate.OneOf(ROLES_OPEN_TO_REGISTRATION))
     organisation = fields.Nested(OrganisationSchema, required=True)
 

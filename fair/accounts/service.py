@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -24,6 +26,9 @@ from fair.reference import PROVINCES
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
+
+#: A phone as people write it: digits with an optional +, spaces, dashes and brackets.
+PHONE = re.compile(r"\+?[0-9][0-9 ()\-]{5,28}[0-9]")
 
 
 def normalise_email(email: str) -> str:
@@ -42,17 +47,15 @@ def check_password(password: str, *, email: str) -> None:
     """Refuse a password that is short, among the most common, or the e-mail itself (ASVS 5.0
     6.2: at least 10 characters, no common or context-specific passwords)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput("Use at least 10 characters.", code="password_too_short",
-                           fields={"password": ["Use at least 10 characters."]})
+        raise InvalidInput(_l("密码至少 10 个字符。"), code="password_too_short",
+                           fields={"password": [_l("密码至少 10 个字符。")]})
     folded = password.strip().lower()
     if folded == normalise_email(email) or folded == normalise_email(email).split("@")[0]:
-        raise InvalidInput("The password may not be the e-mail address.",
-                           code="password_is_email",
-                           fields={"password": ["The password may not be the e-mail address."]})
+        raise InvalidInput(_l("密码不能与邮箱相同。"), code="password_is_email",
+                           fields={"password": [_l("密码不能与邮箱相同。")]})
     if folded in common_passwords():
-        raise InvalidInput("This password is among the most common ones; choose another.",
-                           code="common_password",
-                           fields={"password": ["This password is among the most common ones."]})
+        raise InvalidInput(_l("这个密码太常见，容易被猜中，请换一个。"), code="common_password",
+                           fields={"password": [_l("这个密码太常见，容易被猜中，请换一个。")]})
 
 
 def hash_password(password: str) -> str:
@@ -84,20 +87,28 @@ def register_user(
     role: Role,
     organisation_name: str,
     province: str,
+    phone: str = "",
 ) -> User:
-    """Register an exhibitor or a buyer with their organisation."""
+    """Register an exhibitor or a buyer with their organisation; a buyer gives a phone, which
+    the exhibitors it signs intents with will see."""
     if role is Role.organiser:
-        raise InvalidInput("Organisers are created by the operators.", fields={"role": ["no"]})
+        raise InvalidInput(_l("主办方账号由运营人员创建。"), fields={"role": [_l("不可以")]})
     if province not in PROVINCES:
-        raise InvalidInput(fields={"organisation": {"province": ["Unknown province code."]}})
+        raise InvalidInput(fields={"organisation": {"province": [_l("未知的省份代码。")]}})
     check_password(password, email=email)
+    phone = " ".join(phone.split())
+    if role is Role.buyer and not phone:
+        raise InvalidInput(fields={"phone": [_l("采购方请填写联系电话。")]})
+    if phone and not PHONE.fullmatch(phone):
+        raise InvalidInput(fields={"phone": [_l("请填写有效的电话号码，例如 028-12345678。")]})
     if find_user(email) is not None:
-        raise Conflict("That email is already registered.", code="email_taken")
+        raise Conflict(_l("该邮箱已注册。"), code="email_taken")
     organisation = Organisation(name=organisation_name.strip(), province=province)
     user = User(
         email=normalise_email(email),
         password_hash=hash_password(password),
         name=name.strip(),
+        phone=phone,
         role=role,
         organisation=organisation,
     )
@@ -114,7 +125,7 @@ def create_organiser(*, email: str, password: str, name: str = "主办方") -> U
         user = User(email=normalise_email(email), name=name, role=Role.organiser)
         db.session.add(user)
     elif user.role is not Role.organiser:
-        raise Conflict("That email belongs to an exhibitor or buyer.", code="email_taken")
+        raise Conflict(_l("该邮箱属于参展方或采购方。"), code="email_taken")
     user.password_hash = hash_password(password)
     return user
 
@@ -125,9 +136,9 @@ def authenticate(email: str, password: str) -> User:
     if user is None:
         # Spend the same time as a real check so that timing does not reveal who exists.
         hash_password(password)
-        raise Unauthorized("Email or password is wrong.", code="bad_credentials")
+        raise Unauthorized(_l("邮箱或密码不正确。"), code="bad_credentials")
     if not _check_password(user, password):
-        raise Unauthorized("Email or password is wrong.", code="bad_credentials")
+        raise Unauthorized(_l("邮箱或密码不正确。"), code="bad_credentials")
     return user
 
 

@@ -60,6 +60,7 @@ def register() -> str | Response:
                 role=Role(form.role.data),
                 organisation_name=form.organisation_name.data or "",
                 province=form.province.data or "",
+                phone=form.phone.data or "",
             )
         except FairError as error:
             form.show_refusal(error)

@@ -34,6 +34,7 @@ const view = {
   hallViewers: new Map(),
   audienceDue: false,
   sizeDue: true,
+  paused: false,
 };
 const requestDraw = frameScheduler(draw, { interval: FRAME_INTERVAL });
 
@@ -143,6 +144,7 @@ function byAmount(breakdown) {
  * ellipsis at a width fixed for the chart, values at the bars' ends inside the chart.
  */
 function drawBars(chart, names, entries, colours = null) {
+  describeChart(chart, names, entries);
   const width = chart.getWidth();
   const height = chart.getHeight();
   const fontSize = Math.max(11, Math.round(unit * 1.1));
@@ -155,6 +157,8 @@ function drawBars(chart, names, entries, colours = null) {
   const band = height / Math.max(1, names.length);
   chart.setOption({
     animation: false,
+    // ECharts' own description is replaced by ours, written from the same figures.
+    aria: { enabled: true, label: { enabled: true, description: chartText(chart, names, entries) } },
     grid: { left: nameWidth + fontSize * 0.6, right: valueWidth + fontSize * 0.8, top: 2,
       bottom: 2 },
     xAxis: { type: "value", show: false, min: 0 },
@@ -177,6 +181,34 @@ function drawBars(chart, names, entries, colours = null) {
         formatter: (params) => params.data.shown },
     }],
   }, { lazyUpdate: false, silent: true });
+}
+
+const chartKeys = new Map(Object.entries(charts).map(([key, chart]) => [chart, key]));
+
+/** A chart's figures in words: ECharts puts them in the chart's aria-label. */
+function chartText(chart, names, entries) {
+  const title = document.getElementById("title-" + chartKeys.get(chart)).textContent;
+  if (entries.length === 0) return text.chart_empty.replace("__TITLE__", title);
+  const items = entries.map((entry, index) => text.chart_item.replace("__NAME__", names[index])
+    .replace("__AMOUNT__", wan(entry.amount)).replace("__COUNT__", count(entry.deal_count ?? 0)));
+  return text.chart.replace("__TITLE__", title).replace("__ITEMS__", items.join(text.separator));
+}
+
+/** The table beside a chart, with the same rows. */
+function describeChart(chart, names, entries) {
+  const body = document.querySelector("#table-" + chartKeys.get(chart) + " tbody");
+  body.replaceChildren(...entries.map((entry, index) => {
+    const row = document.createElement("tr");
+    const name = document.createElement("th");
+    name.scope = "row";
+    name.textContent = names[index];
+    const amount = document.createElement("td");
+    amount.textContent = wan(entry.amount);
+    const deals = document.createElement("td");
+    deals.textContent = count(entry.deal_count ?? 0);
+    row.append(name, amount, deals);
+    return row;
+  }));
 }
 
 /**
@@ -292,7 +324,36 @@ function drawState() {
   statusText.textContent = text[view.state];
 }
 
+// The totals in words for screen readers, at most every ANNOUNCE_EVERY_MS (not every update).
+const ANNOUNCE_EVERY_MS = 30_000;
+const announcer = document.getElementById("totals-announce");
+let announcedAt = 0;
+let announceTimer = null;
+
+function announceTotals() {
+  if (announceTimer !== null) return;
+  const wait = announcedAt === 0 ? 0 : Math.max(0, announcedAt + ANNOUNCE_EVERY_MS - Date.now());
+  announceTimer = window.setTimeout(() => {
+    announceTimer = null;
+    if (view.paused || !view.totals) return;
+    announcedAt = Date.now();
+    announcer.textContent = text.announce.replace("__AMOUNT__", wan(view.totals.amount))
+      .replace("__COUNT__", count(view.totals.deal_count));
+  }, wait);
+}
+
+// WCAG 2.2.2: what moves by itself can be stopped; messages keep arriving and show on resume.
+const pauseButton = document.getElementById("pause-live");
+pauseButton.addEventListener("click", () => {
+  view.paused = !view.paused;
+  pauseButton.setAttribute("aria-pressed", String(view.paused));
+  pauseButton.textContent = view.paused ? text.resume : text.pause;
+  document.body.dataset.paused = String(view.paused);
+  if (!view.paused) requestDraw();
+});
+
 function draw() {
+  if (view.paused) return;
   if (view.sizeDue) {
     view.sizeDue = false;
     measureSize();
@@ -301,6 +362,7 @@ function draw() {
   if (view.figuresDue) {
     view.figuresDue = false;
     drawFigures();
+    announceTotals();
   }
   if (view.chartSteps.length > 0) drawNextChart();
   else if (view.chartsDue) drawChartsWhenDue();

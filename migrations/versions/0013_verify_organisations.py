@@ -2,7 +2,7 @@
 a fair may set a ceiling on one intent.
 
 Revision ID: 0013_verify_organisations
-Revises: 0011
+Revises: 0012_english_text
 Create Date: 2026-12-02 18:35:00.000000
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0013_verify_organisations'
-down_revision = '0011'
+down_revision = '0012_english_text'
 branch_labels = None
 depends_on = None
 

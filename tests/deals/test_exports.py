@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import re
 from collections.abc import Callable
 
 import pytest
 from flask.testing import FlaskClient
+from flask_babel import to_user_timezone
 from openpyxl import load_workbook
 
 from deals import exports
 from deals.models import Intent
 from exhibitors.models import Exhibitor, Project
 from fair.accounts.models import Role, User
+from fair.database import utcnow
 from fair.models import Fair
 from livehalls.models import Hall
+from tests.pages import sign_in
 
 Headers = Callable[[User], dict[str, str]]
 Sign = Callable[..., Intent]
@@ -26,8 +31,9 @@ def export(client: FlaskClient, fair: Fair, headers: dict[str, str], file_format
     response = client.get(f"/api/v1/fairs/{fair.id}/deals?format={file_format}&lang={lang}",
                           headers=headers)
     assert response.status_code == 200, response.data[:200]
-    assert response.headers["Content-Disposition"] == (
-        f'attachment; filename="intents-fair-{fair.id}.{file_format}"')
+    assert re.fullmatch(
+        rf'attachment; filename="intents-fair-{fair.id}-(organiser|exhibitor|buyer)'
+        rf'-\d{{4}}-\d{{2}}-\d{{2}}\.{file_format}"', response.headers["Content-Disposition"])
     return response.data
 
 
@@ -75,6 +81,8 @@ def test_the_csv_opens_in_excel_with_chinese_and_yuan_amounts(
     assert row["意向金额（元）"] == "38568300.00"
     assert row["状态"] == "有效"
     assert row["备注"] == "'=cmd|' /C calc'!A0"
+    assert row["已付意向金"] == "否"  # the pages' word, not 定金
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", row["签约时间"])
     assert rows[1][exports.AMOUNT_COLUMN] == "0.05"
 
 
@@ -104,9 +112,12 @@ def test_the_workbook_holds_numbers_shown_as_yuan_and_formulas_as_text(
     assert amount.number_format == "#,##0.00"
     assert str(amount.value) == "1234567.89"
     assert str(small.value) == "0.01"
-    note = rows[1][-1]
+    note = rows[1][exports.NOTE_COLUMN]
     assert (note.value, note.data_type) == ("=1+1", "s")
-    assert rows[2][-1].value == "@SUM(A1)"
+    signed_at = rows[1][exports.SIGNED_AT_COLUMN]
+    assert isinstance(signed_at.value, dt.datetime)  # a real date, not text
+    assert signed_at.number_format == "yyyy-mm-dd hh:mm:ss"
+    assert rows[2][exports.NOTE_COLUMN].value == "@SUM(A1)"
 
 
 @pytest.mark.parametrize("file_format", ["csv", "xlsx"])
@@ -133,3 +144,44 @@ def test_each_role_exports_the_intents_it_may_see(
     assert exported(make_user(Role.exhibitor)) == []
     response = client.get(f"/api/v1/fairs/{fair.id}/deals?format={file_format}")
     assert response.status_code == 401
+
+
+def test_each_role_downloads_a_file_named_for_it_the_fair_and_the_day(
+    client: FlaskClient, fair: Fair, project: Project, buyer: User, organiser: User,
+    token_for: Headers, sign: Sign,
+) -> None:
+    sign(project, buyer, 100)
+    names = set()
+    for user in (organiser, buyer):
+        response = client.get(f"/api/v1/fairs/{fair.id}/deals?format=csv",
+                              headers=token_for(user))
+        names.add(response.headers["Content-Disposition"])
+    today = to_user_timezone(utcnow()).date().isoformat()
+    assert names == {
+        f'attachment; filename="intents-fair-{fair.id}-organiser-{today}.csv"',
+        f'attachment; filename="intents-fair-{fair.id}-buyer-{today}.csv"'}
+
+
+def test_an_exhibitor_sees_its_leads_contacts_on_its_page_and_in_its_exports(
+    client: FlaskClient, fair: Fair, make_exhibitor: Callable[..., tuple[Exhibitor, User]],
+    make_project: Callable[..., Project], make_user: Callable[..., User], organiser: User,
+    token_for: Headers, sign: Sign,
+) -> None:
+    _, owner = make_exhibitor(fair)
+    _, other = make_exhibitor(fair)
+    mine = make_project(fair, user=owner)
+    buyer = make_user(Role.buyer)
+    sign(mine, buyer, 100)
+    header, row = csv_rows(export(client, fair, token_for(owner), "csv"))
+    lead = dict(zip(header, row, strict=True))
+    assert (lead["联系人"], lead["联系电话"], lead["邮箱"]) == (buyer.name, buyer.phone,
+                                                          buyer.email)
+    sheet = load_workbook(io.BytesIO(export(client, fair, token_for(owner), "xlsx"))).active
+    assert [cell.value for cell in next(sheet.iter_rows())][-3:] == ["联系人", "联系电话", "邮箱"]
+    # Another exhibitor has no intents, so no contacts; the buyer's own file has no contacts.
+    assert len(csv_rows(export(client, fair, token_for(other), "csv"))) == 1
+    assert "联系电话" not in csv_rows(export(client, fair, token_for(buyer), "csv"))[0]
+    sign_in(client, owner)
+    page = client.get("/portal/intents").text
+    assert buyer.phone in page
+    assert buyer.email in page

@@ -139,7 +139,10 @@ def test_without_stripe_payments_answer_503_and_change_nothing(
     setup = client.post("/api/v1/payments/setup", headers=buyer_headers)
     assert setup.status_code == 503
     assert setup.json["error"]["code"] == "payments_unavailable"
-    assert "STRIPE_API_KEY" in setup.json["error"]["message"]
+    assert setup.json["error"]["message"] == "在线支付尚未开通，暂时不能在线付款。"
+    english = client.post("/api/v1/payments/setup",
+                          headers={**buyer_headers, "Accept-Language": "en-GB,en;q=0.8"})
+    assert english.json["error"]["message"] == "Online payment is not open yet."
     assert deposit(client, buyer_headers, intent).status_code == 503
     assert db.session.scalar(select(func.count()).select_from(Payment)) == 0
 
@@ -811,7 +814,7 @@ def test_without_stripe_the_intents_page_says_why_there_is_no_deposit_button(
 ) -> None:
     sign_in(client, buyer)
     page = client.get("/my/intents").text
-    assert "在线支付暂未开通" in page
+    assert "在线支付尚未开通" in page
     assert "card-payment" not in page
     assert "js.stripe.com" not in page
 
@@ -859,7 +862,7 @@ def test_the_portal_without_stripe_says_why_there_is_no_booth_fee_button(
     sign_in(client, user)
     page = client.get("/portal").text
     assert "展位费" in page
-    assert "在线支付暂未开通" in page
+    assert "在线支付尚未开通" in page
     english = client.get("/portal?lang=en").text
     assert "Booth fee" in english
-    assert "Online payment is not available" in english
+    assert "Online payment is not open yet" in english

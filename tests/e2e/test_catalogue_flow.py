@@ -101,10 +101,11 @@ def test_exhibitor_publishes_and_a_visitor_finds_it_by_a_chinese_search(
     # The exhibitor creates the project, uploads its image and publishes it.
     exhibitor.reload()
     exhibitor.get_by_role("link", name="新建项目").first.click()
-    exhibitor.get_by_label("项目名称").fill(TITLE)
+    exhibitor.get_by_label("项目名称", exact=True).fill(TITLE)
     exhibitor.get_by_label("类别").select_option("intangible-heritage")
     exhibitor.get_by_label("参考价格（元）").fill("8800.00")
-    exhibitor.get_by_label("简介").fill("国家级非遗蜀绣传承人带领体验平针、套针，绣一幅熊猫团扇。")
+    exhibitor.get_by_label("简介", exact=True).fill(
+        "国家级非遗蜀绣传承人带领体验平针、套针，绣一幅熊猫团扇。")
     exhibitor.get_by_label("详细介绍").fill(
         "## 课程安排\n\n- 蜀绣历史与针法\n- 熊猫团扇刺绣实践\n\n<script>alert('x')</script>")
     exhibitor.get_by_label("标签").fill("非遗，蜀绣，亲子")

@@ -120,6 +120,8 @@ def test_the_dashboard_shows_how_many_watch_the_halls(
     assert isinstance(browser, Browser)
     contexts = [browser.new_context(base_url=live_server.url)  # type: ignore[attr-defined]
                 for _ in range(3)]
+    # Two anonymous browsers from one address: the hall page gives each its own visitor cookie
+    # before its socket connects, so they are two viewers.
     for context in contexts[:2]:
         open_hall(context, hall_on_air)
     signed_in(contexts[2], organiser)

@@ -82,11 +82,39 @@ def test_an_amount_that_is_not_yuan_is_refused_before_it_is_sent(
     page = buyer_page
     page.goto(f"/projects/{project.id}")
     form = page.locator("form.intent-form")
-    for amount in ("1e5", "１２３", "12.345", "-5"):
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url)
+            if request.method == "POST" else None)
+    # The server's limit is on the page before anything is typed.
+    expect(form.locator(".intent-amount-hint")).to_contain_text("100,000,000.00")
+    for amount in ("1e5", "12.345", "-5", "12,50"):
         form.locator('input[name="amount"]').fill(amount)
         form.locator('button[type="submit"]').click()
         expect(form.locator(".intent-form-status")).to_contain_text("120000.00")
+    form.locator('input[name="amount"]').fill("100,000,000.01")
+    form.locator('button[type="submit"]').click()
+    expect(form.locator(".intent-form-status")).to_contain_text("最多 100,000,000.00 元")
+    assert sent == []
     assert db.session.scalar(select(func.count()).select_from(Intent)) == 0
+
+
+@pytest.mark.parametrize(("typed", "fen"), [
+    ("12,000", 1_200_000), ("１２,０００元", 1_200_000), ("¥ 8,800.5", 880_050),
+    ("100,000,000", 10_000_000_000),
+])
+def test_what_people_type_is_sent_as_the_apis_ascii_amount(
+    buyer_page: Page, fair: Fair, make_project: Callable[..., Project], typed: str, fen: int,
+) -> None:
+    project = make_project(fair)
+    page = buyer_page
+    page.goto(f"/projects/{project.id}")
+    form = page.locator("form.intent-form")
+    with page.expect_request(f"**/api/v1/projects/{project.id}/deals") as request:
+        form.locator('input[name="amount"]').fill(typed)
+        form.locator('button[type="submit"]').click()
+    assert request.value.post_data_json["amount"] == f"{fen // 100}.{fen % 100:02d}"
+    expect(form.locator(".intent-form-done")).to_be_visible()
+    assert [intent.amount_fen for intent in intents()] == [fen]
 
 
 def test_a_buyer_withdraws_an_intent_from_my_intents(

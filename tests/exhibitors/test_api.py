@@ -86,7 +86,13 @@ def test_rejected_exhibitor_cannot_create(
     token_for: Callable[[User], dict[str, str]],
 ) -> None:
     exhibitor, user = make_exhibitor(fair, approved=False)
-    client.post(f"/api/v1/exhibitors/{exhibitor.id}/reject", headers=token_for(organiser))
+    refused = client.post(f"/api/v1/exhibitors/{exhibitor.id}/reject", json={},
+                          headers=token_for(organiser))
+    assert refused.status_code == 422
+    assert "reason" in refused.json["error"]["fields"]
+    rejected = client.post(f"/api/v1/exhibitors/{exhibitor.id}/reject",
+                           json={"reason": "材料不全"}, headers=token_for(organiser))
+    assert rejected.json["rejection_reason"] == "材料不全"
     response = client.post(f"/api/v1/fairs/{fair.id}/projects", json=PROJECT,
                            headers=token_for(user))
     assert response.status_code == 403

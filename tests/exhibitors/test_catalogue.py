@@ -375,3 +375,33 @@ def _counts() -> Counter[tuple[int, str, str, str, int]]:
                                      CatalogueCount.category, CatalogueCount.province,
                                      CatalogueCount.price_bucket, CatalogueCount.projects))
     return Counter({tuple(row[:5]): row[5] for row in rows if row[5]})
+
+
+def test_english_title_and_summary_are_searched(fair: Fair, make_project: MakeProject) -> None:
+    project = make_project(fair, title="大熊猫文创礼盒", summary="熊猫主题伴手礼。")
+    assert titles(fair, q="panda") == []
+    exhibitor_service.update_project(
+        project, user=_owner(project),
+        changes={"title_en": "Giant panda gift box", "summary_en": "Souvenirs for heritage fans."})
+    assert titles(fair, q="panda") == ["大熊猫文创礼盒"]
+    assert titles(fair, q="heritage") == ["大熊猫文创礼盒"]
+
+
+@pytest.mark.parametrize(("pinyin", "expected"), [
+    ("chuanju", ["川剧变脸专场演出"]),
+    ("shuxiu", ["蜀绣非遗体验课"]),
+    ("ShuXiu", ["蜀绣非遗体验课"]),
+    ("bianlian", ["川剧变脸专场演出"]),
+])
+def test_pinyin_finds_chinese_titles(stage: Fair, pinyin: str, expected: list[str]) -> None:
+    assert titles(stage, q=pinyin) == expected
+
+
+def test_pinyin_is_of_character_pairs() -> None:
+    assert catalogue.pinyin_terms_of("川剧变脸") == {"chuanju", "jubian", "bianlian"}
+    assert catalogue.pinyin_terms_of("Opera 川") == set()
+
+
+def _owner(project: Project) -> User:
+    return db.session.scalars(
+        select(User).where(User.organisation_id == project.exhibitor.organisation_id)).one()

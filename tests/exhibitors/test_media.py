@@ -131,12 +131,12 @@ def test_the_declared_type_and_name_are_ignored(
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    (HTML, "web page"),
-    (b"\xef\xbb\xbf\n  " + HTML, "web page"),
+    (HTML, "是网页"),
+    (b"\xef\xbb\xbf\n  " + HTML, "是网页"),
     (SVG, "SVG"),
-    (b"GIF89a" + bytes(40), "not accepted"),
-    (b"MZ\x90\x00" + bytes(60), "not accepted"),
-    (b"", "not accepted"),
+    (b"GIF89a" + bytes(40), "不接受这种文件"),
+    (b"MZ\x90\x00" + bytes(60), "不接受这种文件"),
+    (b"", "不接受这种文件"),
 ])
 @pytest.mark.parametrize("name", ["picture.png", "photo.jpg"])
 def test_markup_and_other_files_are_refused_whatever_their_name(

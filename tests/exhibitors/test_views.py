@@ -110,7 +110,7 @@ def test_catalogue_pages_through_the_results(
 
 
 @pytest.mark.parametrize("query", ["page=abc", "page=-3", "sort=drop", "min_price=1e9",
-                                   "category=nope", "province=CN-ZZ", "max_price=１２"])
+                                   "category=nope", "province=CN-ZZ", "max_price=12,5"])
 def test_catalogue_ignores_filters_it_cannot_read(
     client: FlaskClient, fair: Fair, make_project: Callable[..., Project], query: str
 ) -> None:
@@ -241,10 +241,10 @@ def test_unapproved_exhibitor_is_told_why_it_cannot_create_a_project(
     _, user = make_exhibitor(fair, approved=False)
     sign_in(client, user)
 
-    page = post_form(client, "/portal/projects/new", project_form())
+    page = post_form(client, "/portal/projects/new", project_form(), follow_redirects=True)
 
     assert page.status_code == 200
-    assert "参展申请尚未通过审核" in page.text
+    assert "参展申请正在审核" in page.text
     assert db.session.scalar(select(Project)) is None
 
 
@@ -275,7 +275,8 @@ def test_approved_exhibitor_creates_edits_and_publishes_a_project(
 @pytest.mark.parametrize(("changes", "message"), [
     ({"price": "0"}, "请填写大于 0 的金额"),
     ({"price": "12.345"}, "请填写大于 0 的金额"),
-    ({"price": "１２"}, "请填写大于 0 的金额"),
+    ({"price": "12,50"}, "请填写大于 0 的金额"),
+    ({"price": "100000000.01"}, "金额最多 100,000,000.00 元"),
     ({"title": "x"}, "请填写 2 到 200 个字"),
     ({"category": "magic"}, "不是有效的选择"),
 ])
@@ -368,11 +369,68 @@ def test_organiser_rejects_an_application(
     client: FlaskClient, fair: Fair, organiser: User,
     make_exhibitor: Callable[..., tuple[Exhibitor, User]],
 ) -> None:
-    pending, _ = make_exhibitor(fair, approved=False)
+    pending, user = make_exhibitor(fair, approved=False)
     sign_in(client, organiser)
-    post_form(client, f"/organiser/exhibitors/{pending.id}/reject")
+    page = client.get("/organiser/exhibitors").text
+    assert f'id="reason-{pending.id}"' in page  # the reason is asked for beside the button
+    without = post_form(client, f"/organiser/exhibitors/{pending.id}/reject",
+                        {"reason": "  "}, follow_redirects=True)
+    assert "请写明拒绝的理由" in without.text
+    db.session.refresh(pending)
+    assert pending.status is ExhibitorStatus.pending  # nothing changed
+    post_form(client, f"/organiser/exhibitors/{pending.id}/reject",
+              {"reason": "申报材料不全，请补充后重新申请。"})
     db.session.refresh(pending)
     assert pending.status is ExhibitorStatus.rejected
+    assert pending.rejection_reason == "申报材料不全，请补充后重新申请。"
+    # The exhibitor reads why, and is not offered a form that would be refused.
+    sign_in(client, user)
+    assert "申报材料不全，请补充后重新申请。" in client.get("/portal").text
+    new = client.get("/portal/projects/new", follow_redirects=True)
+    assert "参展申请未通过，不能新建项目" in new.text
+    assert 'name="title"' not in new.text
+
+
+def test_a_pending_exhibitor_is_told_to_wait_instead_of_shown_the_project_form(
+    client: FlaskClient, fair: Fair, make_exhibitor: Callable[..., tuple[Exhibitor, User]],
+) -> None:
+    _, user = make_exhibitor(fair, approved=False)
+    sign_in(client, user)
+    new = client.get("/portal/projects/new", follow_redirects=True)
+    assert "参展申请正在审核" in new.text
+    assert 'name="title"' not in new.text
+
+
+def test_approvals_search_filter_page_and_approve_in_bulk(
+    client: FlaskClient, fair: Fair, organiser: User,
+    make_exhibitor: Callable[..., tuple[Exhibitor, User]],
+) -> None:
+    tibet = [make_exhibitor(fair, approved=False, province="CN-XZ")[0] for _ in range(3)]
+    sichuan = [make_exhibitor(fair, approved=False)[0] for _ in range(52)]
+    sign_in(client, organiser)
+    first = client.get("/organiser/exhibitors").text
+    assert first.count('name="ids"') == 50  # one page of 50
+    assert "第 1 / 2 页" in first
+    assert client.get("/organiser/exhibitors?page=2").text.count('name="ids"') == 5
+    filtered = client.get("/organiser/exhibitors?province=CN-XZ").text
+    assert filtered.count('name="ids"') == 3
+    named = client.get("/organiser/exhibitors",
+                       query_string={"q": sichuan[7].organisation.name}).text
+    assert f'id="exhibitor-{sichuan[7].id}"' in named
+    assert named.count('name="ids"') == 1
+
+    approved = post_form(client, "/organiser/exhibitors/approve?province=CN-XZ",
+                         {"ids": [str(exhibitor.id) for exhibitor in [*tibet, sichuan[0]]]})
+    assert approved.status_code == 302
+    assert "province=CN-XZ" in approved.headers["Location"]
+    for exhibitor in [*tibet, sichuan[0]]:
+        db.session.refresh(exhibitor)
+        assert exhibitor.status is ExhibitorStatus.approved
+    db.session.refresh(sichuan[1])
+    assert sichuan[1].status is ExhibitorStatus.pending
+    # Rejecting an approved exhibitor is confirmed in the browser first.
+    again = client.get("/organiser/exhibitors?status=approved&province=CN-XZ").text
+    assert again.count("data-confirm=") == 3
 
 
 @pytest.mark.parametrize("role", [Role.buyer, Role.exhibitor])

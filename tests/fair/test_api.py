@@ -87,7 +87,7 @@ def test_only_organisers_create_fairs(
 def test_unknown_fair_is_404_in_the_error_shape(client: FlaskClient) -> None:
     response = client.get("/api/v1/fairs/999")
     assert response.status_code == 404
-    assert response.json == {"error": {"code": "not_found", "message": "No such fair.",
+    assert response.json == {"error": {"code": "not_found", "message": "没有这届大会。",
                                        "fields": {}}}
 
 

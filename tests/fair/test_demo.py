@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,8 @@ from fair.reference import CATEGORIES
 from livehalls.models import Hall
 
 pytestmark = pytest.mark.usefixtures("app")
+
+CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @pytest.fixture(autouse=True)
@@ -160,3 +163,72 @@ def test_demo_has_open_needs_with_matches_and_responses(media_root: Path) -> Non
     assert count(NeedResponse) > 0
     found = need_service.search_needs(built.fair, query=need_service.NeedQuery(q="非遗"))
     assert [need.title for need in found.items] == ["非遗手工体验课进校园（200名小学生）"]
+
+
+def test_every_word_the_demo_writes_with_has_an_english_twin() -> None:
+    words = {word for theme in demo.THEMES.values()
+             for word in (*theme.subjects, *theme.formats, *theme.tags)}
+    words |= {*demo.FEATURES, *demo.AUDIENCES, *demo.INSTITUTIONS}
+    assert words <= set(demo.ENGLISH)
+    assert all(demo.ENGLISH[word].isascii() for word in words)
+
+
+def test_demo_fair_replays_the_reference_event_with_english_text(media_root: Path) -> None:
+    built = demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=30, projects=120)
+
+    assert built.fair.name == "“成渝地•巴蜀情”2020年成渝地区文化和旅游公共服务及产品采购大会"
+    projects = db.session.scalars(select(Project)).all()
+    assert all(project.title_en and not CJK.search(project.title_en) for project in projects)
+    assert all(project.summary_en and not CJK.search(project.summary_en)
+               for project in projects)
+
+
+@pytest.mark.parametrize(("english", "chinese"), [
+    ("panda", "熊猫"), ("heritage", "非遗"), ("opera", "川剧"), ("opera", "藏戏"),
+    ("Sichuan", "川剧"), ("embroidery", "蜀绣"),
+])
+def test_english_queries_find_what_their_chinese_twins_find(
+    media_root: Path, english: str, chinese: str,
+) -> None:
+    fair = demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=40,
+                                projects=200).fair
+
+    def found(text: str) -> set[int]:
+        page = catalogue.search(fair, viewer=None,
+                                query=catalogue.CatalogueQuery(q=text, per_page=100))
+        assert page.total <= 100
+        return {project.id for project in page.items}
+
+    assert found(chinese)
+    assert found(english) >= found(chinese)
+
+
+def test_sichuan_finds_every_project_from_sichuan_and_pinyin_finds_chinese_titles(
+    media_root: Path,
+) -> None:
+    fair = demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=30,
+                                projects=60).fair
+    sichuan = set(db.session.scalars(select(Project.id).where(Project.province == "CN-SC")))
+    page = catalogue.search(fair, viewer=None,
+                            query=catalogue.CatalogueQuery(q="Sichuan", per_page=100))
+    assert sichuan
+    assert {project.id for project in page.items} >= sichuan
+    with_title = set(db.session.scalars(select(Project.id).where(Project.title.contains("川剧"))))
+    page = catalogue.search(fair, viewer=None,
+                            query=catalogue.CatalogueQuery(q="chuanju", per_page=100))
+    assert with_title
+    assert {project.id for project in page.items} >= with_title
+
+
+def test_demo_home_page_says_it_replays_the_event_and_shows_what_is_on(
+    app: Flask, media_root: Path,
+) -> None:
+    demo.build_demo_fair(media_root=media_root, posters=1, exhibitors=12, projects=30)
+    client = app.test_client()
+    page = client.get("/?lang=zh").get_data(as_text=True)
+    assert "“成渝地•巴蜀情”2020年成渝地区文化和旅游公共服务及产品采购大会" in page
+    assert "重现" in page
+    assert page.count("直播中") >= 2  # every hall's first showcase of the day is on air
+    english = client.get("/?lang=en").get_data(as_text=True)
+    assert "Live now and coming up" in english
+    assert "replays" in english

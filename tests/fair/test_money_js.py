@@ -34,7 +34,8 @@ const results = cases.map(([name, argument, options]) => {
       : money[name](input);
     return {value: String(output)};
   } catch (error) {
-    return {error: error.name, message: error.message};
+    return error.name === "MoneyError" ? {error: error.name, reason: error.reason}
+                                       : {error: error.name};
   }
 });
 process.stdout.write(JSON.stringify(results));
@@ -56,6 +57,15 @@ TYPED = [
     "100000000.00", "100000000.01", "99999999.99", "999999999999", "999999999999.99",
     "9999999999999", "", " 1", "1 ", "-5", "+5", "1e5", "1_000", "1,000", "１２３", "12.345",
     "01", "00.50", ".5", "5.", "NaN", "Infinity", "0x10", "١٢٣", "1.00\n",
+]
+
+#: What people type on a page: separators, full-width digits, currency marks, and look-alikes
+#: that must stay refused (a decimal comma, grouping not in threes, a unit we do not read).
+TYPED_ON_PAGES = [
+    *TYPED, "12,000", "12,000.50", "1,234,567.8", "１２,０００元", "¥ 12,000.5", "￥１２３",
+    "12，000", "１２３．４５", "８８００元", " 12000 元 ", "\u300012000\u3000", "12,50", "1,2345",
+    "1,000.", "12万", "元", "¥", "12,000,00", "1,000,000,000", "100,000,000.01", "100,000,000",
+    "RMB 100", "12 000", "12.000,50", "¥¥12", "12元元", "０.５", "12\t元", "\ufeff12",
 ]
 
 FORMATTERS = ["formatYuan", "formatYuanGrouped", "formatYuanShort", "formatWan"]
@@ -85,7 +95,7 @@ def python_parse(text: str, options: dict[str, Any] | None) -> dict[str, str]:
     try:
         return {"value": str(money.parse_yuan(text, **(options or {})))}
     except money.MoneyError as error:
-        return {"error": "MoneyError", "message": str(error)}
+        return {"error": "MoneyError", "reason": error.reason}
 
 
 def fen_cases() -> list[int]:
@@ -125,11 +135,31 @@ def test_typed_amounts_are_accepted_and_refused_as_fair_money_does(
     assert results == [python_parse(text, options) for text in typed]
 
 
+def test_typed_text_is_normalised_as_fair_money_does() -> None:
+    results = run_js([["normalizeYuan", text, None] for text in TYPED_ON_PAGES])
+    assert results == [{"value": money.normalize_yuan(text)} for text in TYPED_ON_PAGES]
+    assert money.normalize_yuan("１２,０００元") == "12000"
+    assert money.normalize_yuan("12,50") == "12,50"  # a decimal comma is not guessed at
+
+
+@pytest.mark.parametrize("options", PARSE_OPTIONS)
+def test_normalised_amounts_are_accepted_and_refused_alike(
+    options: dict[str, Any] | None,
+) -> None:
+    """The page's check (parseYuan of normalizeYuan) is the server's, limits included."""
+    cases = [["parseYuan", money.normalize_yuan(text), options] for text in TYPED_ON_PAGES]
+    assert run_js(cases) == [python_parse(money.normalize_yuan(text), options)
+                             for text in TYPED_ON_PAGES]
+    assert python_parse(money.normalize_yuan("100,000,000.01"), None) == {
+        "error": "MoneyError", "reason": "maximum"}
+
+
 def test_only_a_string_is_an_amount() -> None:
     assert run_js([["parseYuan", 120000, None]]) == [
-        {"error": "MoneyError", "message": 'amount must be a string such as "120000.00"'}]
-    with pytest.raises(money.MoneyError, match="must be a string"):
+        {"error": "MoneyError", "reason": "format"}]
+    with pytest.raises(money.MoneyError, match="金额须为文本") as refused:
         money.parse_yuan(120000)  # type: ignore[arg-type]
+    assert refused.value.reason == "format"
 
 
 def test_a_malformed_api_amount_is_an_error_not_a_guess() -> None:

@@ -122,7 +122,8 @@ def stage(apps: list[Flask]) -> Stage:
 def _user(role: Role, province: str, name: str) -> User:
     return account_service.register_user(
         email=f"{name}@example.com", password=PASSWORD, name=name, role=role,
-        organisation_name=f"{name} 机构", province=province)
+        organisation_name=f"{name} 机构", province=province,
+        phone="028-8888 0000" if role is Role.buyer else "")
 
 
 def _organisation_of(buyer_id: int) -> int:

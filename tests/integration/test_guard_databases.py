@@ -74,7 +74,7 @@ def stage(any_app: Flask) -> dict[str, Any]:
     exhibitor_service.publish_project(project, user=exhibitor)
     buyer = account_service.register_user(
         email="buyer@example.com", password=PASSWORD, name="采购方", role=Role.buyer,
-        organisation_name="重庆市渝中区文化馆", province="CN-CQ")
+        organisation_name="重庆市渝中区文化馆", province="CN-CQ", phone="023-6000 0000")
     hall = Hall(fair_id=fair.id, name="一号厅", stream_url="")
     db.session.add(hall)
     db.session.commit()
@@ -116,7 +116,8 @@ def test_text_that_cannot_be_stored_is_refused_everywhere(stage: dict[str, Any],
                                json={"amount": "10.00", "note": text}), 422)
     assert_refused(client.post("/api/v1/auth/register", json={
         "email": "new@example.com", "password": "a long enough pass", "name": text,
-        "role": "buyer", "organisation": {"name": "文化馆", "province": "CN-SC"}}), 422)
+        "role": "buyer", "phone": "028-8888 0000",
+        "organisation": {"name": "文化馆", "province": "CN-SC"}}), 422)
     assert_refused(client.post("/api/v1/auth/token", json={
         "email": text, "password": text}), 422)
     assert count(Fair) == fairs

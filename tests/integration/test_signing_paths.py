@@ -149,7 +149,8 @@ def build_stage() -> Stage:
 def register(role: Role, province: str, name: str) -> User:
     return account_service.register_user(
         email=f"{name}@example.com", password=PASSWORD, name=name, role=role,
-        organisation_name=f"{name} 机构", province=province)
+        organisation_name=f"{name} 机构", province=province,
+        phone="028-8888 0000" if role is Role.buyer else "")
 
 
 def staged(databases: list[Database]) -> Stage:

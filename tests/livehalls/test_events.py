@@ -100,7 +100,7 @@ def test_anonymous_viewers_connect_but_may_not_open_the_dashboard(
 
     assert live.is_connected(rooms.NAMESPACE)
     ack = join(live, {"fair_id": fair.id})
-    assert ack == {"ok": False, "error": {"code": "unauthorized", "message": "Sign in first.",
+    assert ack == {"ok": False, "error": {"code": "unauthorized", "message": "请先登录。",
                                           "fields": {}}}
 
 
@@ -183,7 +183,7 @@ def test_an_unexpected_failure_answers_in_the_error_shape(
     monkeypatch.setattr(service, "access_dashboard", broken)
     ack = join(live_client(), {"fair_id": fair.id})
     assert ack == {"ok": False, "error": {
-        "code": "error", "message": "Something went wrong on our side; nothing was changed.",
+        "code": "error", "message": "服务器出错，未做任何更改。",
         "fields": {}}}
 
 

@@ -13,7 +13,7 @@ from deals.models import FairTotals, Intent
 from exhibitors.models import Exhibitor, Project
 from fair.accounts.models import Role, User
 from fair.database import utcnow
-from fair.errors import Conflict, Forbidden, InvalidInput
+from fair.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fair.extensions import db
 from fair.models import Fair
 from inbox.models import Notification
@@ -213,7 +213,7 @@ def test_responses_are_seen_by_the_buyer_the_responder_and_organisers_only(
     assert service.list_responses(need, user=owner) == [response]
     assert service.list_responses(need, user=rival) == []
     assert service.access_response(response.id, owner) is response
-    with pytest.raises(Exception, match="No such response"):
+    with pytest.raises(NotFound, match="没有这条响应"):
         service.access_response(response.id, rival)
 
 

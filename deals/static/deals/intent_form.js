@@ -7,7 +7,7 @@
  */
 import { callApi, errorMessage, newKey } from "/static/js/api.js";
 import {
-  formatYuan, formatYuanGrouped, MAX_DEAL_FEN, MoneyError, parseYuan,
+  formatYuan, formatYuanGrouped, MAX_DEAL_FEN, MoneyError, normalizeYuan, parseYuan,
 } from "/static/js/money.js";
 
 // A refusal the form words itself (data-msg-<code>, such as data-msg-amount-over-ceiling), in the
@@ -26,24 +26,41 @@ function bind(form) {
   const amount = form.elements.amount;
   const note = form.elements.note;
 
-  function refuse(message) {
+  function refuse(message, { focus = true } = {}) {
     status.textContent = message;
-    amount.focus();
+    if (focus) amount.focus();
   }
+
+  // What people type ("12,000", "１２０００元") is read as the server reads the API's ASCII;
+  // the limits are the server's, from money.js, checked before anything is sent.
+  function check({ focus = true } = {}) {
+    try {
+      return parseYuan(normalizeYuan(amount.value));
+    } catch (error) {
+      if (!(error instanceof MoneyError)) throw error;
+      amount.setAttribute("aria-invalid", "true");
+      refuse(error.reason === "maximum"
+        ? form.dataset.msgMaximum.replace("__AMOUNT__", formatYuanGrouped(MAX_DEAL_FEN))
+        : form.dataset.msgAmount, { focus });
+      return null;
+    }
+  }
+
+  amount.addEventListener("change", () => {
+    if (!amount.value.trim() || amount.readOnly) return;
+    // Leaving the field must not pull focus back to it: keyboard users move on.
+    const fen = check({ focus: false });
+    if (fen === null) return;
+    amount.removeAttribute("aria-invalid");
+    status.textContent = form.dataset.msgPreview.replace("__AMOUNT__", formatYuanGrouped(fen));
+  });
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (button.disabled) return;
-    let fen;
-    try {
-      fen = parseYuan(amount.value.trim());
-    } catch (error) {
-      if (!(error instanceof MoneyError)) throw error;
-      refuse(error.reason === "maximum"
-        ? form.dataset.msgMaximum.replace("__AMOUNT__", formatYuanGrouped(MAX_DEAL_FEN))
-        : form.dataset.msgAmount);
-      return;
-    }
+    const fen = check();
+    if (fen === null) return;
+    amount.removeAttribute("aria-invalid");
     const body = { amount: formatYuan(fen), note: note.value };
     if (form.elements.hall_id) body.hall_id = Number(form.elements.hall_id.value);
     button.disabled = true;

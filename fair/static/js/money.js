@@ -43,6 +43,28 @@ export function parseYuan(text, { allowZero = false, maximumFen = MAX_DEAL_FEN }
   return fen;
 }
 
+// Full-width digits and point, as Chinese input methods type them (fair/money.py's _FULL_WIDTH).
+const FULL_WIDTH = /[\uff10-\uff19\uff0e]/g;
+// Thousands grouped in threes by ASCII or full-width commas, and nothing else (_GROUPED).
+const GROUPED = /^[0-9]{1,3}(?:[,\uff0c][0-9]{3})+(?:\.[0-9]*)?$/;
+const CURRENCY_MARKS = /^[\u00a5\uffe5][ \u3000]*|[ \u3000]*\u5143$/g;
+// The blanks taken off both ends (_BLANKS); String.trim() would take more than Python's.
+const BLANKS = /^[ \t\r\n\u3000]+|[ \t\r\n\u3000]+$/g;
+
+/**
+ * What a person typed ("１２,０００元", "¥ 12,000.5") as the API's ASCII ("12000.5"), exactly
+ * as normalize_yuan does: full-width digits, thousands separators in threes, a leading ¥ and a
+ * trailing 元 are taken away; anything else is left for parseYuan to refuse.
+ */
+export function normalizeYuan(text) {
+  if (typeof text !== "string") return text;
+  let cleaned = text.replace(BLANKS, "")
+    .replace(FULL_WIDTH, (digit) => String.fromCharCode(digit.charCodeAt(0) - 0xfee0))
+    .replace(CURRENCY_MARKS, "").replace(BLANKS, "");
+  if (GROUPED.test(cleaned)) cleaned = cleaned.replace(/[,\uff0c]/g, "");
+  return cleaned;
+}
+
 /** An amount the API sent, "-123.45", as -12345n fen. */
 export function fenOf(yuan) {
   const match = YUAN_TEXT.exec(yuan);

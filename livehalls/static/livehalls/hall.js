@@ -20,6 +20,8 @@ const fairId = config.fair_id;
 const page = document.querySelector(".hall");
 const TICKER_ROWS = 30;
 const CHAT_LENGTH = 100;
+/** Screen readers hear the totals at most this often, not on every update. */
+const ANNOUNCE_EVERY_MS = 30_000;
 
 const view = {
   state: "connecting",
@@ -28,6 +30,7 @@ const view = {
   figures: null,
   chatWaiting: [],
   chatReplaced: false,
+  paused: false,
 };
 const requestDraw = frameScheduler(draw);
 
@@ -59,6 +62,25 @@ function drawTotals() {
   setText("totals-projects", String(totals.project_count));
   setText("totals-buyers", String(totals.buyer_count));
   page.dataset.seq = String(totals.seq);
+  announceTotals();
+}
+
+// The visible figures are not a live region (they change too often to be read out); one
+// polite status says the latest totals, at most every ANNOUNCE_EVERY_MS.
+const announcer = document.getElementById("totals-announce");
+let announcedAt = 0;
+let announceTimer = null;
+
+function announceTotals() {
+  if (!announcer || announceTimer !== null) return;
+  const wait = Math.max(0, announcedAt + ANNOUNCE_EVERY_MS - Date.now());
+  announceTimer = setTimeout(() => {
+    announceTimer = null;
+    if (view.paused || !view.totals) return;
+    announcedAt = Date.now();
+    announcer.textContent = text.announce.replace("__AMOUNT__", wan(view.totals.amount))
+      .replace("__COUNT__", String(view.totals.deal_count));
+  }, announcedAt === 0 ? 0 : wait);
 }
 
 // ---- the ticker of new intents --------------------------------------------------------------
@@ -103,7 +125,8 @@ let hls = null;
 let playing = null;
 
 function play(source, onAirNow) {
-  playerIdle.textContent = onAirNow ? text.no_video : text.no_show;
+  const idle = onAirNow ? text.no_video : text.no_show;
+  if (playerIdle.textContent !== idle) playerIdle.textContent = idle;
   if (source === playing) return;
   playing = source;
   if (hls) {
@@ -117,7 +140,35 @@ function play(source, onAirNow) {
     player.load();
     return;
   }
-  if (/\.m3u8(\?|$)/.test(source) && window.Hls && Hls.isSupported()) {
+  if (/\.m3u8(\?|$)/.test(source)) {
+    loadHls().then((Hls) => {
+      if (playing === source) stream(source, Hls);
+    });
+    return;
+  }
+  player.src = source;
+  // A project's video (the demo's are a few seconds long) plays on while it is on air.
+  player.loop = true;
+  player.play().catch(() => undefined); // autoplay may be refused; the controls remain
+}
+
+// hls.js is 540 KB: a hall fetches it only when it has a live stream to play, so that a phone
+// on a slow network draws the hall (and plays a project's MP4) without waiting for it.
+let hlsLoading = null;
+
+function loadHls() {
+  hlsLoading ??= new Promise((resolve) => {
+    const script = document.createElement("script");
+    script.src = config.hls_src;
+    script.onload = () => resolve(window.Hls || null);
+    script.onerror = () => resolve(null);
+    document.head.append(script);
+  });
+  return hlsLoading;
+}
+
+function stream(source, Hls) {
+  if (Hls && Hls.isSupported()) {
     // A stream that has just started has no playlist for a second or two: try again.
     hls = new Hls({ liveSyncDurationCount: 2, manifestLoadingMaxRetry: 6 });
     hls.on(Hls.Events.ERROR, (event, data) => {
@@ -131,12 +182,10 @@ function play(source, onAirNow) {
     });
     hls.loadSource(source);
     hls.attachMedia(player);
-    player.loop = false;
   } else {
-    player.src = source; // MP4, or HLS where the browser plays it natively (Safari)
-    // A project's video (the demo's are a few seconds long) plays on while it is on air.
-    player.loop = !/\.m3u8(\?|$)/.test(source);
+    player.src = source; // where the browser plays HLS itself (Safari)
   }
+  player.loop = false;
   player.play().catch(() => undefined); // autoplay may be refused; the controls remain
 }
 
@@ -183,9 +232,21 @@ function applyOnAir(showcase) {
 const chatLines = document.getElementById("chat-lines");
 const chatShown = new Map(); // id -> the line's element, at most CHAT_LENGTH
 
+// Chat lines carry the time they were said, in the fair's time zone.
+const chatClock = new Intl.DateTimeFormat(document.documentElement.lang || "zh-CN", {
+  hour: "2-digit", minute: "2-digit", hour12: false, timeZone: config.timezone || "Asia/Shanghai",
+});
+
 function chatLine(line) {
   const item = document.createElement("li");
   item.dataset.id = String(line.id);
+  if (line.at) {
+    const when = document.createElement("time");
+    when.className = "chat-time";
+    when.dateTime = line.at;
+    when.textContent = chatClock.format(new Date(line.at));
+    item.append(when);
+  }
   const who = document.createElement("span");
   who.className = "chat-user";
   who.textContent = line.user.name;
@@ -193,15 +254,80 @@ function chatLine(line) {
   words.className = "chat-text";
   words.textContent = line.text;
   item.append(who, words);
-  if (config.moderator) {
-    const hide = document.createElement("button");
-    hide.type = "button";
-    hide.className = "link-button chat-hide";
-    hide.textContent = text.hide;
-    hide.addEventListener("click", () => post("/api/v1/chat/" + line.id + "/hide", null));
-    item.append(hide);
-  }
+  if (config.moderator) item.append(...moderation(line));
   return item;
+}
+
+// ---- the organiser's chat moderation: hide a line, mute or ban its author, each undoable ------
+
+const moderationStatus = document.getElementById("moderation-status");
+
+function moderationButton(label, name, className, act) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "link-button " + className;
+  button.textContent = label;
+  button.setAttribute("aria-label", label + ": " + name);
+  button.addEventListener("click", act);
+  return button;
+}
+
+/** Say what was done, with a button that undoes it. */
+function moderated(message, undo) {
+  const undoButton = document.createElement("button");
+  undoButton.type = "button";
+  undoButton.className = "link-button moderation-undo";
+  undoButton.textContent = text.undo;
+  undoButton.addEventListener("click", async () => {
+    undoButton.disabled = true;
+    if (await undo()) moderationStatus.textContent = text.undone;
+    else undoButton.disabled = false;
+  });
+  moderationStatus.replaceChildren(message + " ", undoButton);
+}
+
+async function moderate(method, url, body) {
+  let answer;
+  try {
+    answer = await callApi(method, url, { body });
+  } catch {
+    moderationStatus.textContent = text.control_failed + text.offline;
+    return false;
+  }
+  if (!answer.ok) moderationStatus.textContent = text.control_failed + (errorMessage(answer.data) || "");
+  return answer.ok;
+}
+
+function moderation(line) {
+  const name = line.user.name;
+  const named = (template) => template.replace("__NAME__", name);
+  const sanctions = "/api/v1/halls/" + hallId + "/chat-sanctions";
+  const lift = () => moderate("DELETE", sanctions + "/" + line.user.id);
+  const buttons = [
+    // Everyone stops seeing the line: ask first.
+    moderationButton(text.hide, name + " " + line.text, "chat-hide", async () => {
+      if (!window.confirm(text.hide_confirm)) return;
+      if (await moderate("POST", "/api/v1/chat/" + line.id + "/hide")) {
+        moderated(text.hidden_done, () => moderate("POST", "/api/v1/chat/" + line.id + "/show"));
+      }
+    }),
+  ];
+  if (line.user.id === config.user_id) return buttons;
+  buttons.push(
+    moderationButton(text.mute, name, "chat-mute", async () => {
+      if (!window.confirm(named(text.mute_confirm))) return;
+      if (await moderate("POST", sanctions, { user_id: line.user.id, kind: "mute" })) {
+        moderated(named(text.muted_done), lift);
+      }
+    }),
+    moderationButton(text.ban, name, "chat-ban", async () => {
+      if (!window.confirm(named(text.ban_confirm))) return;
+      if (await moderate("POST", sanctions, { user_id: line.user.id, kind: "ban" })) {
+        moderated(named(text.banned_done), lift);
+      }
+    }),
+  );
+  return buttons;
 }
 
 function addChat(line) {
@@ -228,7 +354,9 @@ function drawChat() {
     if (chatShown.has(line.id)) continue;
     const item = chatLine(line);
     chatShown.set(line.id, item);
-    chatLines.append(item);
+    // A line shown again after its hiding was undone goes back to its place among the others.
+    const later = [...chatLines.children].find((other) => Number(other.dataset.id) > line.id);
+    chatLines.insertBefore(item, later || null);
   }
   view.chatWaiting = [];
   while (chatShown.size > CHAT_LENGTH) {
@@ -279,7 +407,7 @@ async function post(url, body) {
     answer = await callApi("POST", url, { body: body === null ? undefined : body });
   } catch {
     if (controlStatus) controlStatus.textContent = text.control_failed + text.offline;
-    return;
+    return false;
   }
   if (!answer.ok && controlStatus) {
     controlStatus.textContent = text.control_failed + (errorMessage(answer.data) || "");
@@ -288,24 +416,43 @@ async function post(url, body) {
   // Visible feedback: what the organiser's click did (the hall's own badge follows too).
   if (controlStatus && answer.ok && answer.data && "on_air" in answer.data) {
     const project = answer.data.on_air && answer.data.on_air.project;
-    controlStatus.textContent = project ? text.on_air_done + project.title : text.off_air_done;
+    controlStatus.textContent = project ? text.on_air_done.replace("__TITLE__", project.title)
+      : text.off_air_done;
   }
+  return answer.ok;
 }
 
 document.querySelectorAll(".put-on-air").forEach((button) => {
-  button.addEventListener("click", () => {
-    post("/api/v1/halls/" + hallId + "/on-air", { showcase_id: Number(button.dataset.showcaseId) });
+  button.addEventListener("click", async () => {
+    await post("/api/v1/halls/" + hallId + "/on-air",
+      { showcase_id: Number(button.dataset.showcaseId) });
   });
 });
 const offAir = document.getElementById("take-off-air");
 if (offAir) {
-  offAir.addEventListener("click", () => post("/api/v1/halls/" + hallId + "/on-air", { showcase_id: null }));
+  offAir.addEventListener("click", async () => {
+    await post("/api/v1/halls/" + hallId + "/on-air", { showcase_id: null });
+  });
 }
 
 // ---- drawing and the connection ---------------------------------------------------------------
 
+// WCAG 2.2.2: a person may stop what moves by itself; messages still arrive and are shown
+// at once on resuming.
+const pauseButton = document.getElementById("pause-live");
+if (pauseButton) {
+  pauseButton.addEventListener("click", () => {
+    view.paused = !view.paused;
+    pauseButton.setAttribute("aria-pressed", String(view.paused));
+    pauseButton.textContent = view.paused ? text.resume : text.pause;
+    page.dataset.paused = String(view.paused);
+    if (!view.paused) requestDraw();
+  });
+}
+
 function draw() {
   if (page.dataset.state !== view.state) page.dataset.state = view.state;
+  if (view.paused) return;
   if (view.totalsDue) {
     view.totalsDue = false;
     drawTotals();

@@ -19,6 +19,7 @@ VALID = {
     "password": "a long enough password",
     "name": "王采购",
     "role": "buyer",
+    "phone": "028-8888 0000",
     "organisation": {"name": "重庆市文化旅游委员会", "province": "CN-CQ"},
 }
 
@@ -129,3 +130,13 @@ def test_cookie_session_needs_csrf_on_unsafe_api_calls(
     refused = client.post("/api/v1/auth/token/revoke")
     assert refused.status_code == 403
     assert refused.json["error"]["code"] == "csrf"
+
+
+def test_a_buyer_gives_a_phone_to_register(client: FlaskClient) -> None:
+    without = client.post("/api/v1/auth/register", json={**VALID, "phone": ""})
+    assert without.status_code == 422
+    assert without.json["error"]["fields"] == {"phone": ["采购方请填写联系电话。"]}
+    wrong = client.post("/api/v1/auth/register", json={**VALID, "phone": "call me"})
+    assert wrong.status_code == 422
+    assert db.session.scalar(select(func.count()).select_from(User)) == 0
+    assert client.post("/api/v1/auth/register", json=VALID).status_code == 201

@@ -49,7 +49,7 @@ def limited_app(tmp_path: Path, migrated_database: Path) -> Iterator[Flask]:
 def user(limited_app: Flask) -> User:
     return account_service.register_user(
         email="buyer@example.com", password=PASSWORD, name="采购方", role=Role.buyer,
-        organisation_name="重庆市文化馆", province="CN-CQ")
+        organisation_name="重庆市文化馆", province="CN-CQ", phone="023-6000 0000")
 
 
 def token(client: FlaskClient, email: str, password: str, address: str = "198.51.100.7"
@@ -114,7 +114,8 @@ def test_registration_is_limited_per_address(limited_app: Flask, user: User) -> 
     def register(email: str) -> Any:
         return client.post("/api/v1/auth/register", json={
             "email": email, "password": "a long enough pass", "name": "采购方",
-            "role": "buyer", "organisation": {"name": "文化馆", "province": "CN-SC"}},
+            "role": "buyer", "phone": "028-8888 0000",
+            "organisation": {"name": "文化馆", "province": "CN-SC"}},
             environ_base={"REMOTE_ADDR": "198.51.100.7"})
 
     assert register(user.email).json["error"]["code"] == "email_taken"
@@ -142,7 +143,7 @@ def test_passwords_follow_asvs(app: Flask, password: str, code: str | None) -> N
     with pytest.raises(InvalidInput) as refused:
         account_service.register_user(
             email="buyer@example.com", password=password, name="采购方", role=Role.buyer,
-            organisation_name="文化馆", province="CN-SC")
+            organisation_name="文化馆", province="CN-SC", phone="028-8888 0000")
     assert refused.value.code == code
     assert "password" in refused.value.fields
 
