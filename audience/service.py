@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ARRAY, Integer, Text, any_, bindparam, cast, delete, select, text, update
+from sqlalchemy import ARRAY, Integer, any_, bindparam, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from audience.models import (
@@ -208,11 +208,11 @@ def _owners(events: Sequence[Mapping[str, Any]]) -> tuple[set[int], _Owners]:
 
 def _among(column: Any, ids: set[int]) -> Any:
     """`column IN ids`; on PostgreSQL as `= ANY(array)`, one parameter instead of hundreds
-    (the statement is prepared once, not parsed again for each count of ids), sent as the
-    array's text: the driver's dumping of a list of 500 numbers cost more than the query."""
+    (the statement is prepared once, not parsed again for each count of ids). The array goes
+    as an array: sent as text and cast in the statement, a sequential scan cast it again for
+    every row (PostgreSQL's CPU per beacon batch went from 6.5 to 39 ms)."""
     if db.session.get_bind().dialect.name == "postgresql":
-        literal = "{" + ",".join(map(str, sorted(ids))) + "}"
-        return column == any_(cast(bindparam("ids", literal, type_=Text), ARRAY(Integer)))
+        return column == any_(bindparam("ids", sorted(ids), type_=ARRAY(Integer)))
     return column.in_(ids)
 
 
