@@ -19,6 +19,8 @@ from fair.accounts.models import Role, User
 from fair.models import Fair
 from livehalls import service as hall_service
 from livehalls.models import Hall
+from needs import service as need_service
+from needs.models import Need
 from tests.serving import ROOT, Server
 
 pytestmark = pytest.mark.e2e
@@ -36,6 +38,7 @@ class Stage:
     project: Project
     draft: Project
     hall: Hall
+    need: Need
     users: dict[str, User]
 
 
@@ -59,7 +62,14 @@ def stage(fair: Fair, organiser: User, make_user: Callable[..., User],
     hall_service.post_chat(hall, user=buyer, text="请问可以驻场演出吗？")
     deal_service.record_intent(project.id, buyer=buyer, amount_fen=12_000_000,
                                idempotency_key="axe-1", hall_id=hall.id, note="春节")
-    return Stage(fair=fair, project=project, draft=draft, hall=hall,
+    need = need_service.create_need(
+        fair, buyer=buyer, title="非遗手工体验课进校园", category="performance",
+        province="CN-CQ", budget_min_fen=5_000_000, budget_max_fen=8_000_000,
+        deadline=start + dt.timedelta(days=5), max_responses=5, description="200名小学生",
+        publish=True)
+    need_service.respond_to_need(need, user=exhibitor, project_id=project.id,
+                                 price_fen=6_000_000, note="可按需调整场次。")
+    return Stage(fair=fair, project=project, draft=draft, hall=hall, need=need,
                  users={"buyer": buyer, "exhibitor": exhibitor, "organiser": organiser})
 
 
@@ -67,14 +77,18 @@ def pages_of(role: str, stage: Stage) -> list[str]:
     """Every page the role reaches, with its own pages beside the public ones."""
     public = ["/", "/catalogue", "/catalogue?q=川剧&category=performance",
               f"/projects/{stage.project.id}", "/halls", f"/halls/{stage.hall.id}",
-              "/no-such-page"]
+              "/needs", "/needs?q=非遗&category=performance", f"/needs/{stage.need.id}",
+              "/me/favourites", "/no-such-page"]
     return {
         "visitor": [*public, "/sign-in", "/register"],
-        "buyer": [*public, "/my/intents"],
+        "buyer": [*public, "/my/intents", "/needs/new", "/inbox"],
         "exhibitor": [*public, "/portal", "/portal/intents", "/portal/projects/new",
-                      f"/portal/projects/{stage.draft.id}"],
+                      f"/portal/projects/{stage.draft.id}", "/portal/insights",
+                      "/portal/showcases", "/inbox"],
         "organiser": [*public, "/organiser/exhibitors", "/organiser/exhibitors?status=approved",
-                      "/organiser/intents", "/dashboard"],
+                      "/organiser/intents", "/organiser/buyers", "/organiser/halls",
+                      f"/organiser/halls/{stage.hall.id}", "/organiser/insights", "/inbox",
+                      "/dashboard"],
     }[role]
 
 
