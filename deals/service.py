@@ -300,6 +300,7 @@ def _count_intents_of(organisation: Organisation, *, counted: bool) -> None:
         .order_by(Intent.fair_id, Intent.id).with_for_update()
         .execution_options(populate_existing=True)
     ).all()
+    deal_totals.lock_members([intent for intent in intents if intent.is_active])
     moved: set[int] = set()
     for intent in intents:
         intent.counted = counted

@@ -49,6 +49,31 @@ def revert_intent(intent: Intent) -> None:
     _move(intent, -1)
 
 
+def lock_members(intents: Sequence[Intent]) -> None:
+    """Before moving several intents in one transaction (an organisation verified or not):
+    take all their project and buyer member rows first, projects then buyers, each by id.
+
+    A single move takes its two member rows and then the fair's totals row. Moving intents one
+    after another would take the second intent's member rows while holding the totals row, and
+    a signing holding one of them while it waits for the totals row would deadlock with it.
+    """
+    members = sorted({(intent.fair_id, 0, intent.project_id) for intent in intents}
+                     | {(intent.fair_id, 1, intent.buyer_id) for intent in intents})
+    if not members:
+        return
+    rows = ", ".join(f"(:fair{n}, :member{n}, :id{n}, 0)" for n in range(len(members)))
+    parameters: dict[str, Any] = {}
+    for number, (fair_id, kind, member_id) in enumerate(members):
+        parameters |= {f"fair{number}": fair_id, f"member{number}": ("project", "buyer")[kind],
+                       f"id{number}": member_id}
+    # An UPSERT that changes nothing: it creates what is missing and locks what exists, in
+    # the order of its rows.
+    db.session.execute(text(
+        "INSERT INTO fair_totals_members (fair_id, member, member_id, intent_count)"  # noqa: S608 - placeholders only
+        f" VALUES {rows} ON CONFLICT (fair_id, member, member_id)"
+        " DO UPDATE SET intent_count = fair_totals_members.intent_count"), parameters)
+
+
 def breakdown_keys(intent: Intent) -> dict[Dimension, str]:
     """The breakdown rows an intent counts in; one signed outside a hall is in no hall's."""
     keys = {dimension: getattr(intent, column) for dimension, column in BREAKDOWN.items()}
