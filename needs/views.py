@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
@@ -161,13 +162,25 @@ def decide(response_id: int, action: str) -> Response:
     return redirect(url_for(".need", need_id=response.need_id))
 
 
+#: The labels of the forms' fields, for the refusals that name them.
+FIELD_LABELS = {
+    "title": _l("需求标题"), "category": _l("类别"), "province": _l("需求地区"),
+    "city": _l("城市或区县（选填）"), "budget_min": _l("预算下限（元）"),
+    "budget_max": _l("预算上限（元）"), "deadline": _l("截止时间（北京时间）"),
+    "max_responses": _l("最多接受响应数"), "price": _l("报价（元）"), "note": _l("说明"),
+}
+
+
 def _attempt(action: Any, success: str) -> None:
     try:
         action()
     except InvalidInput as error:
-        flash(refusal_text(error) + " " + "; ".join(
-            f"{name}: {' '.join(map(str, messages))}" for name, messages in error.fields.items()),
-            "error")
+        # Each message under the form's own label: the field's API name (budget_max) means
+        # nothing to the person reading it.
+        flash(" ".join([str(refusal_text(error)), *(
+            _("%(field)s：%(message)s", field=FIELD_LABELS.get(name, name),
+              message=" ".join(map(str, messages)))
+            for name, messages in error.fields.items())]), "error")
     except FairError as error:
         flash(refusal_text(error), "error")
     else:

@@ -3,6 +3,7 @@ a need's page; the portal's matches and the header's unread count."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from flask.testing import FlaskClient
@@ -13,6 +14,7 @@ from exhibitors.models import Exhibitor, Project
 from fair.accounts.models import Role, User
 from fair.extensions import db
 from fair.models import Fair
+from needs import service as need_service
 from needs.models import Need, NeedResponse, NeedStatus
 from tests.pages import cookie_session, post_form
 
@@ -98,3 +100,20 @@ def test_the_inbox_lists_and_marks_read(client: FlaskClient, fair: Fair, buyer: 
     assert "竹编非遗" in inbox.text
     assert post_form(client, "/inbox/read").status_code == 302
     assert 'data-unread="0"' in client.get("/inbox").text
+
+
+def test_a_refusal_names_the_forms_field_by_its_label_not_its_api_name(
+    client: FlaskClient, fair: Fair, buyer: User,
+) -> None:
+    need = need_service.create_need(
+        fair, buyer=buyer, title="社区文艺演出", category="performance", province="CN-CQ",
+        budget_min_fen=1_000_00, budget_max_fen=2_000_00, max_responses=3,
+        deadline=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    need.deadline = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)  # the draft waited too long
+    db.session.commit()
+    cookie_session(client, buyer)
+    post_form(client, f"/needs/{need.id}/open", {})
+    page = client.get(f"/needs/{need.id}").text
+    assert "截止时间（北京时间）：截止时间须晚于现在。" in page
+    assert "deadline" not in page.split("<main", 1)[1]
+    assert db.session.get(Need, need.id).status is NeedStatus.draft
