@@ -393,17 +393,21 @@ def _listened(to: list[str]) -> bool:
     return next(iter(participants), None) is not None
 
 
-def _watched_fairs() -> set[int]:
-    """The fairs whose rooms hold a client of this process."""
+def _held_rooms() -> list[str]:
+    """The names of the rooms that hold a client of this process."""
     # A copy first: in threading mode a join may change the rooms meanwhile.
     held = list(socketio.server.manager.rooms.get(rooms.NAMESPACE, {}).items())
-    return rooms.fairs_of(name for name, members in held if isinstance(name, str) and members)
+    return [name for name, members in held if isinstance(name, str) and members]
+
+
+def _watched_fairs() -> set[int]:
+    """The fairs whose rooms hold a client of this process."""
+    return rooms.fairs_of(_held_rooms())
 
 
 def _signed_in_users() -> set[int]:
     """The users whose room holds a socket of this process."""
-    held = list(socketio.server.manager.rooms.get(rooms.NAMESPACE, {}).items())
-    return rooms.users_of(name for name, members in held if isinstance(name, str) and members)
+    return rooms.users_of(_held_rooms())
 
 
 def _for_halls(totals: Totals) -> Totals:
