@@ -60,17 +60,33 @@ DRAIN_SECONDS = 15.0
 
 # Records, in the page, when each seq was drawn, every state and every long task (epoch ms).
 PAGE_PROBE = """
-window.benchLog = {seqs: [], states: [], longTasks: []};
+window.benchLog = {seqs: [], states: [], longTasks: [], longFrames: []};
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     benchLog.longTasks.push([performance.timeOrigin + entry.startTime, entry.duration]);
   }
 }).observe({type: "longtask", buffered: true});
+// What the frames that took over 150 ms spent their time on: scripts (by function) and rendering.
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (entry.duration < 150) continue;
+    benchLog.longFrames.push({
+      at: performance.timeOrigin + entry.startTime, duration: entry.duration,
+      render: entry.renderStart ? entry.startTime + entry.duration - entry.renderStart : 0,
+      layout: entry.styleAndLayoutStart
+        ? entry.startTime + entry.duration - entry.styleAndLayoutStart : 0,
+      scripts: entry.scripts.map((script) => [script.invoker, script.sourceFunctionName,
+        script.duration, script.forcedStyleAndLayoutDuration]),
+    });
+  }
+}).observe({type: "long-animation-frame", buffered: true});
 document.addEventListener("DOMContentLoaded", () => {
   const live = document.querySelector('[data-testid="live-state"]');
   let state = live.dataset.state;
   new MutationObserver(() => {
-    const now = performance.timeOrigin + performance.now();
+    // The wall clock, as the writers' commit times: timeOrigin plus the monotonic clock drifts
+    // from it when the system clock is slewed.
+    const now = Date.now();
     const seq = Number(live.dataset.seq);
     const seqs = benchLog.seqs;
     if (!seqs.length || seqs[seqs.length - 1][1] !== seq) seqs.push([now, seq]);
@@ -83,7 +99,7 @@ document.addEventListener("DOMContentLoaded", () => {
 """
 TAKE_LOG = """() => {
   const log = window.benchLog;
-  window.benchLog = {seqs: [], states: [], longTasks: []};
+  window.benchLog = {seqs: [], states: [], longTasks: [], longFrames: []};
   return log;
 }"""
 
@@ -226,6 +242,19 @@ def renderer_metrics(session: CDPSession) -> dict[str, float]:
             if metric["name"] in RENDERER_METRICS}
 
 
+def chromium_cpu_seconds() -> float:
+    """CPU time so far of every Chromium process (renderers, GPU, browser, network)."""
+    return sum(cpu_seconds(int(entry.name)) for entry in Path("/proc").iterdir()
+               if entry.name.isdigit() and _is_chromium(entry))
+
+
+def _is_chromium(entry: Path) -> bool:
+    try:
+        return (entry / "comm").read_text().strip() == "chromium"
+    except OSError:
+        return False
+
+
 def run_scenario(title: str, stage: Any, url: str, ports: list[int], screens: list[Page], *,
                  count: int, seconds: float, burst: bool, worker_pids: list[int]) -> bool:
     for screen in screens:
@@ -237,11 +266,13 @@ def run_scenario(title: str, stage: Any, url: str, ports: list[int], screens: li
     metrics_before = [renderer_metrics(session) for session in sessions]
     first_seq = read_seq(url, stage.fair_id)
     cpu_before = sum(cpu_seconds(pid) for pid in worker_pids)
+    chromium_before = chromium_cpu_seconds()
     started = time.time()
     writes = sign_at_rate(stage, ports, count=count, seconds=seconds)
     last_commit = writes.answered_at[-1] if writes.answered_at else time.time()
     final_seq = read_seq(url, stage.fair_id)
     cpu = sum(cpu_seconds(pid) for pid in worker_pids) - cpu_before
+    chromium_cpu = chromium_cpu_seconds() - chromium_before
     # Wait (in the browser's own time) until every screen shows the final seq.
     deadline = time.monotonic() + DRAIN_SECONDS
     # Polled through evaluate: the page's CSP refuses wait_for_function's eval. A screen that
@@ -258,7 +289,7 @@ def run_scenario(title: str, stage: Any, url: str, ports: list[int], screens: li
 
     print(f"\n{title}: {len(writes.answered_at)} intents in {seconds:.0f} s "
           f"(seq {first_seq} -> {final_seq}), failures {writes.failures or 'none'}; "
-          f"gunicorn CPU {cpu:.1f} s")
+          f"gunicorn CPU {cpu:.1f} s, Chromium CPU {chromium_cpu:.1f} s")
     met = True
     for number, screen in enumerate(screens, start=1):
         log = screen.evaluate(TAKE_LOG)
@@ -286,6 +317,15 @@ def run_scenario(title: str, stage: Any, url: str, ports: list[int], screens: li
         used = {name: 1000 * (metrics_after[number - 1].get(name, 0)
                               - metrics_before[number - 1].get(name, 0)) / (ended - started)
                 for name in RENDERER_METRICS}
+        for frame in sorted(log["longFrames"], key=lambda frame: -frame["duration"])[:3]:
+            if frame["at"] / 1000 < started:
+                continue
+            scripts = ", ".join(f"{invoker or '?'} {name or ''} {duration:.0f} ms"
+                                f"{f' (forced layout {forced:.0f} ms)' if forced else ''}"
+                                for invoker, name, duration, forced in frame["scripts"])
+            print(f"    long frame {frame['duration']:.0f} ms: rendering "
+                  f"{frame['render']:.0f} ms (style and layout {frame['layout']:.0f} ms); "
+                  f"scripts: {scripts or 'none'}")
         print(f"    renderer per second: main thread CPU {used['ThreadTime']:.0f} ms, process "
               f"CPU {used['ProcessTime']:.0f} ms; wall: tasks {used['TaskDuration']:.0f} ms, "
               f"script {used['ScriptDuration']:.0f} ms, layout {used['LayoutDuration']:.0f} ms, "

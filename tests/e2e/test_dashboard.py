@@ -18,6 +18,7 @@ from fair.extensions import db
 from fair.models import Fair
 from fair.money import format_wan, parse_yuan
 from livehalls.models import Hall
+from tests.e2e.waiting import wait_for_charts
 from tests.serving import Server, deals_sent
 
 pytestmark = pytest.mark.e2e
@@ -119,7 +120,7 @@ def test_intents_appear_on_the_dashboard_and_leave_the_server_within_two_seconds
     expect(ticker.locator("li").nth(1)).to_contain_text("蜀绣非遗体验课")
     expect(ticker.locator("li").nth(1)).to_contain_text("¥1,234,567.89")
     expect(ticker.locator("li").nth(1)).to_contain_text("西藏自治区")
-    page.wait_for_timeout(700)  # let the charts finish their animation for the picture
+    wait_for_charts(page)
     page.screenshot(path=artifacts / "dashboard.png")
 
 

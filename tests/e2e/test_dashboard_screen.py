@@ -22,6 +22,7 @@ from fair.models import Fair
 from fair.money import MAX_DEAL_FEN, format_wan, format_yuan
 from fair.reference import CATEGORIES, PROVINCES
 from tests.e2e.fake_live import FakeLive
+from tests.e2e.waiting import wait_for_charts
 from tests.serving import Server
 
 pytestmark = pytest.mark.e2e
@@ -231,7 +232,7 @@ def test_the_layout_holds_with_the_largest_numbers(
     expect(page.get_by_test_id("deal-count")).to_have_text("9,999,999")
     expect(page.get_by_test_id("ticker").locator("li")).to_have_count(30)
     expect(page.get_by_test_id("ticker").locator("li").first).to_contain_text("¥100,000,000.00")
-    page.wait_for_timeout(700)  # the charts follow at most every 500 ms
+    wait_for_charts(page)
     page.evaluate("""() => document.getAnimations()
       .filter((animation) => animation.effect.getTiming().iterations !== Infinity)
       .forEach((animation) => animation.finish())""")  # new rows fade in; the picture waits
