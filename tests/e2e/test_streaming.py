@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from exhibitors.models import Project
 from fair.accounts.models import User
@@ -277,6 +277,34 @@ def test_the_exhibitor_finds_its_showcases_and_push_details_in_the_portal(
     expect(page.get_by_test_id("upcoming")).to_contain_text("蜀绣非遗体验课")
     page.locator(".push-show").click()
     expect(page.get_by_test_id("push-stream_key")).to_have_value(
-        re.compile(rf"^h{hall.id}s\d+\?e=\d+&s=[0-9a-f]{{40}}$"))
+        re.compile(rf"^h{hall.id}s\d+\?e=\d+&s=[0-9a-f]{{40}}$"), timeout=15_000)
     expect(page.locator(".push-regenerate")).to_have_count(0)  # organisers regenerate
     page.screenshot(path=str(artifacts / "streaming-portal.png"), full_page=True)
+
+
+def test_the_push_details_button_waits_for_the_script_that_answers_it(
+    context: BrowserContext, hall: Hall, fair: Fair, organiser: User,
+    make_exhibitor: Callable[..., tuple[object, User]], make_project: Callable[..., Project],
+    signed_in: Callable[[BrowserContext, User], None],
+) -> None:
+    _, owner = make_exhibitor(fair)
+    project = make_project(fair, user=owner, title="蜀绣非遗体验课")
+    now = dt.datetime.now(dt.UTC)
+    service.schedule_showcase(hall, organiser=organiser, project_id=project.id,
+                              starts_at=now + dt.timedelta(hours=1),
+                              ends_at=now + dt.timedelta(hours=2))
+    signed_in(context, owner)
+    page = context.new_page()
+    held: list[Route] = []
+    page.route("**/livehalls/manage.js", lambda route: held.append(route))
+    # "commit": a module script that is held holds DOMContentLoaded too.
+    page.goto("/portal/showcases", wait_until="commit")
+    # Before its script listens, a click would do nothing: the button says it cannot be used.
+    expect(page.locator(".push-show")).to_be_disabled()
+    for _ in range(100):  # the held request reaches the handler when Playwright next reads
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    held[0].fallback()
+    expect(page.locator(".push-show")).to_be_enabled()

@@ -207,6 +207,7 @@ document.querySelectorAll(".push").forEach((push) => {
     panel.hidden = false;
     toggle.setAttribute("aria-expanded", "true");
   });
+  toggle.disabled = false;
   const regenerate = push.querySelector(".push-regenerate");
   if (regenerate) {
     regenerate.addEventListener("click", async () => {
