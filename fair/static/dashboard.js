@@ -150,12 +150,12 @@ function byAmount(breakdown) {
 function drawBars(chart, names, entries, colours = null) {
   // A chart whose figures did not change since it was drawn is left as it is (the halls' chart
   // while intents are signed outside the halls, any chart when only the ticker moved).
-  const drawn = JSON.stringify([chart.getWidth(), chart.getHeight(), unit, names, entries]);
+  const width = chart.getWidth();
+  const height = chart.getHeight();
+  const drawn = JSON.stringify([width, height, unit, names, entries]);
   if (drawnCharts.get(chart) === drawn) return;
   drawnCharts.set(chart, drawn);
   describeChart(chart, names, entries);
-  const width = chart.getWidth();
-  const height = chart.getHeight();
   const fontSize = Math.max(11, Math.round(unit * 1.1));
   const values = entries.map((entry) => wan(entry.amount));
   // ECharts cuts a label that is exactly as wide as its room: leave it a character more.

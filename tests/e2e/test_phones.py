@@ -78,10 +78,10 @@ def test_on_a_phone_the_chat_is_under_the_player_and_the_intent_form_one_tap_awa
     assert player["height"] >= player["width"] / 2
     assert chat["y"] >= player["y"] + player["height"]  # under the player
     assert chat["y"] < PHONE["height"]  # and on the first screen, not four screens below
-    figure_rows = {round(box["y"]) for box in (
-        page.locator(".hall-figures > div").nth(i).bounding_box() for i in range(4)
-    ) if box is not None}
-    assert len(figure_rows) == 1  # the four audience figures take one row above the player
+    figures = [page.locator(".hall-figures > div").nth(i).bounding_box() for i in range(4)]
+    assert all(box is not None for box in figures)
+    # The four audience figures take one row above the player.
+    assert len({round(box["y"]) for box in figures if box is not None}) == 1
     page.screenshot(path=str(artifacts / f"phone-hall-{lang}.png"))
     page.locator('.jump-to-intent a[href="#on-air"]').tap()
     amount = page.locator('input[name="amount"]')

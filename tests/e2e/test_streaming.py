@@ -259,11 +259,13 @@ def test_the_hall_page_says_what_the_organisers_click_did(
     expect(page.locator("#live-badge")).to_have_text("未开播")
 
 
-def test_the_exhibitor_finds_its_showcases_and_push_details_in_the_portal(
+@pytest.fixture
+def exhibitor_page(
     context: BrowserContext, hall: Hall, fair: Fair, organiser: User,
     make_exhibitor: Callable[..., tuple[object, User]], make_project: Callable[..., Project],
-    signed_in: Callable[[BrowserContext, User], None], artifacts: Path,
-) -> None:
+    signed_in: Callable[[BrowserContext, User], None],
+) -> Page:
+    """A page signed in as an exhibitor whose project has a showcase in an hour."""
     _, owner = make_exhibitor(fair)
     project = make_project(fair, user=owner, title="蜀绣非遗体验课")
     now = dt.datetime.now(dt.UTC)
@@ -271,7 +273,13 @@ def test_the_exhibitor_finds_its_showcases_and_push_details_in_the_portal(
                               starts_at=now + dt.timedelta(hours=1),
                               ends_at=now + dt.timedelta(hours=2))
     signed_in(context, owner)
-    page = context.new_page()
+    return context.new_page()
+
+
+def test_the_exhibitor_finds_its_showcases_and_push_details_in_the_portal(
+    exhibitor_page: Page, hall: Hall, artifacts: Path,
+) -> None:
+    page = exhibitor_page
     page.goto("/portal")
     page.get_by_role("link", name="我的直播").click()
     expect(page.get_by_test_id("upcoming")).to_contain_text("蜀绣非遗体验课")
@@ -283,18 +291,9 @@ def test_the_exhibitor_finds_its_showcases_and_push_details_in_the_portal(
 
 
 def test_the_push_details_button_waits_for_the_script_that_answers_it(
-    context: BrowserContext, hall: Hall, fair: Fair, organiser: User,
-    make_exhibitor: Callable[..., tuple[object, User]], make_project: Callable[..., Project],
-    signed_in: Callable[[BrowserContext, User], None],
+    exhibitor_page: Page,
 ) -> None:
-    _, owner = make_exhibitor(fair)
-    project = make_project(fair, user=owner, title="蜀绣非遗体验课")
-    now = dt.datetime.now(dt.UTC)
-    service.schedule_showcase(hall, organiser=organiser, project_id=project.id,
-                              starts_at=now + dt.timedelta(hours=1),
-                              ends_at=now + dt.timedelta(hours=2))
-    signed_in(context, owner)
-    page = context.new_page()
+    page = exhibitor_page
     held: list[Route] = []
     page.route("**/livehalls/manage.js", lambda route: held.append(route))
     # "commit": a module script that is held holds DOMContentLoaded too.
